@@ -1,0 +1,130 @@
+// Package flow holds the flow record that every stage of flowshield's data
+// path shares, and the small contract between a decoder and its caller.
+//
+// The data path reads top to bottom: router -> UDP listener (flow/collector)
+// -> decoder (flow/netflow, flow/sflow) -> Record -> detect -> mitigation.
+// Decoders fill a caller-owned Record and hand it to a Sink once per flow, so
+// the hot path allocates nothing; the Sink must copy what it keeps.
+package flow
+
+import "net/netip"
+
+// Kind says which export format a record came from.
+type Kind uint8
+
+const (
+	KindUnknown Kind = iota
+	KindNetFlowV5
+	KindNetFlowV9
+	KindIPFIX
+	KindSFlowV5
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindNetFlowV5:
+		return "netflow-v5"
+	case KindNetFlowV9:
+		return "netflow-v9"
+	case KindIPFIX:
+		return "ipfix"
+	case KindSFlowV5:
+		return "sflow-v5"
+	}
+	return "unknown"
+}
+
+// Record is one flow (or one sFlow packet sample) in flowshield's own compact
+// form. Times are wall-clock Unix nanoseconds; where the format counts from
+// sysUpTime the decoder has already corrected them with the export header's
+// clock, so a broken exporter clock shows here as times far from Received.
+type Record struct {
+	Exporter netip.Addr // UDP source address of the export datagram
+	SrcAddr  netip.Addr
+	DstAddr  netip.Addr
+
+	Received int64 // when the datagram arrived (set by the collector)
+	Exported int64 // the export header's own clock, 0 if the format has none
+	Start    int64 // first packet of the flow
+	End      int64 // last packet of the flow
+
+	Packets uint64 // as exported, not multiplied by SamplingRate
+	Bytes   uint64 // layer-3 bytes as exported, not multiplied
+
+	// SamplingRate is 1-in-N as announced by the exporter (options data,
+	// RouterOS field 34, sFlow sample header); 0 means the exporter said
+	// nothing and the collector fills in SAMPLING_RATE.
+	SamplingRate      uint32
+	ObservationDomain uint32 // v9 source id, IPFIX observation domain, sFlow sub-agent id
+	InIf, OutIf       uint32
+
+	SrcPort, DstPort uint16
+	Proto            uint8
+	TCPFlags         uint8 // cumulative TCP flags (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20)
+	Fragment         bool  // the packet(s) are IP fragments (MF set or non-zero offset), where the format says
+	Kind             Kind
+}
+
+// Reset clears r for reuse without allocating.
+func (r *Record) Reset() { *r = Record{} }
+
+// TCP flag bits as carried in Record.TCPFlags.
+const (
+	TCPFlagFIN = 0x01
+	TCPFlagSYN = 0x02
+	TCPFlagRST = 0x04
+	TCPFlagPSH = 0x08
+	TCPFlagACK = 0x10
+	TCPFlagURG = 0x20
+)
+
+// IP protocol numbers used across the data path.
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
+)
+
+// ErrorKind names why part or all of a datagram was dropped. Every kind is
+// counted per exporter and exported in /api/v1/status and /metrics.
+type ErrorKind uint8
+
+const (
+	ErrTruncated       ErrorKind = iota // datagram or set shorter than its headers say
+	ErrUnknownVersion                   // not NetFlow v5/v9, IPFIX or sFlow v5
+	ErrNoTemplate                       // data set whose template has not been seen (the set is dropped, not guessed)
+	ErrBadTemplate                      // template with no fields, zero-length-only fields, absurd lengths
+	ErrBadLength                        // a length field that disagrees with the bytes present
+	ErrTooManyRecords                   // a count beyond what the datagram can hold or a sane bound
+	ErrBadSample                        // sFlow sample/record with bogus format or length
+	ErrUnsupported                      // a well-formed part flowshield does not decode (e.g. variable-length fields it cannot skip)
+	NumErrorKinds
+)
+
+var errorKindNames = [NumErrorKinds]string{
+	"truncated", "unknown_version", "no_template", "bad_template",
+	"bad_length", "too_many_records", "bad_sample", "unsupported",
+}
+
+func (k ErrorKind) String() string {
+	if k < NumErrorKinds {
+		return errorKindNames[k]
+	}
+	return "unknown"
+}
+
+// Sink receives what a decoder finds in one datagram. Record is called once
+// per flow with a record the decoder reuses after Record returns. DecodeError
+// is called for each part of the datagram that was dropped.
+type Sink interface {
+	Record(r *Record)
+	DecodeError(kind ErrorKind)
+}
+
+// Datagram is one UDP payload as received, with where and when it came from.
+type Datagram struct {
+	Exporter netip.Addr
+	Payload  []byte
+	Received int64 // Unix nanoseconds
+}

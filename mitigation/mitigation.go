@@ -1,0 +1,917 @@
+// Package mitigation is the ban manager: it turns the detector's attack
+// events and the API's manual bans into the desired set of bans, keeps that
+// set in memory and in the store, and makes every router match it.
+//
+// Rules, in the contract's words: bans per ACTION (none: detect and notify
+// only), only for BAN_DIRECTIONS, never for a WHITELIST prefix (a
+// ban_skipped event with reason "whitelist" says so), at most MAX_BANS at
+// once in the order attacks start (past the cap a ban_skipped event with
+// reason "max_bans"; a skipped attack gets its ban on a later update if room
+// opens while it goes on). A ban lasts BAN_TIME; every AttackUpdate of its
+// attack extends it, and the router's address-list timeout= follows (whole
+// seconds). A ban ends only when its attack has ended and its time has run
+// out.
+//
+// Whether an attack is still on after its ban: traffic dropped in raw
+// prerouting or by a blackhole route never reaches the router's
+// traffic-flow export, so the detector soon reports AttackEnd for a banned
+// target however hard the flood goes on. For the raw-drop action the
+// manager reads the ban's raw rule packet counter (Router.Counters) every
+// CounterInterval; while the counter grows faster than the drop threshold
+// (DropThresholdPPS, or DropThresholdFor the host), the ban is extended.
+// Address-list and blackhole objects have no per-ban counter: their ban runs
+// out, the flood shows again in the flows, and the detector's next
+// AttackStart bans again at once. With a threshold of 0 the raw-drop ban
+// also just runs out (a raw rule drops the host's legitimate traffic too, so
+// "any packet" would keep it forever).
+//
+// Routers are reconciled against the desired set one by one (a worker per
+// router, so a stalled router delays nobody): on Start, on Reconcile (the
+// caller's reconnect hook), every ReconcileInterval, and after an error a
+// full pass lists the router's flowshield objects, adds what is missing,
+// removes what expired, is orphaned or duplicated, and fixes a wrong
+// address-list timeout; between full passes, changes are applied from the
+// manager's memory of what it put there. After any failed call the next
+// pass lists before it adds, so a lost reply never makes a duplicate.
+// Objects whose comment does not start with "flowshield" are never touched.
+package mitigation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowshield/flowshield/detect"
+)
+
+// Actions of the contract's ACTION variable.
+const (
+	ActionNone        = "none"
+	ActionAddressList = "address-list"
+	ActionRawDrop     = "raw-drop"
+	ActionBlackhole   = "blackhole"
+)
+
+// CommentPrefix starts the comment of every object flowshield creates.
+const CommentPrefix = "flowshield"
+
+// Event reasons.
+const (
+	ReasonWhitelist = "whitelist"
+	ReasonMaxBans   = "max_bans"
+	ReasonManual    = "manual"
+	ReasonExpired   = "expired"
+	ReasonRestored  = "restored from router"
+)
+
+var (
+	ErrNotFound    = errors.New("no such ban")
+	ErrMaxBans     = errors.New("MAX_BANS reached")
+	ErrWhitelisted = errors.New("prefix is whitelisted")
+)
+
+// RouterObject is one flowshield object on a router, as the Router
+// implementation lists, adds and removes it.
+type RouterObject struct {
+	Action    string // ActionAddressList, ActionRawDrop or ActionBlackhole
+	Prefix    netip.Prefix
+	Direction detect.Direction // raw-drop: dst-address (In) or src-address (Out)
+	List      string           // address-list name
+	Comment   string
+	Timeout   time.Duration // address-list: remaining time; 0 means none
+	ID        string        // the router's ".id", e.g. "*1A"
+	Packets   uint64        // raw-drop: the rule's packet counter, when listed
+}
+
+// Router is one router as the manager needs it.
+type Router interface {
+	Address() string
+	Connected() bool
+	// List returns only objects whose comment starts with CommentPrefix.
+	List(ctx context.Context) ([]RouterObject, error)
+	Add(ctx context.Context, o RouterObject) (id string, err error)
+	Remove(ctx context.Context, o RouterObject) error
+	SetTimeout(ctx context.Context, o RouterObject, timeout time.Duration) error
+	Counters(ctx context.Context, o RouterObject) (packets, bytes uint64, err error)
+}
+
+// BanStore persists the desired bans; storage.Store implements it.
+type BanStore interface {
+	LoadBans(ctx context.Context) (map[string][]byte, error)
+	UpdateBans(ctx context.Context, put map[string][]byte, del []string) error
+}
+
+// Configuration of the manager.
+type Configuration struct {
+	Actions    []string // ACTION; empty or "none": no router objects
+	BanTime    time.Duration
+	Directions []detect.Direction // BAN_DIRECTIONS
+	MaxBans    int
+	Whitelist  []netip.Prefix
+	ListIn     string // ROUTEROS_LIST_IN
+	ListOut    string // ROUTEROS_LIST_OUT
+	// HostGroupPolicy returns a hostgroup's action and ban_time for a host;
+	// nil actions or a zero banTime mean "the global value". Returning
+	// []string{"none"} disables bans for the group.
+	HostGroupPolicy func(netip.Addr) (actions []string, banTime time.Duration)
+	// DropThresholdPPS: a raw-drop ban whose attack has ended is extended
+	// while its rule's counter grows faster than this (0: never extended).
+	DropThresholdPPS float64
+	// DropThresholdFor, when set, gives the threshold per host (hostgroups).
+	DropThresholdFor func(netip.Addr) float64
+
+	ReconcileInterval time.Duration // full pass per router
+	CounterInterval   time.Duration // raw-drop counter reads
+	CallTimeout       time.Duration // per router call
+	// TimeoutTolerance: an address-list timeout within this of the wanted
+	// remaining time is left alone. Refreshes after extensions are also
+	// batched to one per max(TimeoutTolerance, BanTime/10), so a steady
+	// attack costs a SetTimeout per ban per minute at BAN_TIME=10m, not one
+	// per detector update.
+	TimeoutTolerance time.Duration
+	// PersistInterval batches the store writes of ban extensions; new
+	// bans and unbans are written at once.
+	PersistInterval time.Duration
+	EventBuffer     int
+	// AdoptRouterBans: the store was lost (moved aside as damaged), so the
+	// first full pass on each router takes the flowshield objects it finds
+	// as bans instead of removing them as orphans.
+	AdoptRouterBans bool
+	Now             func() time.Time
+}
+
+// DefaultConfiguration is the contract's defaults.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Actions:           []string{ActionNone},
+		BanTime:           10 * time.Minute,
+		Directions:        []detect.Direction{detect.In},
+		MaxBans:           50,
+		ListIn:            "flowshield-in",
+		ListOut:           "flowshield-out",
+		ReconcileInterval: 30 * time.Second,
+		CounterInterval:   5 * time.Second,
+		CallTimeout:       10 * time.Second,
+		TimeoutTolerance:  5 * time.Second,
+		PersistInterval:   30 * time.Second,
+		EventBuffer:       1024,
+		Now:               time.Now,
+	}
+}
+
+// RouterState is a ban's state on one router: "pending", "active" or
+// "error: ...".
+type RouterState struct {
+	Address string `json:"address"`
+	State   string `json:"state"`
+}
+
+// Ban is one desired ban.
+type Ban struct {
+	Prefix    netip.Prefix
+	Direction detect.Direction
+	Actions   []string
+	Reason    string
+	AttackID  string
+	Manual    bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Routers   []RouterState
+}
+
+// banJSON is the contract's GET /api/v1/bans element.
+type banJSON struct {
+	Prefix    string        `json:"prefix"`
+	Direction string        `json:"direction"`
+	Actions   []string      `json:"actions"`
+	Reason    string        `json:"reason"`
+	AttackID  string        `json:"attack_id"`
+	CreatedAt time.Time     `json:"created_at"`
+	ExpiresAt time.Time     `json:"expires_at"`
+	Routers   []RouterState `json:"routers"`
+}
+
+// MarshalJSON writes the contract's form.
+func (b Ban) MarshalJSON() ([]byte, error) {
+	j := banJSON{
+		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
+		Reason: b.Reason, AttackID: b.AttackID,
+		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), Routers: b.Routers,
+	}
+	if j.Actions == nil {
+		j.Actions = []string{}
+	}
+	if j.Routers == nil {
+		j.Routers = []RouterState{}
+	}
+	return json.Marshal(j)
+}
+
+// EventKind is what the manager did.
+type EventKind string
+
+const (
+	EventBan        EventKind = "ban"
+	EventBanSkipped EventKind = "ban_skipped"
+	EventUnban      EventKind = "unban"
+)
+
+// Event goes to the notification stage.
+type Event struct {
+	Kind   EventKind
+	Ban    Ban
+	Attack detect.Attack // zero for manual bans and restored ones
+	Reason string
+	Time   time.Time
+}
+
+// Stats count what the manager did.
+type Stats struct {
+	Bans, Unbans, Skipped, Extensions, CounterExtensions uint64
+	EventsDropped, PersistErrors, DecodeErrors           uint64
+	RouterCalls, RouterErrors, Reconciles                uint64
+	Added, Removed, TimeoutsSet                          uint64
+}
+
+type counters struct {
+	bans, unbans, skipped, extensions, counterExtensions atomic.Uint64
+	eventsDropped, persistErrors, decodeErrors           atomic.Uint64
+	routerCalls, routerErrors, reconciles                atomic.Uint64
+	added, removed, timeoutsSet                          atomic.Uint64
+}
+
+type ban struct {
+	Ban
+	key              string
+	banTime          time.Duration
+	dropPPS          float64
+	attackActive     bool
+	persistedExpires time.Time
+}
+
+type attackState struct {
+	attack   detect.Attack
+	key      string // the ban's key while banned
+	banned   bool
+	skipped  bool // max_bans: retried on updates
+	released bool // operator removed its ban: not banned again
+	done     bool // never to be banned (whitelist, no action)
+}
+
+// Manager is the ban manager.
+type Manager struct {
+	cfg     Configuration
+	store   BanStore
+	log     *slog.Logger
+	events  chan Event
+	routers []*routerState
+	stats   counters
+
+	persistMu sync.Mutex // one store write at a time, in order
+
+	mu            sync.Mutex
+	bans          map[string]*ban
+	attacks       map[string]*attackState
+	dirty         map[string]bool // keys to write (present) or delete (absent)
+	lazy          map[string]bool // extended bans, written at the next batch
+	lastLazyFlush time.Time
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New makes an inert manager; Start restores the bans and runs it.
+func New(cfg Configuration, store BanStore, routers []Router, log *slog.Logger) *Manager {
+	def := DefaultConfiguration()
+	if cfg.BanTime <= 0 {
+		cfg.BanTime = def.BanTime
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = def.ReconcileInterval
+	}
+	if cfg.CounterInterval <= 0 {
+		cfg.CounterInterval = def.CounterInterval
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = def.CallTimeout
+	}
+	if cfg.TimeoutTolerance <= 0 {
+		cfg.TimeoutTolerance = def.TimeoutTolerance
+	}
+	if cfg.PersistInterval <= 0 {
+		cfg.PersistInterval = def.PersistInterval
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = def.EventBuffer
+	}
+	if cfg.ListIn == "" {
+		cfg.ListIn = def.ListIn
+	}
+	if cfg.ListOut == "" {
+		cfg.ListOut = def.ListOut
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Manager{
+		cfg:     cfg,
+		store:   store,
+		log:     log.With("component", "mitigation"),
+		events:  make(chan Event, cfg.EventBuffer),
+		bans:    make(map[string]*ban),
+		attacks: make(map[string]*attackState),
+		dirty:   make(map[string]bool),
+		lazy:    make(map[string]bool),
+	}
+	for _, r := range routers {
+		m.routers = append(m.routers, newRouterState(r))
+	}
+	return m
+}
+
+// Events is the bounded stream of ban, ban_skipped and unban events. When
+// the consumer falls behind, events are dropped and counted, never waited for.
+func (m *Manager) Events() <-chan Event { return m.events }
+
+// Stats returns the counters.
+func (m *Manager) Stats() Stats {
+	c := &m.stats
+	return Stats{
+		Bans: c.bans.Load(), Unbans: c.unbans.Load(), Skipped: c.skipped.Load(),
+		Extensions: c.extensions.Load(), CounterExtensions: c.counterExtensions.Load(),
+		EventsDropped: c.eventsDropped.Load(), PersistErrors: c.persistErrors.Load(), DecodeErrors: c.decodeErrors.Load(),
+		RouterCalls: c.routerCalls.Load(), RouterErrors: c.routerErrors.Load(), Reconciles: c.reconciles.Load(),
+		Added: c.added.Load(), Removed: c.removed.Load(), TimeoutsSet: c.timeoutsSet.Load(),
+	}
+}
+
+// Start restores the stored bans and starts the expiry loop and one worker
+// per router (each begins with a full reconciliation).
+func (m *Manager) Start(ctx context.Context) error {
+	if err := m.restore(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.tick(ctx)
+			}
+		}
+	}()
+	for i := range m.routers {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.runRouter(ctx, i)
+		}()
+	}
+	return nil
+}
+
+// Stop ends the loops and writes what is still unsaved.
+func (m *Manager) Stop() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	m.mu.Lock()
+	for k := range m.lazy {
+		m.dirty[k] = true
+	}
+	clear(m.lazy)
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.flush(ctx)
+}
+
+func (m *Manager) now() time.Time { return m.cfg.Now() }
+
+func banKey(p netip.Prefix, d detect.Direction) string { return p.String() + "|" + d.String() }
+
+func (m *Manager) emit(e Event) {
+	select {
+	case m.events <- e:
+	default:
+		m.stats.eventsDropped.Add(1)
+	}
+}
+
+func (m *Manager) directionEnabled(d detect.Direction) bool {
+	return slices.Contains(m.cfg.Directions, d)
+}
+
+func (m *Manager) whitelisted(p netip.Prefix) bool {
+	for _, w := range m.cfg.Whitelist {
+		if w.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanActions drops "none", unknown names and duplicates.
+func cleanActions(in []string) []string {
+	var out []string
+	for _, a := range in {
+		a = strings.TrimSpace(a)
+		switch a {
+		case ActionAddressList, ActionRawDrop, ActionBlackhole:
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// policy resolves the actions, ban time and drop threshold for a host.
+func (m *Manager) policy(ip netip.Addr) (actions []string, banTime time.Duration, dropPPS float64) {
+	actions, banTime = m.cfg.Actions, m.cfg.BanTime
+	if m.cfg.HostGroupPolicy != nil {
+		ga, gt := m.cfg.HostGroupPolicy(ip)
+		if ga != nil {
+			actions = ga
+		}
+		if gt > 0 {
+			banTime = gt
+		}
+	}
+	dropPPS = m.cfg.DropThresholdPPS
+	if m.cfg.DropThresholdFor != nil {
+		dropPPS = m.cfg.DropThresholdFor(ip)
+	}
+	return cleanActions(actions), banTime, dropPPS
+}
+
+// HandleEvent applies one detector event. It never waits for a router;
+// it waits for the store write of a changed ban.
+func (m *Manager) HandleEvent(ev detect.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = m.now()
+	}
+	m.mu.Lock()
+	changed := false
+	switch ev.Kind {
+	case detect.AttackStart:
+		changed = m.onStart(ev)
+	case detect.AttackUpdate:
+		changed = m.onUpdate(ev)
+	case detect.AttackDetails:
+		if st := m.attacks[ev.Attack.ID]; st != nil {
+			st.attack = ev.Attack
+		}
+	case detect.AttackEnd:
+		changed = m.onEnd(ev)
+	}
+	m.mu.Unlock()
+	if changed {
+		m.flush(context.Background())
+		m.kickRouters()
+	}
+}
+
+func (m *Manager) onStart(ev detect.Event) bool {
+	a := ev.Attack
+	if a.Scope != detect.ScopeHost || !a.IP.IsValid() || !m.directionEnabled(a.Direction) {
+		return false
+	}
+	if st := m.attacks[a.ID]; st != nil {
+		return m.onUpdate(ev)
+	}
+	st := &attackState{attack: a}
+	m.attacks[a.ID] = st
+	return m.tryBan(st, ev.Time)
+}
+
+// tryBan gives the attack its ban if the rules allow. Called with m.mu held.
+func (m *Manager) tryBan(st *attackState, now time.Time) bool {
+	a := st.attack
+	actions, banTime, dropPPS := m.policy(a.IP)
+	if len(actions) == 0 {
+		st.done = true // ACTION=none: detect and notify only
+		return false
+	}
+	prefix := netip.PrefixFrom(a.IP.Unmap(), a.IP.Unmap().BitLen())
+	if m.whitelisted(prefix) {
+		st.done = true
+		m.stats.skipped.Add(1)
+		m.emit(Event{Kind: EventBanSkipped, Attack: a, Reason: ReasonWhitelist, Time: now,
+			Ban: Ban{Prefix: prefix, Direction: a.Direction, Actions: actions, Reason: a.Type, AttackID: a.ID}})
+		return false
+	}
+	key := banKey(prefix, a.Direction)
+	if b := m.bans[key]; b != nil {
+		// Already banned (a manual ban, or the last attack's ban still
+		// running): the attack takes it over.
+		b.attackActive = true
+		if !b.Manual {
+			b.AttackID = a.ID
+		}
+		st.banned, st.skipped, st.key = true, false, key
+		m.extend(b, now)
+		return true
+	}
+	if m.cfg.MaxBans > 0 && len(m.bans) >= m.cfg.MaxBans {
+		if !st.skipped {
+			st.skipped = true
+			m.stats.skipped.Add(1)
+			m.emit(Event{Kind: EventBanSkipped, Attack: a, Reason: ReasonMaxBans, Time: now,
+				Ban: Ban{Prefix: prefix, Direction: a.Direction, Actions: actions, Reason: a.Type, AttackID: a.ID}})
+			m.log.Warn("MAX_BANS reached: attack not banned", "attack_id", a.ID, "ip", a.IP, "max_bans", m.cfg.MaxBans)
+		}
+		return false
+	}
+	b := &ban{
+		Ban: Ban{Prefix: prefix, Direction: a.Direction, Actions: actions, Reason: a.Type, AttackID: a.ID,
+			CreatedAt: now, ExpiresAt: now.Add(banTime)},
+		key: key, banTime: banTime, dropPPS: dropPPS, attackActive: true,
+	}
+	m.bans[key] = b
+	m.dirty[key] = true
+	st.banned, st.skipped, st.key = true, false, key
+	m.stats.bans.Add(1)
+	m.emit(Event{Kind: EventBan, Ban: m.publicBan(b), Attack: a, Reason: a.Type, Time: now})
+	m.log.Info("ban", "prefix", prefix, "direction", a.Direction, "actions", actions, "attack_id", a.ID, "expires_at", b.ExpiresAt)
+	return true
+}
+
+// extend pushes the ban's end to now+banTime. The store learns of it only
+// when the end moved by more than the refresh slack, and then in the next
+// periodic batch (PersistInterval) with the other extended bans: a crash
+// loses at most that much of an extension, and a long attack on many hosts
+// costs one commit per interval instead of one per host and update.
+func (m *Manager) extend(b *ban, now time.Time) {
+	until := now.Add(b.banTime)
+	if !until.After(b.ExpiresAt) {
+		return
+	}
+	b.ExpiresAt = until
+	m.stats.extensions.Add(1)
+	if until.Sub(b.persistedExpires) > m.refreshSlack(b) {
+		m.lazy[b.key] = true
+	}
+}
+
+func (m *Manager) refreshSlack(b *ban) time.Duration {
+	return max(m.cfg.TimeoutTolerance, b.banTime/10)
+}
+
+func (m *Manager) onUpdate(ev detect.Event) bool {
+	st := m.attacks[ev.Attack.ID]
+	if st == nil {
+		if ev.Attack.EndedAt.IsZero() {
+			return m.onStart(detect.Event{Kind: detect.AttackStart, Time: ev.Time, Attack: ev.Attack})
+		}
+		return false
+	}
+	st.attack = ev.Attack
+	switch {
+	case st.banned:
+		b := m.bans[st.key]
+		if b == nil {
+			st.banned, st.released = false, true
+			return false
+		}
+		b.attackActive = true
+		m.extend(b, ev.Time)
+		return false
+	case st.skipped && !st.released && !st.done:
+		return m.tryBan(st, ev.Time)
+	}
+	return false
+}
+
+func (m *Manager) onEnd(ev detect.Event) bool {
+	st := m.attacks[ev.Attack.ID]
+	if st == nil {
+		return false
+	}
+	delete(m.attacks, ev.Attack.ID)
+	if !st.banned {
+		return false
+	}
+	if b := m.bans[st.key]; b != nil && (b.AttackID == ev.Attack.ID || b.Manual) {
+		b.attackActive = false
+	}
+	return false
+}
+
+// AttackBanned says whether the attack holds a ban; known is false for an
+// attack the manager does not track (ended, or not a host attack).
+func (m *Manager) AttackBanned(id string) (banned, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.attacks[id]
+	if st == nil {
+		return false, false
+	}
+	return st.banned && m.bans[st.key] != nil, true
+}
+
+// AddManual bans prefix for ttl (BAN_TIME when 0). An existing ban of the
+// same prefix and direction becomes manual with the new reason and end.
+func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.Duration, reason string, dir detect.Direction) (Ban, error) {
+	if !prefix.IsValid() {
+		return Ban{}, fmt.Errorf("adding manual ban: invalid prefix")
+	}
+	prefix = netip.PrefixFrom(prefix.Addr().Unmap(), min(prefix.Bits(), prefix.Addr().Unmap().BitLen())).Masked()
+	if m.whitelisted(prefix) {
+		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
+	}
+	now := m.now()
+	actions, banTime, dropPPS := m.policy(prefix.Addr())
+	if ttl <= 0 {
+		ttl = banTime
+	}
+	if reason == "" {
+		reason = ReasonManual
+	}
+	key := banKey(prefix, dir)
+	m.mu.Lock()
+	b := m.bans[key]
+	if b == nil {
+		if m.cfg.MaxBans > 0 && len(m.bans) >= m.cfg.MaxBans {
+			m.mu.Unlock()
+			return Ban{}, fmt.Errorf("adding manual ban of %s: %w (%d)", prefix, ErrMaxBans, m.cfg.MaxBans)
+		}
+		b = &ban{Ban: Ban{Prefix: prefix, Direction: dir, Actions: actions, CreatedAt: now}, key: key, dropPPS: dropPPS}
+		m.bans[key] = b
+		m.stats.bans.Add(1)
+	}
+	b.Manual, b.Reason, b.banTime, b.ExpiresAt = true, reason, ttl, now.Add(ttl)
+	b.AttackID = ""
+	m.dirty[key] = true
+	pub := m.publicBan(b)
+	m.emit(Event{Kind: EventBan, Ban: pub, Reason: reason, Time: now})
+	m.mu.Unlock()
+	m.log.Info("manual ban", "prefix", prefix, "direction", dir, "ttl", ttl, "reason", reason)
+	if err := m.flush(ctx); err != nil {
+		return pub, err
+	}
+	m.kickRouters()
+	return pub, nil
+}
+
+// RemoveManual lifts every ban of prefix (both directions), manual or not;
+// an attack whose ban the operator lifted is not banned again.
+func (m *Manager) RemoveManual(ctx context.Context, prefix netip.Prefix) error {
+	if !prefix.IsValid() {
+		return fmt.Errorf("removing ban: invalid prefix")
+	}
+	prefix = netip.PrefixFrom(prefix.Addr().Unmap(), min(prefix.Bits(), prefix.Addr().Unmap().BitLen())).Masked()
+	now := m.now()
+	m.mu.Lock()
+	found := false
+	for _, d := range []detect.Direction{detect.In, detect.Out} {
+		key := banKey(prefix, d)
+		b := m.bans[key]
+		if b == nil {
+			continue
+		}
+		found = true
+		m.unbanLocked(b, now, ReasonManual)
+		for _, st := range m.attacks {
+			if st.key == key && st.banned {
+				st.banned, st.released = false, true
+			}
+		}
+	}
+	m.mu.Unlock()
+	if !found {
+		return fmt.Errorf("removing ban of %s: %w", prefix, ErrNotFound)
+	}
+	if err := m.flush(ctx); err != nil {
+		return err
+	}
+	m.kickRouters()
+	return nil
+}
+
+func (m *Manager) unbanLocked(b *ban, now time.Time, reason string) {
+	delete(m.bans, b.key)
+	m.dirty[b.key] = true
+	m.stats.unbans.Add(1)
+	m.emit(Event{Kind: EventUnban, Ban: m.publicBan(b), Reason: reason, Time: now})
+	m.log.Info("unban", "prefix", b.Prefix, "direction", b.Direction, "reason", reason)
+}
+
+// Bans lists the desired bans with their state on each router, oldest first.
+func (m *Manager) Bans() []Ban {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Ban, 0, len(m.bans))
+	for _, b := range m.bans {
+		out = append(out, m.publicBan(b))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return banKey(out[i].Prefix, out[i].Direction) < banKey(out[j].Prefix, out[j].Direction)
+	})
+	return out
+}
+
+// publicBan copies b with its router states. Called with m.mu held.
+func (m *Manager) publicBan(b *ban) Ban {
+	out := b.Ban
+	out.Actions = slices.Clone(b.Actions)
+	out.Routers = nil
+	if len(b.Actions) == 0 {
+		return out
+	}
+	for _, rs := range m.routers {
+		out.Routers = append(out.Routers, RouterState{Address: rs.r.Address(), State: m.routerBanState(rs, b)})
+	}
+	return out
+}
+
+// tick expires bans, writes the batch of extended bans when due, and
+// retries a failed store write.
+func (m *Manager) tick(ctx context.Context) {
+	now := m.now()
+	if m.expire(now) {
+		m.kickRouters()
+	}
+	m.mu.Lock()
+	if now.Sub(m.lastLazyFlush) >= m.cfg.PersistInterval {
+		m.lastLazyFlush = now
+		for k := range m.lazy {
+			m.dirty[k] = true
+		}
+		clear(m.lazy)
+	}
+	m.mu.Unlock()
+	m.flush(ctx)
+}
+
+// expire ends the bans whose time ran out and whose attack is over; a ban
+// whose attack is still on (no update came in time) is extended instead.
+func (m *Manager) expire(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := false
+	for _, b := range m.bans {
+		if now.Before(b.ExpiresAt) {
+			continue
+		}
+		if b.attackActive {
+			m.extend(b, now)
+			continue
+		}
+		m.unbanLocked(b, now, ReasonExpired)
+		changed = true
+	}
+	return changed
+}
+
+// storedBan is the store's encoding of a ban.
+type storedBan struct {
+	Prefix    string    `json:"prefix"`
+	Direction string    `json:"direction"`
+	Actions   []string  `json:"actions"`
+	Reason    string    `json:"reason"`
+	AttackID  string    `json:"attack_id,omitempty"`
+	Manual    bool      `json:"manual,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	BanTimeS  int64     `json:"ban_time_s"`
+}
+
+func encodeBan(b *ban) ([]byte, error) {
+	return json.Marshal(storedBan{
+		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
+		Reason: b.Reason, AttackID: b.AttackID, Manual: b.Manual,
+		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), BanTimeS: int64(b.banTime / time.Second),
+	})
+}
+
+func decodeBan(v []byte) (*ban, error) {
+	var s storedBan
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, err
+	}
+	p, err := netip.ParsePrefix(s.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	d := detect.In
+	switch s.Direction {
+	case "in":
+	case "out":
+		d = detect.Out
+	default:
+		return nil, fmt.Errorf("bad direction %q", s.Direction)
+	}
+	b := &ban{Ban: Ban{Prefix: p.Masked(), Direction: d, Actions: cleanActions(s.Actions), Reason: s.Reason,
+		AttackID: s.AttackID, Manual: s.Manual, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt},
+		banTime: time.Duration(s.BanTimeS) * time.Second}
+	b.key = banKey(b.Prefix, b.Direction)
+	b.persistedExpires = b.ExpiresAt
+	return b, nil
+}
+
+// restore loads the stored bans: the ones still running come back (their
+// attacks count as ended), the expired ones are unbanned.
+func (m *Manager) restore(ctx context.Context) error {
+	if m.store == nil {
+		return nil
+	}
+	stored, err := m.store.LoadBans(ctx)
+	if err != nil {
+		return fmt.Errorf("restoring bans: %w", err)
+	}
+	now := m.now()
+	m.mu.Lock()
+	for k, v := range stored {
+		b, err := decodeBan(v)
+		if err != nil || b.key != k {
+			m.stats.decodeErrors.Add(1)
+			m.log.Warn("dropping undecodable stored ban", "key", k, "error", err)
+			m.dirty[k] = true // absent from m.bans: deleted at flush
+			continue
+		}
+		if b.banTime <= 0 {
+			b.banTime = m.cfg.BanTime
+		}
+		_, _, b.dropPPS = m.policy(b.Prefix.Addr())
+		m.bans[k] = b
+	}
+	m.mu.Unlock()
+	m.log.Info("restored bans", "count", len(m.bans))
+	m.expire(now)
+	return m.flush(ctx)
+}
+
+// flush writes the changed bans in one batch.
+func (m *Manager) flush(ctx context.Context) error {
+	m.persistMu.Lock()
+	defer m.persistMu.Unlock()
+	m.mu.Lock()
+	if len(m.dirty) == 0 || m.store == nil {
+		clear(m.dirty)
+		m.mu.Unlock()
+		return nil
+	}
+	put := make(map[string][]byte)
+	var del []string
+	written := make(map[string]time.Time)
+	for k := range m.dirty {
+		b := m.bans[k]
+		if b == nil {
+			del = append(del, k)
+			continue
+		}
+		v, err := encodeBan(b)
+		if err != nil {
+			continue
+		}
+		put[k] = v
+		written[k] = b.ExpiresAt
+	}
+	clear(m.dirty)
+	m.mu.Unlock()
+
+	err := m.store.UpdateBans(ctx, put, del)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.stats.persistErrors.Add(1)
+		m.log.Error("saving bans failed; retrying", "error", err)
+		for k := range put {
+			m.dirty[k] = true
+		}
+		for _, k := range del {
+			m.dirty[k] = true
+		}
+		return fmt.Errorf("saving bans: %w", err)
+	}
+	for k, exp := range written {
+		if b := m.bans[k]; b != nil {
+			b.persistedExpires = exp
+		}
+	}
+	return nil
+}

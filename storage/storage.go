@@ -1,0 +1,607 @@
+// Package storage keeps flowshield's durable state in one bbolt file
+// (DATA_DIR/flowshield.db): the desired bans, the attack history, the
+// exporters' flow templates, baselines, and a schema version.
+//
+// The file usually lives on a router's flash, and bbolt rewrites at least a
+// meta page plus every touched leaf and branch page on each commit (about
+// 24 KiB for a small change). So the API is shaped for batching: every write
+// method takes a whole batch and commits it in one transaction, and a batch
+// whose values equal what is already stored commits nothing at all. Callers
+// keep live state in memory and write on state changes and in periodic
+// snapshots; with that, a quiet hour writes well under 2 MB (see
+// TestSteadyStateWriteBytes).
+//
+// A damaged file is never fatal: Open moves it aside as
+// flowshield.db.corrupt-<timestamp>, logs it, and starts a fresh one; the
+// caller rebuilds what it can (bans from the routers) and reports
+// Store.Recovered.
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is written to the meta bucket of every file this code creates.
+const SchemaVersion = 1
+
+var (
+	bucketBans      = []byte("bans")
+	bucketAttacks   = []byte("attacks")
+	bucketTemplates = []byte("templates")
+	bucketBaselines = []byte("baselines")
+	bucketMeta      = []byte("meta")
+
+	keySchema = []byte("schema_version")
+
+	allBuckets = [][]byte{bucketBans, bucketAttacks, bucketTemplates, bucketBaselines, bucketMeta}
+)
+
+// ErrLocked is returned (wrapped, with the file name) when another process
+// holds the database file longer than Options.LockTimeout.
+var ErrLocked = errors.New("database file is locked by another process")
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock; another flowshield using
+	// the same DATA_DIR is the usual cause.
+	LockTimeout time.Duration
+	// HistoryMinAge and HistoryMinCount bound the attack history: an ended
+	// attack is kept while it ended within HistoryMinAge or is among the last
+	// HistoryMinCount, whichever keeps more (the contract: 24 h or 1,000).
+	HistoryMinAge   time.Duration
+	HistoryMinCount int
+	// HistoryMaxCount is a hard cap that protects the flash when a storm of
+	// attacks would otherwise keep everything of the last 24 hours.
+	HistoryMaxCount int
+	Logger          *slog.Logger
+	// Now is the clock used for pruning and for the corrupt file's name.
+	Now func() time.Time
+}
+
+// DefaultOptions are the contract's bounds and a 5 s lock wait.
+func DefaultOptions() Options {
+	return Options{
+		LockTimeout:     5 * time.Second,
+		HistoryMinAge:   24 * time.Hour,
+		HistoryMinCount: 1000,
+		HistoryMaxCount: 100_000,
+	}
+}
+
+// Stats count what the store did since Open.
+type Stats struct {
+	Commits       uint64 // write transactions that changed something
+	SkippedWrites uint64 // batches that equalled the stored values: no commit
+	Pruned        uint64 // attack records removed by the history bounds
+	WriteErrors   uint64
+}
+
+// Store is an open flowshield database. Its methods are safe for concurrent use.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	opts      Options
+	log       *slog.Logger
+	recovered string
+
+	commits, skipped, pruned, writeErrors atomic.Uint64
+}
+
+// Open opens (or creates) the database at path. A damaged file is moved aside
+// and replaced by an empty one (see Recovered); a file locked by another
+// process gives an error wrapping ErrLocked that names the file.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	def := DefaultOptions()
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = def.LockTimeout
+	}
+	if opts.HistoryMinAge <= 0 {
+		opts.HistoryMinAge = def.HistoryMinAge
+	}
+	if opts.HistoryMinCount <= 0 {
+		opts.HistoryMinCount = def.HistoryMinCount
+	}
+	if opts.HistoryMaxCount < opts.HistoryMinCount {
+		opts.HistoryMaxCount = max(def.HistoryMaxCount, opts.HistoryMinCount)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	s := &Store{path: path, opts: opts, log: opts.Logger.With("component", "storage", "file", path)}
+
+	// A marker left by an open that never finished means the last process
+	// died inside bbolt's open (damage it could not report as an error):
+	// treat the file as damaged instead of crashing again.
+	marker := path + ".opening"
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory for %s: %w", path, err)
+	}
+	verr := verify(path, opts.LockTimeout)
+	if _, err := os.Stat(marker); err == nil && verr == nil {
+		verr = fmt.Errorf("an earlier open of %s did not finish (marker %s)", path, marker)
+	}
+	if err := verr; err != nil {
+		if !damaged(err) {
+			return nil, err
+		}
+		if aerr := s.moveAside(err); aerr != nil {
+			return nil, aerr
+		}
+	}
+
+	if err := os.WriteFile(marker, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+		return nil, fmt.Errorf("writing open marker %s: %w", marker, err)
+	}
+	db, err := openBolt(path, opts.LockTimeout, false)
+	if err != nil && damaged(err) && s.recovered == "" {
+		// Damage the read-only check could not see: set it aside once.
+		if aerr := s.moveAside(err); aerr != nil {
+			return nil, aerr
+		}
+		db, err = openBolt(path, opts.LockTimeout, false)
+	}
+	if err != nil {
+		os.Remove(marker)
+		return nil, err
+	}
+	os.Remove(marker)
+	s.db = db
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// damaged tells the file's own damage from the system's refusals (lock
+// held, permission denied, missing directory, disk errors): only the first
+// justifies moving the file aside.
+func damaged(err error) bool {
+	if errors.Is(err, ErrLocked) {
+		return false
+	}
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	return !errors.As(err, &pathErr) && !errors.As(err, &errno)
+}
+
+// moveAside renames the damaged file to <path>.corrupt-<timestamp>.
+func (s *Store) moveAside(cause error) error {
+	aside := fmt.Sprintf("%s.corrupt-%s", s.path, s.opts.Now().UTC().Format("20060102T150405.000Z"))
+	if err := os.Rename(s.path, aside); err != nil {
+		return fmt.Errorf("moving damaged database %s aside (%v): %w", s.path, cause, err)
+	}
+	s.recovered = aside
+	s.log.Error("database file is damaged; moved aside and starting with an empty one (bans are rebuilt from the routers)",
+		"error", cause, "moved_to", aside)
+	return nil
+}
+
+// boltOptions are chosen for flash: NoFreelistSync saves writing the
+// freelist page on every commit (it is rebuilt by a scan at open, cheap for a
+// file this small); the hashmap freelist keeps that scan fast.
+func boltOptions(lockTimeout time.Duration, readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout:        lockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       readOnly,
+	}
+}
+
+// openBolt opens the file, turning panics and memory faults of a damaged
+// file into errors.
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("opening database %s: panic: %v", path, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, boltOptions(lockTimeout, readOnly))
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("opening database %s: %w (waited %s; is another flowshield using the same DATA_DIR?)", path, ErrLocked, lockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// verify checks an existing file before it is opened for writing: bbolt's
+// writable open with NoFreelistSync walks the whole tree in a goroutine that
+// panics (uncatchably) on damage, so the walk is done first, read-only, here
+// in a goroutine whose panics and faults are recovered.
+func verify(path string, lockTimeout time.Duration) (err error) {
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking database %s: %w", path, err)
+	}
+	if info.Size() == 0 {
+		return nil // bbolt initialises an empty file
+	}
+	db, err := openBolt(path, lockTimeout, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("checking database %s: panic: %v", path, r)
+		}
+	}()
+	return db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of the file would fault on access.
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("database %s is truncated: %d bytes, needs %d", path, info.Size(), tx.Size())
+		}
+		// tx.Check is not used: on a file without a synced freelist it
+		// rebuilds the freelist in a goroutine that panics on damage.
+		return walk(tx.Cursor(), 0)
+	})
+}
+
+// walk reads every key and value, recursing into nested buckets.
+func walk(c *bolt.Cursor, depth int) error {
+	if depth > 8 {
+		return errors.New("buckets nested too deep")
+	}
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			b := c.Bucket().Bucket(k)
+			if b == nil {
+				continue
+			}
+			_ = b.Stats() // visits every page of the bucket
+			if err := walk(b.Cursor(), depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s in %s: %w", name, s.path, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); len(v) == 8 {
+			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+				// A newer flowshield wrote this file. The values are opaque to
+				// the store and consumers skip what they cannot decode, so
+				// carry on rather than refuse to start.
+				s.log.Warn("database was written by a newer schema", "schema_version", got, "supported", SchemaVersion)
+			}
+			return nil
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], SchemaVersion)
+		return meta.Put(keySchema, v[:])
+	})
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Recovered is where a damaged file was moved at Open, or "" if none was.
+func (s *Store) Recovered() string { return s.recovered }
+
+// Close closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), SkippedWrites: s.skipped.Load(), Pruned: s.pruned.Load(), WriteErrors: s.writeErrors.Load()}
+}
+
+// SchemaVersion reads the file's schema version.
+func (s *Store) SchemaVersion(ctx context.Context) (uint64, error) {
+	var ver uint64
+	err := s.view(ctx, "reading schema version", func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySchema); len(v) == 8 {
+			ver = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return ver, err
+}
+
+func (s *Store) view(ctx context.Context, what string, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s in %s: %w", what, s.path, err)
+	}
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("%s in %s: %w", what, s.path, err)
+	}
+	return nil
+}
+
+// update commits fn unless changed (run first in a read transaction)
+// says the batch would change nothing.
+func (s *Store) update(ctx context.Context, what string, changed func(*bolt.Tx) bool, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s in %s: %w", what, s.path, err)
+	}
+	if changed != nil {
+		var c bool
+		if err := s.db.View(func(tx *bolt.Tx) error { c = changed(tx); return nil }); err != nil {
+			return fmt.Errorf("%s in %s: %w", what, s.path, err)
+		}
+		if !c {
+			s.skipped.Add(1)
+			return nil
+		}
+	}
+	if err := s.db.Update(fn); err != nil {
+		s.writeErrors.Add(1)
+		return fmt.Errorf("%s in %s: %w", what, s.path, err)
+	}
+	s.commits.Add(1)
+	return nil
+}
+
+// batchChanges reports whether putting put (nil value: delete) and deleting
+// del would change bucket b.
+func batchChanges(b *bolt.Bucket, put map[string][]byte, del []string) bool {
+	for k, v := range put {
+		old := b.Get([]byte(k))
+		if v == nil {
+			if old != nil {
+				return true
+			}
+			continue
+		}
+		if old == nil || !bytes.Equal(old, v) {
+			return true
+		}
+	}
+	for _, k := range del {
+		if b.Get([]byte(k)) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func applyBatch(b *bolt.Bucket, put map[string][]byte, del []string) error {
+	for k, v := range put {
+		if v == nil {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+			continue
+		}
+		if old := b.Get([]byte(k)); old != nil && bytes.Equal(old, v) {
+			continue // an unchanged key dirties no page
+		}
+		if err := b.Put([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	for _, k := range del {
+		if err := b.Delete([]byte(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) saveBatch(ctx context.Context, bucket []byte, what string, put map[string][]byte, del []string) error {
+	if len(put) == 0 && len(del) == 0 {
+		return nil
+	}
+	return s.update(ctx, what,
+		func(tx *bolt.Tx) bool { return batchChanges(tx.Bucket(bucket), put, del) },
+		func(tx *bolt.Tx) error { return applyBatch(tx.Bucket(bucket), put, del) })
+}
+
+func (s *Store) loadAll(ctx context.Context, bucket []byte, what string) (map[string][]byte, error) {
+	out := make(map[string][]byte)
+	err := s.view(ctx, what, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			out[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// LoadBans returns every stored ban, keyed as the caller stored them.
+func (s *Store) LoadBans(ctx context.Context) (map[string][]byte, error) {
+	return s.loadAll(ctx, bucketBans, "loading bans")
+}
+
+// UpdateBans puts (a nil value deletes) and deletes bans in one transaction.
+func (s *Store) UpdateBans(ctx context.Context, put map[string][]byte, del []string) error {
+	return s.saveBatch(ctx, bucketBans, "saving bans", put, del)
+}
+
+// LoadTemplates returns the stored exporter templates, keyed by the caller's
+// exporter+domain key.
+func (s *Store) LoadTemplates(ctx context.Context) (map[string][]byte, error) {
+	return s.loadAll(ctx, bucketTemplates, "loading templates")
+}
+
+// SaveTemplates upserts templates (a nil value deletes one) in one
+// transaction; unchanged ones cost nothing, so a periodic snapshot of all of
+// them is cheap.
+func (s *Store) SaveTemplates(ctx context.Context, templates map[string][]byte) error {
+	return s.saveBatch(ctx, bucketTemplates, "saving templates", templates, nil)
+}
+
+// LoadBaselines returns the stored baselines.
+func (s *Store) LoadBaselines(ctx context.Context) (map[string][]byte, error) {
+	return s.loadAll(ctx, bucketBaselines, "loading baselines")
+}
+
+// SaveBaselines upserts baselines (a nil value deletes one) in one transaction.
+func (s *Store) SaveBaselines(ctx context.Context, baselines map[string][]byte) error {
+	return s.saveBatch(ctx, bucketBaselines, "saving baselines", baselines, nil)
+}
+
+// AttackRecord is one attack of the history; Data is the caller's encoding.
+// StartedAt must stay the same for one ID: with it, it forms the key, so the
+// history iterates oldest first.
+type AttackRecord struct {
+	ID        string
+	StartedAt time.Time
+	EndedAt   time.Time // zero while active: never pruned
+	Data      []byte
+}
+
+func attackKey(started time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(started.UnixNano()))
+	return append(k, id...)
+}
+
+func attackValue(r AttackRecord) []byte {
+	v := make([]byte, 8, 8+len(r.Data))
+	if !r.EndedAt.IsZero() {
+		binary.BigEndian.PutUint64(v, uint64(r.EndedAt.UnixNano()))
+	}
+	return append(v, r.Data...)
+}
+
+func decodeAttack(k, v []byte) (AttackRecord, bool) {
+	if len(k) < 8 || len(v) < 8 {
+		return AttackRecord{}, false
+	}
+	r := AttackRecord{
+		ID:        string(k[8:]),
+		StartedAt: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(),
+		Data:      bytes.Clone(v[8:]),
+	}
+	if e := binary.BigEndian.Uint64(v); e != 0 {
+		r.EndedAt = time.Unix(0, int64(e)).UTC()
+	}
+	return r, true
+}
+
+// SaveAttacks upserts attack records in one transaction and prunes the
+// history to its bounds in the same commit.
+func (s *Store) SaveAttacks(ctx context.Context, records []AttackRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	put := make(map[string][]byte, len(records))
+	for _, r := range records {
+		put[string(attackKey(r.StartedAt, r.ID))] = attackValue(r)
+	}
+	return s.update(ctx, "saving attacks",
+		func(tx *bolt.Tx) bool { return batchChanges(tx.Bucket(bucketAttacks), put, nil) },
+		func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketAttacks)
+			if err := applyBatch(b, put, nil); err != nil {
+				return err
+			}
+			return s.prune(b)
+		})
+}
+
+// PruneAttacks applies the history bounds now.
+func (s *Store) PruneAttacks(ctx context.Context) error {
+	return s.update(ctx, "pruning attacks",
+		func(tx *bolt.Tx) bool { return len(s.prunable(tx.Bucket(bucketAttacks))) > 0 },
+		func(tx *bolt.Tx) error { return s.prune(tx.Bucket(bucketAttacks)) })
+}
+
+// prunable lists the keys beyond the bounds: oldest first, an ended attack
+// goes when more than HistoryMinCount remain and it ended before
+// now-HistoryMinAge, or when more than HistoryMaxCount remain.
+func (s *Store) prunable(b *bolt.Bucket) [][]byte {
+	n := b.Stats().KeyN
+	if n <= s.opts.HistoryMinCount {
+		return nil
+	}
+	cutoff := s.opts.Now().Add(-s.opts.HistoryMinAge).UnixNano()
+	type cand struct {
+		key   []byte
+		ended int64
+	}
+	var ended []cand
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) < 8 {
+			ended = append(ended, cand{bytes.Clone(k), 0}) // undecodable: first to go
+			continue
+		}
+		if e := int64(binary.BigEndian.Uint64(v)); e != 0 {
+			ended = append(ended, cand{bytes.Clone(k), e})
+		}
+	}
+	// Drop the longest-ended first, so "the last N" means the most recent.
+	sort.SliceStable(ended, func(i, j int) bool { return ended[i].ended < ended[j].ended })
+	var out [][]byte
+	for _, c := range ended {
+		if n <= s.opts.HistoryMinCount {
+			break
+		}
+		if c.ended >= cutoff && n <= s.opts.HistoryMaxCount {
+			break
+		}
+		out = append(out, c.key)
+		n--
+	}
+	return out
+}
+
+func (s *Store) prune(b *bolt.Bucket) error {
+	keys := s.prunable(b)
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	s.pruned.Add(uint64(len(keys)))
+	return nil
+}
+
+// LoadAttacks returns the history, oldest start first.
+func (s *Store) LoadAttacks(ctx context.Context) ([]AttackRecord, error) {
+	var out []AttackRecord
+	err := s.view(ctx, "loading attacks", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAttacks).ForEach(func(k, v []byte) error {
+			if r, ok := decodeAttack(k, v); ok {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,0 +1,315 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/flow/collector"
+	"github.com/flowshield/flowshield/flow/netflow"
+	"github.com/flowshield/flowshield/flow/sflow"
+	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/storage"
+	"github.com/flowshield/flowshield/web"
+)
+
+// Appliance is the whole daemon wired from a Configuration: the data path
+// router -> collector -> decoders -> detect -> mitigation -> routers, with
+// the store, notifications and the HTTP API around it. New is inert; Start
+// runs it; Stop shuts it down in the reverse order.
+type Appliance struct {
+	cfg     Configuration
+	log     *slog.Logger
+	options Options
+
+	store     *storage.Store
+	netflow   *netflow.Decoder
+	sflow     *sflow.Decoder
+	engine    *detect.Engine
+	routers   []*routerClient
+	mitigator *mitigation.Manager
+	collector *collector.Collector
+	web       *web.Server
+	metrics   *metrics.Set
+	startedAt time.Time
+
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
+
+	mu          sync.Mutex
+	healthErr   error
+	attacksSeen map[string]bool
+}
+
+// Options are what the embedding program (tests, the demo) may change
+// beyond the environment configuration.
+type Options struct {
+	// Now is the clock of detection and mitigation (default time.Now).
+	Now func() time.Time
+	// TickEvery is how often detection evaluates (default 1s).
+	TickEvery time.Duration
+	// SnapshotEvery is how often templates are written to the store
+	// (default 5m; also at shutdown).
+	SnapshotEvery time.Duration
+	// ReconcileInterval overrides the ban manager's periodic full pass.
+	ReconcileInterval time.Duration
+}
+
+// Run starts the daemon and blocks until ctx is cancelled.
+func Run(ctx context.Context, cfg Configuration, log *slog.Logger) error {
+	a, err := New(cfg, log, Options{})
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.Stop(stopCtx)
+}
+
+// New checks the configuration against what the components accept and
+// builds them, without opening files or sockets.
+func New(cfg Configuration, log *slog.Logger, opts Options) (*Appliance, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TickEvery <= 0 {
+		opts.TickEvery = time.Second
+	}
+	if opts.SnapshotEvery <= 0 {
+		opts.SnapshotEvery = 5 * time.Minute
+	}
+	a := &Appliance{cfg: cfg, log: log, options: opts, attacksSeen: map[string]bool{}}
+
+	engine, err := detect.New(a.detectConfiguration(), opts.Now)
+	if err != nil {
+		return nil, fmt.Errorf("configuring detection: %w", err)
+	}
+	a.engine = engine
+	a.netflow = netflow.New(netflow.DefaultConfiguration())
+	a.sflow = sflow.New(sflow.DefaultConfiguration())
+	return a, nil
+}
+
+func (a *Appliance) detectConfiguration() detect.Configuration {
+	c := detect.DefaultConfiguration()
+	c.Networks = a.cfg.Networks
+	c.HostGroups = a.cfg.DetectHostGroups()
+	c.WhitelistSources = a.cfg.WhitelistSources
+	c.Global = a.cfg.Thresholds
+	if a.cfg.Window > 0 {
+		c.Window = a.cfg.Window
+	}
+	c.LinkMbps = a.cfg.LinkMbps
+	c.DefaultSamplingRate = a.cfg.SamplingRate
+	c.Logger = a.log.With("component", "detect")
+	return c
+}
+
+func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
+	c := mitigation.DefaultConfiguration()
+	c.Actions = nil
+	for _, act := range a.cfg.Actions {
+		c.Actions = append(c.Actions, string(act))
+	}
+	c.BanTime = a.cfg.BanTime
+	c.Directions = a.cfg.BanDirections
+	c.MaxBans = a.cfg.MaxBans
+	c.Whitelist = a.cfg.Whitelist
+	c.ListIn = a.cfg.RouterOSListIn
+	c.ListOut = a.cfg.RouterOSListOut
+	c.HostGroupPolicy = func(ip netip.Addr) ([]string, time.Duration) {
+		g, ok := a.cfg.HostGroupOf(ip)
+		if !ok {
+			return nil, 0
+		}
+		var acts []string
+		for _, act := range g.Actions {
+			acts = append(acts, string(act))
+		}
+		return acts, g.BanTime
+	}
+	c.DropThresholdPPS = float64(a.cfg.Thresholds.PPS)
+	c.DropThresholdFor = func(ip netip.Addr) float64 {
+		if g, ok := a.cfg.HostGroupOf(ip); ok {
+			return float64(g.Thresholds.PPS)
+		}
+		return float64(a.cfg.Thresholds.PPS)
+	}
+	if a.options.ReconcileInterval > 0 {
+		c.ReconcileInterval = a.options.ReconcileInterval
+	}
+	c.Now = a.options.Now
+	return c
+}
+
+// Start opens the store, connects the routers, binds the listeners and the
+// HTTP server, and starts the loops. On error everything already started
+// is stopped again.
+func (a *Appliance) Start(ctx context.Context) (err error) {
+	a.startedAt = time.Now()
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	defer func() {
+		if err != nil {
+			stopCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = a.Stop(stopCtx)
+		}
+	}()
+
+	dbPath := filepath.Join(a.cfg.DataDir, "flowshield.db")
+	a.store, err = storage.Open(ctx, dbPath, storage.DefaultOptions())
+	if err != nil {
+		return fmt.Errorf("opening the store (FLOWSHIELD_DATA_DIR=%s): %w", a.cfg.DataDir, err)
+	}
+	if moved := a.store.Recovered(); moved != "" {
+		a.log.Warn("the store was damaged and moved aside; bans are rebuilt from the routers", "moved_to", moved)
+	}
+	a.restoreTemplates(ctx)
+
+	for _, addr := range a.cfg.RouterOSAddresses {
+		a.routers = append(a.routers, newRouterClient(a.cfg, addr, a.log))
+	}
+	mcfg := a.mitigationConfiguration()
+	mcfg.AdoptRouterBans = a.store.Recovered() != ""
+	routers := make([]mitigation.Router, len(a.routers))
+	for i, r := range a.routers {
+		routers[i] = r
+	}
+	a.mitigator = mitigation.New(mcfg, a.store, routers, a.log)
+	if err := a.mitigator.Start(runCtx); err != nil {
+		return fmt.Errorf("starting the ban manager: %w", err)
+	}
+	for i, r := range a.routers {
+		r.onConnect = func() {
+			if err := a.mitigator.Reconcile(runCtx, i); err != nil {
+				a.log.Warn("reconciling after connect", "router", r.Address(), "err", err)
+			}
+		}
+		if err := r.Start(runCtx); err != nil {
+			return fmt.Errorf("starting router client %s: %w", r.Address(), err)
+		}
+	}
+
+	ccfg := collector.DefaultConfiguration()
+	ccfg.NetFlowListen = a.cfg.NetflowListen
+	ccfg.SFlowListen = a.cfg.SFlowListen
+	ccfg.DefaultSamplingRate = a.cfg.SamplingRate
+	if a.cfg.DecodeWorkers > 0 {
+		ccfg.Workers = a.cfg.DecodeWorkers
+	}
+	a.collector = collector.New(ccfg, collector.Decoders{
+		NetFlow:        a.netflow,
+		NetFlowInOrder: netflow.CarriesTemplates,
+		SFlow:          a.sflow,
+	}, a.engine, a.log)
+	if err := a.collector.Start(runCtx); err != nil {
+		return err
+	}
+
+	a.metrics = metrics.NewSet()
+	a.registerMetrics()
+	metrics.RegisterSet(a.metrics)
+
+	if a.cfg.HTTPListen != "" {
+		a.web = web.New(web.Configuration{Listen: a.cfg.HTTPListen, Token: a.cfg.APIToken},
+			web.Dependencies{Status: a, Health: a, Logger: a.log})
+		a.registerRoutes()
+		if err := a.web.Start(runCtx); err != nil {
+			return fmt.Errorf("starting the HTTP server on FLOWSHIELD_HTTP_LISTEN=%s: %w", a.cfg.HTTPListen, err)
+		}
+	}
+
+	a.loops.Add(2)
+	go a.detectLoop(runCtx)
+	go a.snapshotLoop(runCtx)
+	a.log.Info("flowshield running",
+		"networks", len(a.cfg.Networks), "netflow", a.cfg.NetflowListen, "sflow", a.cfg.SFlowListen,
+		"http", a.cfg.HTTPListen, "routers", len(a.routers), "actions", a.cfg.Actions)
+	return nil
+}
+
+// Stop shuts everything down: listeners first so nothing new arrives, the
+// loops, the routers, then a last snapshot and the store.
+func (a *Appliance) Stop(ctx context.Context) error {
+	var errs []error
+	if a.collector != nil {
+		a.collector.Stop()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.loops.Wait()
+	if a.web != nil {
+		if err := a.web.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping HTTP: %w", err))
+		}
+	}
+	if a.mitigator != nil {
+		a.mitigator.Stop()
+	}
+	for _, r := range a.routers {
+		r.Stop()
+	}
+	if a.metrics != nil {
+		metrics.UnregisterSet(a.metrics, true)
+	}
+	if a.store != nil {
+		a.saveTemplates(ctx)
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// HTTPAddr is the bound HTTP address (for tests and the demo).
+func (a *Appliance) HTTPAddr() net.Addr {
+	if a.web == nil {
+		return nil
+	}
+	return a.web.Addr()
+}
+
+// Collector exposes the collector's bound addresses and counters.
+func (a *Appliance) Collector() *collector.Collector { return a.collector }
+
+// Engine is the detection engine (read-only use).
+func (a *Appliance) Engine() *detect.Engine { return a.engine }
+
+// Mitigator is the ban manager.
+func (a *Appliance) Mitigator() *mitigation.Manager { return a.mitigator }
+
+// Health is up when the listeners and the store are.
+func (a *Appliance) Health() error {
+	if a.collector != nil {
+		if err := a.collector.Health(); err != nil {
+			return err
+		}
+	}
+	if a.store == nil {
+		return errors.New("store not open")
+	}
+	if _, err := os.Stat(a.store.Path()); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	return nil
+}

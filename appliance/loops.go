@@ -1,0 +1,117 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/flow/netflow"
+	"github.com/flowshield/flowshield/storage"
+)
+
+// detectLoop evaluates detection once per tick and hands its decisions to
+// the ban manager, the notifications and the attack history.
+func (a *Appliance) detectLoop(ctx context.Context) {
+	defer a.loops.Done()
+	t := time.NewTicker(a.options.TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		events := a.engine.Tick(a.options.Now())
+		var history []storage.AttackRecord
+		for _, ev := range events {
+			a.mitigator.HandleEvent(ev)
+			a.notifyDetect(ev)
+			switch ev.Kind {
+			case detect.AttackStart, detect.AttackDetails, detect.AttackEnd:
+				if rec, err := attackRecord(ev.Attack); err == nil {
+					history = append(history, rec)
+				}
+			}
+		}
+		if len(history) > 0 {
+			if err := a.store.SaveAttacks(ctx, history); err != nil {
+				a.log.Warn("saving attack history", "err", err)
+			}
+		}
+	}
+}
+
+// attackRecord is an attack as kept in the store's history.
+func attackRecord(at detect.Attack) (storage.AttackRecord, error) {
+	data, err := json.Marshal(attackJSONOf(at, nil, true))
+	if err != nil {
+		return storage.AttackRecord{}, fmt.Errorf("encoding attack %s: %w", at.ID, err)
+	}
+	return storage.AttackRecord{ID: at.ID, StartedAt: at.StartedAt, EndedAt: at.EndedAt, Data: data}, nil
+}
+
+// snapshotLoop writes the v9/IPFIX templates periodically, so that after a
+// restart decoding works at once instead of waiting for the router's next
+// template refresh. Unchanged templates cost no write (the store skips
+// equal values), which keeps flash wear low.
+func (a *Appliance) snapshotLoop(ctx context.Context) {
+	defer a.loops.Done()
+	t := time.NewTicker(a.options.SnapshotEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.saveTemplates(ctx)
+		}
+	}
+}
+
+func templateKey(t netflow.SavedTemplate) string {
+	return fmt.Sprintf("%s|%d|%d|%d", t.Exporter, t.ObservationDomain, t.Version, t.TemplateID)
+}
+
+func (a *Appliance) saveTemplates(ctx context.Context) {
+	saved := a.netflow.SnapshotTemplates()
+	if len(saved) == 0 {
+		return
+	}
+	batch := make(map[string][]byte, len(saved))
+	for _, t := range saved {
+		// Received changes with every refresh; leave it out so an
+		// unchanged template is an unchanged value and costs no write.
+		t.Received = 0
+		data, err := json.Marshal(t)
+		if err != nil {
+			continue
+		}
+		batch[templateKey(t)] = data
+	}
+	if err := a.store.SaveTemplates(ctx, batch); err != nil {
+		a.log.Warn("saving templates", "err", err)
+	}
+}
+
+func (a *Appliance) restoreTemplates(ctx context.Context) {
+	stored, err := a.store.LoadTemplates(ctx)
+	if err != nil {
+		a.log.Warn("loading saved templates", "err", err)
+		return
+	}
+	saved := make([]netflow.SavedTemplate, 0, len(stored))
+	for key, data := range stored {
+		var t netflow.SavedTemplate
+		if err := json.Unmarshal(data, &t); err != nil {
+			a.log.Warn("skipping a saved template that does not decode", "key", key, "err", err)
+			continue
+		}
+		saved = append(saved, t)
+	}
+	a.netflow.RestoreTemplates(saved)
+	if len(saved) > 0 {
+		a.log.Info("restored templates from the store", "templates", len(saved))
+	}
+}

@@ -1,0 +1,137 @@
+package appliance
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/routeros"
+)
+
+// routerClient adapts one routeros.Router to the ban manager's Router
+// interface, and turns the router's connect notifications into
+// reconciliation passes.
+type routerClient struct {
+	*routeros.Router
+	onConnect func()
+	connected chan struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
+
+	mu        sync.Mutex
+	lastErr   error
+	lastErrAt time.Time
+}
+
+func newRouterClient(cfg Configuration, address string, log *slog.Logger) *routerClient {
+	rc := &routerClient{connected: make(chan struct{}, 1), done: make(chan struct{})}
+	rcfg := routeros.DefaultConfiguration()
+	rcfg.Address = address
+	rcfg.User, rcfg.Password = cfg.RouterOSUser, cfg.RouterOSPassword
+	rcfg.TLS, rcfg.TLSInsecure = cfg.RouterOSTLS, cfg.RouterOSTLSInsecure
+	rcfg.ListIn, rcfg.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
+	// OnConnect runs on the router's maintenance goroutine, which Stop
+	// waits for: only poke a channel there, reconcile on our own goroutine.
+	rcfg.OnConnect = func() {
+		select {
+		case rc.connected <- struct{}{}:
+		default:
+		}
+	}
+	rc.Router = routeros.New(rcfg, log.With("component", "routeros", "router", address))
+	return rc
+}
+
+// Start connects in the background; bans wait for reconciliation.
+func (rc *routerClient) Start(ctx context.Context) error {
+	rc.Router.Start(ctx)
+	rc.wg.Add(1)
+	go func() {
+		defer rc.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rc.done:
+				return
+			case <-rc.connected:
+				if rc.onConnect != nil {
+					rc.onConnect()
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func (rc *routerClient) Stop() {
+	close(rc.done)
+	rc.wg.Wait()
+	rc.Router.Stop()
+}
+
+// LastError is the router's last failure and when it was first seen.
+func (rc *routerClient) LastError() (error, time.Time) {
+	err := rc.Router.LastError()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err == nil {
+		rc.lastErr = nil
+		return nil, time.Time{}
+	}
+	if rc.lastErr == nil || rc.lastErr.Error() != err.Error() {
+		rc.lastErr, rc.lastErrAt = err, time.Now()
+	}
+	return err, rc.lastErrAt
+}
+
+func toRouterOS(o mitigation.RouterObject) routeros.Object {
+	return routeros.Object{
+		Action: routeros.Action(o.Action), Prefix: o.Prefix, Direction: routeros.Direction(o.Direction),
+		List: o.List, Comment: o.Comment, Timeout: o.Timeout, ID: o.ID, Packets: o.Packets,
+	}
+}
+
+func fromRouterOS(o routeros.Object) mitigation.RouterObject {
+	return mitigation.RouterObject{
+		Action: string(o.Action), Prefix: o.Prefix, Direction: detect.Direction(o.Direction),
+		List: o.List, Comment: o.Comment, Timeout: o.Timeout, ID: o.ID, Packets: o.Packets,
+	}
+}
+
+// List returns the router's flowshield ban objects. Disabled ones are left
+// out: an operator who disabled a ban rule meant it, and a disabled object
+// does not ban, so reconciliation adds an enabled one beside it.
+func (rc *routerClient) List(ctx context.Context) ([]mitigation.RouterObject, error) {
+	objs, err := rc.Router.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mitigation.RouterObject, 0, len(objs))
+	for _, o := range objs {
+		if o.Disabled {
+			continue
+		}
+		out = append(out, fromRouterOS(o))
+	}
+	return out, nil
+}
+
+func (rc *routerClient) Add(ctx context.Context, o mitigation.RouterObject) (string, error) {
+	return rc.Router.Add(ctx, toRouterOS(o))
+}
+
+func (rc *routerClient) Remove(ctx context.Context, o mitigation.RouterObject) error {
+	return rc.Router.Remove(ctx, toRouterOS(o))
+}
+
+func (rc *routerClient) SetTimeout(ctx context.Context, o mitigation.RouterObject, d time.Duration) error {
+	return rc.Router.SetTimeout(ctx, toRouterOS(o), d)
+}
+
+func (rc *routerClient) Counters(ctx context.Context, o mitigation.RouterObject) (uint64, uint64, error) {
+	return rc.Router.Counters(ctx, toRouterOS(o))
+}

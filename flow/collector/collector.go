@@ -1,0 +1,313 @@
+// Package collector receives flow export datagrams (NetFlow v5/v9/IPFIX and
+// sFlow v5) on UDP, decodes them on a pool of workers and hands the records
+// to a consumer in batches.
+//
+// The pipeline is built so that an export flood can never stall or bloat the
+// daemon: one reader goroutine per socket copies each datagram into a pooled
+// buffer and hands it to a bounded queue without blocking; when the queue is
+// full the datagram is dropped and counted. Datagrams that must be decoded in
+// arrival order (v9/IPFIX template sets) are decoded on the reader itself, so
+// a template is installed before any later data datagram reaches a worker.
+// Everything that moves is counted, globally and per exporter.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// Decoder turns one datagram into records. Implementations must be safe for
+// concurrent use; the collector calls Decode from several goroutines.
+// flow/netflow and flow/sflow decoders satisfy it.
+type Decoder interface {
+	Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink)
+}
+
+// Consumer receives decoded records. Consume is called concurrently from
+// every worker; records is only valid until Consume returns (the collector
+// reuses the slice), so a consumer copies what it keeps. A slow Consume
+// slows the workers, and the collector then drops datagrams rather than wait.
+type Consumer interface {
+	Consume(records []flow.Record)
+}
+
+// discard is the consumer of a collector given none: records are counted
+// and dropped.
+type discard struct{}
+
+func (discard) Consume([]flow.Record) {}
+
+// Decoders wires the format decoders into the collector. A nil decoder
+// disables that listener even when its address is set.
+type Decoders struct {
+	NetFlow Decoder
+	// NetFlowInOrder reports whether a NetFlow datagram must be decoded in
+	// arrival order (netflow.CarriesTemplates: v9/IPFIX template sets). Such
+	// datagrams are decoded on the reader goroutine. May be nil.
+	NetFlowInOrder func(payload []byte) bool
+	SFlow          Decoder
+	SFlowInOrder   func(payload []byte) bool
+}
+
+// Configuration of the collector.
+type Configuration struct {
+	// NetFlowListen and SFlowListen are UDP addresses (":2055"); empty
+	// disables the listener.
+	NetFlowListen string
+	SFlowListen   string
+	// Workers is the number of decode goroutines (default runtime.NumCPU()).
+	Workers int
+	// QueueDatagrams bounds the number of datagrams waiting for a worker.
+	QueueDatagrams int
+	// QueueBytes bounds the payload bytes waiting for a worker, so hostile
+	// 64 KiB datagrams cannot multiply the queue's memory.
+	QueueBytes int
+	// ReceiveBuffer is the socket receive buffer requested (SO_RCVBUF, or
+	// SO_RCVBUFFORCE when privileged); 0 leaves the system default. The
+	// effective size is reported and a kernel cap is logged as a warning.
+	ReceiveBuffer int
+	// DefaultSamplingRate fills Record.SamplingRate when the exporter did
+	// not announce one (SAMPLING_RATE). 0 is taken as 1.
+	DefaultSamplingRate uint32
+	// BatchRecords is the most records handed to the consumer in one call;
+	// a batch is also handed over at the end of every datagram.
+	BatchRecords int
+	// MaxExporters bounds the per-exporter statistics; datagrams from
+	// further exporters are still decoded but counted only in the totals
+	// and in exporters_overflow.
+	MaxExporters int
+}
+
+// DefaultConfiguration returns the configuration used when nothing is set.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		NetFlowListen:       ":2055",
+		SFlowListen:         ":6343",
+		Workers:             runtime.NumCPU(),
+		QueueDatagrams:      8192,
+		QueueBytes:          32 << 20,
+		ReceiveBuffer:       32 << 20,
+		DefaultSamplingRate: 1,
+		BatchRecords:        256,
+		MaxExporters:        4096,
+	}
+}
+
+// Protocol is the export protocol family a listener speaks.
+type Protocol uint8
+
+const (
+	ProtocolNetFlow Protocol = iota // NetFlow v5, v9 and IPFIX
+	ProtocolSFlow                   // sFlow v5
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolNetFlow:
+		return "netflow"
+	case ProtocolSFlow:
+		return "sflow"
+	}
+	return "unknown"
+}
+
+// Collector owns the listeners, the queue and the workers.
+type Collector struct {
+	cfg      Configuration
+	consumer Consumer
+	log      *slog.Logger
+
+	listeners []*listener
+	queue     chan *packet
+	pool      sync.Pool // *packet
+	_         [64]byte
+	queued    atomic.Int64 // payload bytes waiting in queue; written by readers and workers
+	_         [56]byte     // keeps that cache line from the fields read on every datagram
+
+	exporters exporterTable
+	totals    totals
+	metrics   *metrics.Set
+
+	lifecycle     sync.Mutex
+	started       bool
+	stopped       bool
+	stopping      atomic.Bool
+	stopAfterFunc func() bool
+	readers       sync.WaitGroup
+	workers       sync.WaitGroup
+	lastPanicLog  atomic.Int64
+}
+
+// New returns an inert collector; Start binds the sockets and runs it.
+func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.Logger) *Collector {
+	def := DefaultConfiguration()
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
+	if cfg.QueueDatagrams <= 0 {
+		cfg.QueueDatagrams = def.QueueDatagrams
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = def.QueueBytes
+	}
+	if cfg.DefaultSamplingRate == 0 {
+		cfg.DefaultSamplingRate = 1
+	}
+	if cfg.BatchRecords <= 0 {
+		cfg.BatchRecords = def.BatchRecords
+	}
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = def.MaxExporters
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if consumer == nil {
+		consumer = discard{}
+	}
+	c := &Collector{
+		cfg:      cfg,
+		consumer: consumer,
+		log:      logger.With("component", "collector"),
+	}
+	c.queue = make(chan *packet, cfg.QueueDatagrams)
+	c.pool.New = func() any { return new(packet) }
+	c.exporters.init(cfg.MaxExporters)
+	if cfg.NetFlowListen != "" && decoders.NetFlow != nil {
+		c.listeners = append(c.listeners, &listener{
+			protocol: ProtocolNetFlow, address: cfg.NetFlowListen, variable: "NETFLOW_LISTEN",
+			decoder: decoders.NetFlow, inOrder: decoders.NetFlowInOrder,
+		})
+	}
+	if cfg.SFlowListen != "" && decoders.SFlow != nil {
+		c.listeners = append(c.listeners, &listener{
+			protocol: ProtocolSFlow, address: cfg.SFlowListen, variable: "SFLOW_LISTEN",
+			decoder: decoders.SFlow, inOrder: decoders.SFlowInOrder,
+		})
+	}
+	if cfg.NetFlowListen != "" && decoders.NetFlow == nil || cfg.SFlowListen != "" && decoders.SFlow == nil {
+		c.log.Warn("flow listener configured without a decoder is disabled",
+			"netflow_listen", cfg.NetFlowListen, "netflow_decoder", decoders.NetFlow != nil,
+			"sflow_listen", cfg.SFlowListen, "sflow_decoder", decoders.SFlow != nil)
+	}
+	c.metrics = metrics.NewSet()
+	c.totals.register(c.metrics)
+	c.metrics.NewGauge(`flowshield_collector_queue_datagrams`, func() float64 { return float64(len(c.queue)) })
+	c.metrics.NewGauge(`flowshield_collector_queue_bytes`, func() float64 { return float64(c.queued.Load()) })
+	c.metrics.RegisterMetricsWriter(c.writeMetrics)
+	return c
+}
+
+// Start binds the listeners and starts the readers and workers. Cancelling
+// ctx closes the listeners; Stop must still be called to release the rest.
+// A bind failure is returned naming the setting and the address.
+func (c *Collector) Start(ctx context.Context) error {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if c.started {
+		return errors.New("starting flow collector: already started")
+	}
+	for i, l := range c.listeners {
+		if err := l.open(c.cfg.ReceiveBuffer, c.log); err != nil {
+			for _, opened := range c.listeners[:i] {
+				opened.conn.Close()
+			}
+			return fmt.Errorf("starting flow collector: %w", err)
+		}
+	}
+	c.started = true
+	for range c.cfg.Workers {
+		w := newWorker(c)
+		c.workers.Add(1)
+		go func() {
+			defer c.workers.Done()
+			w.run()
+		}()
+	}
+	for _, l := range c.listeners {
+		l.up.Store(true)
+		c.readers.Add(1)
+		go func() {
+			defer c.readers.Done()
+			newReader(c, l).run()
+		}()
+	}
+	c.stopAfterFunc = context.AfterFunc(ctx, c.closeListeners)
+	metrics.RegisterSet(c.metrics)
+	return nil
+}
+
+func (c *Collector) closeListeners() {
+	c.stopping.Store(true)
+	for _, l := range c.listeners {
+		l.conn.Close()
+	}
+}
+
+// Stop closes the listeners, discards what is still queued (counted as
+// dropped) and waits for every goroutine to end. It waits for a Consume call
+// in progress to return. Stop is idempotent.
+func (c *Collector) Stop() {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	if !c.started || c.stopped {
+		return
+	}
+	c.stopped = true
+	c.stopAfterFunc()
+	c.closeListeners()
+	c.readers.Wait()
+	// Readers are the only senders, so the queue can be closed now.
+	close(c.queue)
+	c.workers.Wait()
+	metrics.UnregisterSet(c.metrics, false)
+}
+
+// Health returns nil while every configured listener is receiving.
+func (c *Collector) Health() error {
+	c.lifecycle.Lock()
+	started, stopped := c.started, c.stopped
+	c.lifecycle.Unlock()
+	if !started {
+		return errors.New("flow collector not started")
+	}
+	if stopped {
+		return errors.New("flow collector stopped")
+	}
+	for _, l := range c.listeners {
+		if err := l.health(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WritePrometheus writes the collector's metrics; they are also part of the
+// global metrics.WritePrometheus output between Start and Stop.
+func (c *Collector) WritePrometheus(w io.Writer) {
+	c.metrics.WritePrometheus(w)
+}
+
+// LocalAddr returns the address a protocol's listener is bound to (useful
+// with port 0), or the zero AddrPort when it is disabled or not started.
+func (c *Collector) LocalAddr(p Protocol) netip.AddrPort {
+	c.lifecycle.Lock()
+	defer c.lifecycle.Unlock()
+	for _, l := range c.listeners {
+		if l.protocol == p && c.started {
+			return l.local
+		}
+	}
+	return netip.AddrPort{}
+}

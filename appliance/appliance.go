@@ -19,6 +19,7 @@ import (
 	"github.com/flowshield/flowshield/flow/netflow"
 	"github.com/flowshield/flowshield/flow/sflow"
 	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/notify"
 	"github.com/flowshield/flowshield/storage"
 	"github.com/flowshield/flowshield/web"
 )
@@ -38,6 +39,7 @@ type Appliance struct {
 	engine    *detect.Engine
 	routers   []*routerClient
 	mitigator *mitigation.Manager
+	notifier  *notify.Notifier
 	collector *collector.Collector
 	web       *web.Server
 	metrics   *metrics.Set
@@ -198,6 +200,9 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	if err := a.mitigator.Start(runCtx); err != nil {
 		return fmt.Errorf("starting the ban manager: %w", err)
 	}
+	if err := a.startNotifier(runCtx); err != nil {
+		return fmt.Errorf("starting notifications: %w", err)
+	}
 	for i, r := range a.routers {
 		r.onConnect = func() {
 			if err := a.mitigator.Reconcile(runCtx, i); err != nil {
@@ -266,6 +271,7 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	if a.mitigator != nil {
 		a.mitigator.Stop()
 	}
+	a.stopNotifier()
 	for _, r := range a.routers {
 		r.Stop()
 	}

@@ -41,7 +41,7 @@ func newRouterClient(cfg Configuration, address string, log *slog.Logger) *route
 		default:
 		}
 	}
-	rc.Router = routeros.New(rcfg, log.With("component", "routeros", "router", address))
+	rc.Router = routeros.New(rcfg, log.With("component", "routeros"))
 	return rc
 }
 

@@ -486,8 +486,13 @@ func (m *Manager) HandleEvent(ev detect.Event) {
 		changed = m.onEnd(ev)
 	}
 	m.mu.Unlock()
-	if changed {
+	switch {
+	case changed:
 		m.flush(context.Background())
+		m.kickRouters()
+	case ev.Kind == detect.AttackUpdate:
+		// An extension may need the router's timeout= refreshed; the
+		// light pass decides, without a router call when nothing is due.
 		m.kickRouters()
 	}
 }
@@ -574,8 +579,12 @@ func (m *Manager) extend(b *ban, now time.Time) {
 	}
 }
 
+// refreshSlack is how far the router's timeout may lag the ban's end
+// before it is refreshed: a tenth of the ban time (at least the tolerance),
+// but never more than a third of it, so a short BAN_TIME's entry is
+// refreshed well before the router expires it.
 func (m *Manager) refreshSlack(b *ban) time.Duration {
-	return max(m.cfg.TimeoutTolerance, b.banTime/10)
+	return min(max(m.cfg.TimeoutTolerance, b.banTime/10), b.banTime/3)
 }
 
 func (m *Manager) onUpdate(ev detect.Event) bool {

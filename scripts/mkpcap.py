@@ -2,7 +2,8 @@
 """Writes a deterministic packet capture of background traffic plus a UDP
 flood, for feeding real flow exporters (softflowd, pmacct) in tests, and a
 JSON file with the capture's own totals: packets and layer-3 bytes (IP total
-length, IPv6 payload length + 40) overall and per destination address.
+length, IPv6 payload length + 40) overall, for IPv4 only (NetFlow v5 cannot
+carry IPv6), and per destination address.
 
 usage: mkpcap.py OUT.pcap OUT.json [--packets N] [--seed S]
 """
@@ -28,6 +29,8 @@ pkts = []
 per_dst = {}
 total_pkts = 0
 total_bytes = 0
+v4_pkts = 0
+v4_bytes = 0
 t = args.start
 for i in range(args.packets):
     t += 0.0005
@@ -53,8 +56,11 @@ for i in range(args.packets):
     d["bytes"] += n
     total_pkts += 1
     total_bytes += n
+    if IP in l3:
+        v4_pkts += 1
+        v4_bytes += n
     pkts.append(frame)
 
 wrpcap(args.pcap, pkts)
 with open(args.totals, "w") as f:
-    json.dump({"packets": total_pkts, "bytes": total_bytes, "per_dst": per_dst}, f, indent=1, sort_keys=True)
+    json.dump({"packets": total_pkts, "bytes": total_bytes, "ipv4_packets": v4_pkts, "ipv4_bytes": v4_bytes, "per_dst": per_dst}, f, indent=1, sort_keys=True)

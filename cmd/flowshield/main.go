@@ -40,11 +40,12 @@ Commands:
   check            validate the configuration, print the effective settings (secrets
                    redacted), verify the router login; exit 0 if all is well, else 1
                    with one line per problem
-  top              live top talkers from a running daemon (not in this build yet)
-  bans             list, add or remove bans through the daemon's API (not in this build yet)
-  attacks          active and recent attacks (not in this build yet)
+  top              live top talkers from a running daemon, refreshing in place
+                   (--once prints one table; --url picks the daemon)
+  bans             list, add PREFIX or remove PREFIX bans through the daemon's API
+  attacks          active and recent attacks (--json, --active; ID: one attack's details)
   demo             the daemon with an emulated router and generated traffic (not in this build yet)
-  routeros-script  print the RouterOS setup script for this configuration (not in this build yet)
+  routeros-script  print the RouterOS setup script for this configuration
   version          version, commit, Go version, GOOS/GOARCH (also --version)
   help             this text
 
@@ -93,9 +94,16 @@ func (c cli) main(ctx context.Context, args []string) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return exitOK
-	case "top", "bans", "attacks", "demo", "routeros-script":
-		fmt.Fprintf(c.stderr, "flowshield %s: not available in this build yet\n\n%s", cmd, usage)
-		return exitUsage
+	case "routeros-script":
+		return c.routerosScript(rest)
+	case "demo":
+		return c.demo(ctx, rest)
+	case "top":
+		return c.top(ctx, rest)
+	case "bans":
+		return c.bans(ctx, rest)
+	case "attacks":
+		return c.attacks(ctx, rest)
 	}
 	fmt.Fprintf(c.stderr, "flowshield: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

@@ -146,4 +146,3 @@ func waitStatus(t *testing.T, a *Appliance, timeout time.Duration, cond func(web
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

@@ -1,0 +1,374 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// attackState is an active attack as Tick tracks it.
+type attackState struct {
+	a           Attack
+	lastAbove   time.Time
+	nextUpdate  time.Time
+	detailsSent bool
+	ampPort     uint16  // reflector port confirmed by the flow sample, 0 if none
+	udpSize     float64 // average UDP packet size in the flow sample, 0 if unknown
+	col         *collector
+}
+
+type groupDir struct {
+	aboveSince int64
+	att        *attackState
+}
+
+// collector gathers what describes an attack from its records after the
+// start: a bounded sample and top talkers. It stops once the details are
+// out, so an attack costs the hot path only for its first seconds.
+type collector struct {
+	mu       sync.Mutex
+	full     atomic.Bool
+	limit    int
+	sample   []flow.Record
+	seen     int
+	udpPkts  float64 // non-fragment UDP packets, the base of the port share
+	udpAll   float64 // all UDP packets (fragments too) ...
+	udpBits  float64 // ... and their bits: the average UDP packet size
+	srcs     top[netip.Addr]
+	dsts     top[netip.Addr]
+	srcPorts top[uint16]
+	dstPorts top[uint16]
+}
+
+func newCollector(limit int) *collector {
+	return &collector{limit: limit, sample: make([]flow.Record, 0, limit)}
+}
+
+func (c *collector) add(r *flow.Record, n *norm) {
+	if c.full.Load() {
+		return
+	}
+	c.mu.Lock()
+	c.seen++
+	if len(c.sample) < c.limit {
+		c.sample = append(c.sample, *r)
+	}
+	w := float64(n.pkts)
+	c.srcs.add(r.SrcAddr.Unmap(), w)
+	c.dsts.add(r.DstAddr.Unmap(), w)
+	if r.Proto == flow.ProtoTCP || r.Proto == flow.ProtoUDP {
+		c.srcPorts.add(r.SrcPort, w)
+		c.dstPorts.add(r.DstPort, w)
+	}
+	if n.udpPort != 0 {
+		c.udpPkts += w
+	}
+	if r.Proto == flow.ProtoUDP {
+		c.udpAll += w
+		c.udpBits += float64(n.bits)
+	}
+	c.mu.Unlock()
+}
+
+// reflectorPort is the UDP source port carrying at least half of the
+// sampled non-fragment UDP packets, or 0.
+func (c *collector) reflectorPort() uint16 {
+	if c.udpPkts <= 0 {
+		return 0
+	}
+	p, w := c.srcPorts.best()
+	if p != 0 && w >= 0.5*c.udpPkts {
+		return p
+	}
+	return 0
+}
+
+const topK = 8
+
+// top is a Space-Saving heavy-hitter summary: bounded, no allocation, exact
+// for any key carrying more than 1/topK of the weight.
+type top[K comparable] struct {
+	n int
+	k [topK]K
+	w [topK]float64
+}
+
+func (t *top[K]) add(k K, w float64) {
+	for i := 0; i < t.n; i++ {
+		if t.k[i] == k {
+			t.w[i] += w
+			return
+		}
+	}
+	if t.n < topK {
+		t.k[t.n], t.w[t.n] = k, w
+		t.n++
+		return
+	}
+	mi := 0
+	for i := 1; i < topK; i++ {
+		if t.w[i] < t.w[mi] {
+			mi = i
+		}
+	}
+	t.k[mi] = k
+	t.w[mi] += w
+}
+
+func (t *top[K]) best() (K, float64) {
+	var bk K
+	bw := -1.0
+	for i := 0; i < t.n; i++ {
+		if t.w[i] > bw {
+			bk, bw = t.k[i], t.w[i]
+		}
+	}
+	return bk, bw
+}
+
+// sorted returns the entries heaviest first.
+func (t *top[K]) sorted() ([]K, []float64) {
+	ks := append([]K(nil), t.k[:t.n]...)
+	ws := append([]float64(nil), t.w[:t.n]...)
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && ws[j] > ws[j-1]; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+			ws[j], ws[j-1] = ws[j-1], ws[j]
+		}
+	}
+	return ks, ws
+}
+
+// Amplification reflector source ports.
+var reflectorTypes = map[uint16]string{
+	53: "dns_amplification", 123: "ntp_amplification", 11211: "memcached_amplification",
+	1900: "ssdp_amplification", 389: "cldap_amplification", 19: "chargen_amplification",
+	161: "snmp_amplification",
+	17:  "other_amplification", 69: "other_amplification", 111: "other_amplification",
+	137: "other_amplification", 520: "other_amplification", 1434: "other_amplification",
+	3283: "other_amplification", 3478: "other_amplification", 3702: "other_amplification",
+	5353: "other_amplification", 5683: "other_amplification", 10001: "other_amplification",
+	37810: "other_amplification",
+}
+
+// minAmplifiedSize is the average UDP packet size (bytes) above which
+// traffic from a reflector port is amplification rather than a plain UDP
+// flood that happens to use that port (a DNS query is under 100 bytes; the
+// smallest amplified answers, SSDP and NTP monlist, are 300-500).
+const minAmplifiedSize = 200
+
+// classify names the dominant vector by packets. ampPort is a UDP source
+// port known to carry most of the UDP packets, or 0.
+// udpSize is the average UDP packet size in bytes.
+func classify(v *vec, ampPort uint16, udpSize float64) (typ, proto string) {
+	all := v[mPPS+catAll]
+	tcp, udp, icmp := v[mPPS+catTCP], v[mPPS+catUDP], v[mPPS+catICMP]
+	other := all - tcp - udp - icmp
+	proto = "other"
+	best := other
+	if tcp > best {
+		proto, best = "tcp", tcp
+	}
+	if udp > best {
+		proto, best = "udp", udp
+	}
+	if icmp > best {
+		proto = "icmp"
+	}
+	if all <= 0 {
+		return "unknown", "other"
+	}
+	if proto == "udp" && ampPort != 0 {
+		if t, ok := reflectorTypes[ampPort]; ok && udpSize >= minAmplifiedSize {
+			return t, proto
+		}
+	}
+	if v[mPPS+catFrag] >= 0.5*all {
+		return "ip_fragmentation_flood", proto
+	}
+	switch proto {
+	case "tcp":
+		if v[mPPS+catSYN] >= 0.5*tcp {
+			return "syn_flood", proto
+		}
+		return "tcp_flood", proto
+	case "udp":
+		return "udp_flood", proto
+	case "icmp":
+		return "icmp_flood", proto
+	}
+	return "unknown", proto
+}
+
+// crossed returns the first metric above its limit: a windowed rate above
+// it, or one second at or above factor times it (fast).
+func crossed(l *limits, win, fast *vec, factor float64) (name string, isFast bool) {
+	for i := range l {
+		if l[i] <= 0 {
+			continue
+		}
+		if factor > 0 && fast[i] >= factor*l[i] {
+			return metricNames[i], true
+		}
+		if win[i] > l[i] {
+			return metricNames[i], false
+		}
+	}
+	return "", false
+}
+
+func anyAbove(l *limits, v *vec, fraction float64) bool {
+	for i := range l {
+		if l[i] > 0 && v[i] > fraction*l[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// Details text, in the spirit of FastNetMon's.
+
+func dirWord(d Direction) string {
+	if d == Out {
+		return "outgoing"
+	}
+	return "incoming"
+}
+
+// udpSize is the average UDP packet size in v, or, when the ring does not
+// keep UDP bits (no udp_mbps threshold), the average of all packets.
+func (e *Engine) udpSize(v *vec) float64 {
+	if e.lay.col[mBps+catUDP] >= 0 && v[mPPS+catUDP] > 0 {
+		return v[mBps+catUDP] / 8 / v[mPPS+catUDP]
+	}
+	if v[mPPS] > 0 {
+		return v[mBps] / 8 / v[mPPS]
+	}
+	return 0
+}
+
+func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
+	var b strings.Builder
+	if a.Scope == ScopeGroup {
+		fmt.Fprintf(&b, "Group: %s\n", a.Group)
+	} else {
+		fmt.Fprintf(&b, "IP: %s\n", a.IP)
+		if a.Group != "" {
+			fmt.Fprintf(&b, "Hostgroup: %s\n", a.Group)
+		}
+	}
+	fmt.Fprintf(&b, "Attack type: %s\n", a.Type)
+	fmt.Fprintf(&b, "Initial attack power: %.0f packets per second\n", a.InitialPPS)
+	fmt.Fprintf(&b, "Peak attack power: %.0f packets per second\n", a.PeakPPS)
+	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBps/1e6)
+	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBps/1e6)
+	fmt.Fprintf(&b, "Attack direction: %s\n", dirWord(a.Direction))
+	fmt.Fprintf(&b, "Attack protocol: %s\n", a.Protocol)
+	fmt.Fprintf(&b, "Threshold crossed: %s\n", a.Threshold)
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		w := dirWord(d)
+		fmt.Fprintf(&b, "Total %s traffic: %.0f mbps\n", w, v[mBps]/1e6)
+		fmt.Fprintf(&b, "Total %s pps: %.0f packets per second\n", w, v[mPPS])
+		fmt.Fprintf(&b, "Total %s flows: %.0f flows per second\n", w, v[mFlows])
+	}
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		avg := 0.0
+		if v[mPPS] > 0 {
+			avg = v[mBps] / 8 / v[mPPS]
+		}
+		fmt.Fprintf(&b, "Average %s packet size: %.0f bytes\n", dirWord(d), avg)
+	}
+	cats := [...]struct {
+		c    int
+		name string
+	}{{catFrag, "ip fragmented"}, {catTCP, "tcp"}, {catSYN, "syn tcp"}, {catUDP, "udp"}, {catICMP, "icmp"}}
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		w := strings.ToUpper(dirWord(d)[:1]) + dirWord(d)[1:]
+		for _, c := range cats {
+			if e.lay.col[mBps+c.c] >= 0 { // kept only when a threshold uses it
+				fmt.Fprintf(&b, "%s %s traffic: %.0f mbps\n", w, c.name, v[mBps+c.c]/1e6)
+			}
+			fmt.Fprintf(&b, "%s %s pps: %.0f packets per second\n", w, c.name, v[mPPS+c.c])
+		}
+	}
+	if c != nil {
+		c.mu.Lock()
+		writeTop(&b, "Top source addresses", &c.srcs)
+		writeTop(&b, "Top destination addresses", &c.dsts)
+		writeTop(&b, "Top source ports", &c.srcPorts)
+		writeTop(&b, "Top destination ports", &c.dstPorts)
+		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(c.sample), c.seen)
+		for i := range c.sample {
+			writeFlowLine(&b, &c.sample[i], e.cfg.DefaultSamplingRate)
+		}
+		c.mu.Unlock()
+	}
+	return b.String()
+}
+
+func writeTop[K comparable](b *strings.Builder, title string, t *top[K]) {
+	ks, ws := t.sorted()
+	fmt.Fprintf(b, "\n%s (packets, approximate):\n", title)
+	for i := range ks {
+		fmt.Fprintf(b, "%v %.0f\n", ks[i], ws[i])
+	}
+}
+
+// FlowLine formats one record as the contract's details line:
+// TIME SRC:PORT > DST:PORT protocol: P flags: F packets: N size: B bytes sample ratio: R
+func FlowLine(r *flow.Record, defaultRate uint32) string {
+	var b strings.Builder
+	writeFlowLine(&b, r, defaultRate)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func writeFlowLine(b *strings.Builder, r *flow.Record, defaultRate uint32) {
+	t := r.Start
+	if t == 0 {
+		t = r.Received
+	}
+	rate := r.SamplingRate
+	if rate == 0 {
+		rate = defaultRate
+	}
+	fmt.Fprintf(b, "%s %s > %s protocol: %s flags: %s packets: %d size: %d bytes sample ratio: %d\n",
+		time.Unix(0, t).UTC().Format("2006-01-02 15:04:05.000"),
+		netip.AddrPortFrom(r.SrcAddr.Unmap(), r.SrcPort), netip.AddrPortFrom(r.DstAddr.Unmap(), r.DstPort),
+		protoName(r.Proto), tcpFlags(r), r.Packets, r.Bytes, rate)
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case flow.ProtoTCP:
+		return "tcp"
+	case flow.ProtoUDP:
+		return "udp"
+	case flow.ProtoICMP:
+		return "icmp"
+	case flow.ProtoICMPv6:
+		return "icmpv6"
+	}
+	return fmt.Sprint(p)
+}
+
+func tcpFlags(r *flow.Record) string {
+	if r.Proto != flow.ProtoTCP || r.TCPFlags == 0 {
+		return "-"
+	}
+	names := [...]string{"fin", "syn", "rst", "psh", "ack", "urg"}
+	var parts []string
+	for i, n := range names {
+		if r.TCPFlags&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,64 @@
+// How the detector counts and decides (what an operator may need to know).
+//
+// Rates. Every protected host (in NETWORKS or a HOSTGROUPS prefix) has, per
+// direction, a ring of one-second slots: packets and bits for all traffic,
+// tcp, udp, icmp, tcp SYN without ACK and IP fragments, and flows. Records
+// are multiplied by their sampling rate (0: DefaultSamplingRate). A record
+// of at most one second goes whole into the second it ends in; a longer one
+// is spread evenly over the seconds it spans, and the part before the ring
+// (WINDOW + 2 seconds) is dropped, never piled into the present. So the
+// RouterOS long flow (480,000 packets over 60 s, exported once) counts 8,000
+// pps, not 480,000. A consequence: flows that reach the collector more than
+// WINDOW after they ended (a 15 s inactive timeout) do not count; exporters
+// should use short active and inactive timeouts (1 s).
+//
+// Flows/s counts flow records per second: a record adds one flow to each
+// second it overlaps. With 1 s active timeouts this is the number of
+// distinct flows active in that second; it is not multiplied by the
+// sampling rate (a sampled record still stands for one flow seen).
+//
+// Windowed rates are the average over the last WINDOW complete seconds. As
+// records for a second arrive during the next one, the window is taken both
+// ending at the last second and one second earlier, and the larger counts.
+//
+// Decision. A host (or a hostgroup's sum, for the group_* thresholds) is
+// under attack when a windowed rate is above its threshold for
+// DetectionPeriod (default: at the first evaluation), or at once when a
+// single second reached FastFactor (2) times the threshold. Steady traffic
+// below a threshold cannot fake the fast rule: each flow can put at most two
+// seconds' worth of packets into one second (two exports ending in the same
+// second), so a second holds at most twice the steady rate. A flood at 2x
+// its threshold exported every second is declared on the first Tick after
+// its first records arrive; one just above, once the window is full
+// (WINDOW + 1 s at most). An attack ends when every windowed rate stayed
+// below EndFraction of its threshold for EndAfter (hysteresis: no flapping
+// near the threshold). Thresholds: the host's hostgroup (longest prefix,
+// whatever NETWORKS says) or the global ones.
+//
+// Exporter sanity. Times are checked against the record's arrival: zero
+// times, ends in the future (beyond ClockSlack), ends long before arrival
+// (MaxExportDelay: a reset sysUpTime), negative or impossibly long
+// durations (MaxFlowDuration) are replaced by the arrival time, keeping the
+// record's own duration when plausible, and counted per exporter. With
+// LinkMbps set, a record whose bits over its duration (at least 1 s), or
+// whose packets at MinFrameBytes (64 bytes, Ethernet's minimum frame without
+// preamble and gap: lenient) over its duration, exceed the link is garbage:
+// not counted, counted per exporter, logged at most once a minute per
+// exporter.
+//
+// Classification (dominant vector by packets): UDP mostly from one
+// reflector source port (53, 123, 11211, 1900, 389, 19, 161, others as
+// other_amplification) with an average UDP packet of 200 bytes or more is
+// that amplification; else half or more fragments is
+// ip_fragmentation_flood; TCP with half or more SYN-only is syn_flood; then
+// tcp_flood, udp_flood, icmp_flood, unknown. At the start the reflector port
+// comes from a per-host majority vote; the flow sample confirms it for the
+// details.
+//
+// Memory: a host is ~160 bytes plus, per direction with traffic, a ring of
+// WINDOW+2 seconds x 32 bytes (8 float32: packets of the six categories,
+// bits, flows; 4 more bytes per protocol whose Mbps threshold is set).
+// Measured with WINDOW 5s: 419 bytes per host seen one way, 643 both ways,
+// including the map: 100,000 hosts active both ways in 61 MiB.
+
+package detect

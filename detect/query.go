@@ -1,0 +1,133 @@
+package detect
+
+import (
+	"net/netip"
+	"sort"
+)
+
+// Rates are per-second averages over the window; bps are bits per second.
+type Rates struct {
+	PPS, Bps, Flows                          float64
+	TCPPPS, UDPPPS, ICMPPPS, SYNPPS, FragPPS float64
+	TCPBps, UDPBps, ICMPBps, SYNBps, FragBps float64
+}
+
+func ratesOf(v *vec) Rates {
+	return Rates{
+		PPS: v[mPPS], Bps: v[mBps], Flows: v[mFlows],
+		TCPPPS: v[mPPS+catTCP], UDPPPS: v[mPPS+catUDP], ICMPPPS: v[mPPS+catICMP],
+		SYNPPS: v[mPPS+catSYN], FragPPS: v[mPPS+catFrag],
+		TCPBps: v[mBps+catTCP], UDPBps: v[mBps+catUDP], ICMPBps: v[mBps+catICMP],
+		SYNBps: v[mBps+catSYN], FragBps: v[mBps+catFrag],
+	}
+}
+
+// HostRates is one host's rates in one direction.
+type HostRates struct {
+	IP        netip.Addr
+	Direction Direction
+	Group     string // hostgroup name, "" if none
+	Rates
+}
+
+// NetworkRates is the sum over the tracked hosts of one NETWORKS prefix.
+type NetworkRates struct {
+	Prefix  netip.Prefix
+	In, Out Rates
+}
+
+// Sort keys for Hosts.
+const (
+	SortPPS   = "pps"
+	SortBps   = "bps"
+	SortFlows = "flows"
+)
+
+// Hosts returns the current windowed rates of the hosts in direction dir,
+// largest first by sortBy ("pps", "bps" or "mbps", "flows"); limit <= 0
+// means all. Hosts with nothing in the window are left out.
+func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
+	S := floorSec(e.now().UnixNano())
+	var out []HostRates
+	for si := range e.shards {
+		sh := &e.shards[si]
+		sh.mu.Lock()
+		for _, h := range sh.hosts {
+			d := &h.dir[dir]
+			if d.slots == nil {
+				continue
+			}
+			win, _, _ := d.rates(S, e.winSec, &e.lay)
+			if win[mPPS] == 0 && win[mFlows] == 0 {
+				continue
+			}
+			out = append(out, HostRates{IP: h.addr(), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)})
+		}
+		sh.mu.Unlock()
+	}
+	key := func(r *HostRates) float64 { return r.PPS }
+	switch sortBy {
+	case SortBps, "mbps":
+		key = func(r *HostRates) float64 { return r.Bps }
+	case SortFlows:
+		key = func(r *HostRates) float64 { return r.Flows }
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ki, kj := key(&out[i]), key(&out[j])
+		if ki != kj {
+			return ki > kj
+		}
+		return out[i].IP.Less(out[j].IP)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// Host returns one host's rates in both directions; false if not tracked.
+func (e *Engine) Host(ip netip.Addr) (in, out HostRates, ok bool) {
+	ip = ip.Unmap()
+	k := ip.As16()
+	sh := &e.shards[e.shardOf(&k)]
+	S := floorSec(e.now().UnixNano())
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	h := sh.hosts[k]
+	if h == nil {
+		return in, out, false
+	}
+	wi, _, _ := h.dir[In].rates(S, e.winSec, &e.lay)
+	wo, _, _ := h.dir[Out].rates(S, e.winSec, &e.lay)
+	g := e.groupName(h)
+	return HostRates{IP: ip, Direction: In, Group: g, Rates: ratesOf(&wi)},
+		HostRates{IP: ip, Direction: Out, Group: g, Rates: ratesOf(&wo)}, true
+}
+
+func (e *Engine) groupName(h *host) string {
+	if h.group >= 0 {
+		return e.cfg.HostGroups[h.group].Name
+	}
+	return ""
+}
+
+// Totals returns the sum over all tracked hosts, in and out, as of the last Tick.
+func (e *Engine) Totals() (in, out Rates) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return ratesOf(&e.totals[In]), ratesOf(&e.totals[Out])
+}
+
+// Networks returns the per-NETWORKS-prefix sums as of the last Tick.
+func (e *Engine) Networks() []NetworkRates {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]NetworkRates, len(e.cfg.Networks))
+	for i, p := range e.cfg.Networks {
+		out[i] = NetworkRates{Prefix: p}
+		if i < len(e.netRates) {
+			out[i].In, out[i].Out = ratesOf(&e.netRates[i][In]), ratesOf(&e.netRates[i][Out])
+		}
+	}
+	return out
+}

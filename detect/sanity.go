@@ -1,0 +1,201 @@
+package detect
+
+import (
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// timeFix says why a record's times were replaced by its arrival time.
+type timeFix uint8
+
+const (
+	fixNone     timeFix = iota
+	fixZero             // start or end is zero
+	fixFuture           // ends after its arrival (+ClockSlack): exporter clock ahead
+	fixPast             // ended more than MaxExportDelay before its arrival: clock behind or sysUpTime reset
+	fixDuration         // negative or longer than MaxFlowDuration
+	fixGarbage          // not a time fix: impossible on LINK_MBPS
+	numFixes
+)
+
+// normalize makes a record's times trustworthy and decides whether it is
+// exporter garbage. Times that disagree with the arrival are replaced by
+// the arrival, keeping the record's own duration where that is plausible
+// (so a long flow from a broken clock is still spread, not a spike).
+func (e *Engine) normalize(r *flow.Record, recv int64) (n norm, fix timeFix, garbage bool) {
+	start, end := r.Start, r.End
+	maxDur := int64(e.cfg.MaxFlowDuration)
+	switch {
+	case start == 0 || end == 0:
+		fix = fixZero
+		end, start = recv, recv-int64(e.cfg.FallbackDuration)
+	default:
+		dur := end - start
+		if dur < 0 || dur > maxDur {
+			fix = fixDuration
+			dur = min(max(dur, 0), maxDur)
+			start = end - dur
+		}
+		switch {
+		case end > recv+int64(e.cfg.ClockSlack):
+			fix = fixFuture
+			end, start = recv, recv-dur
+		case end < recv-int64(e.cfg.MaxExportDelay):
+			fix = fixPast
+			end, start = recv, recv-dur
+		case end > recv:
+			// A little ahead, within the slack: clamp without counting.
+			end = recv
+			start = min(start, end)
+		}
+	}
+	rate := r.SamplingRate
+	if rate == 0 {
+		rate = e.cfg.DefaultSamplingRate
+	}
+	pkts := float64(r.Packets) * float64(rate)
+	bitsN := float64(r.Bytes) * 8 * float64(rate)
+	// Counters no link can carry within MaxFlowDuration (10^13 packets,
+	// 10^16 bits) are garbage whatever LINK_MBPS says; they would otherwise
+	// overflow the float32 slots into infinite rates.
+	if pkts > 1e13 || bitsN > 1e16 {
+		garbage = true
+	}
+	if link := float64(e.cfg.LinkMbps) * 1e6; link > 0 {
+		secs := max(float64(end-start)/1e9, 1)
+		if bitsN/secs > link || pkts*float64(e.cfg.MinFrameBytes)*8/secs > link {
+			garbage = true
+		}
+	}
+	n = norm{start: start, end: end, recvSec: floorSec(recv), pkts: float32(pkts), bits: float32(bitsN), mask: 1 << catAll}
+	switch r.Proto {
+	case flow.ProtoTCP:
+		n.mask |= 1 << catTCP
+		if r.TCPFlags&flow.TCPFlagSYN != 0 && r.TCPFlags&flow.TCPFlagACK == 0 {
+			n.mask |= 1 << catSYN
+		}
+	case flow.ProtoUDP:
+		n.mask |= 1 << catUDP
+		if !r.Fragment {
+			n.udpPort = r.SrcPort
+		}
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		n.mask |= 1 << catICMP
+	}
+	if r.Fragment {
+		n.mask |= 1 << catFrag
+	}
+	return n, fix, garbage
+}
+
+// ExporterStats counts, per exporter, the records whose clock was fixed and
+// those discarded as garbage.
+type ExporterStats struct {
+	Exporter      netip.Addr
+	Garbage       uint64 // impossible on LINK_MBPS, discarded from detection
+	ClockZero     uint64 // zero start/end
+	ClockFuture   uint64 // ending after arrival
+	ClockPast     uint64 // ending long before arrival (sysUpTime reset, clock behind)
+	ClockDuration uint64 // negative or impossibly long duration
+	LastGarbage   time.Time
+}
+
+type exporterState struct {
+	ExporterStats
+	lastLog time.Time
+}
+
+// exporterTable is touched only for anomalies, once per batch and exporter.
+type exporterTable struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*exporterState
+}
+
+// expDeltas collects a batch's anomalies per exporter (a batch is usually
+// one datagram, so one exporter) and flushes them together.
+type expDeltas struct {
+	n int
+	d [4]expDelta
+}
+
+type expDelta struct {
+	exporter netip.Addr
+	count    [numFixes]uint64
+	lastRecv int64
+}
+
+func (x *expDeltas) add(e *Engine, exporter netip.Addr, fix timeFix, recv int64) {
+	for i := 0; i < x.n; i++ {
+		if x.d[i].exporter == exporter {
+			x.d[i].count[fix]++
+			x.d[i].lastRecv = max(x.d[i].lastRecv, recv)
+			return
+		}
+	}
+	if x.n == len(x.d) {
+		x.flush(e)
+	}
+	x.d[x.n] = expDelta{exporter: exporter, lastRecv: recv}
+	x.d[x.n].count[fix] = 1
+	x.n++
+}
+
+func (x *expDeltas) flush(e *Engine) {
+	if x.n == 0 {
+		return
+	}
+	type logLine struct {
+		exporter netip.Addr
+		total    uint64
+	}
+	var logs [4]logLine
+	nlogs := 0
+	t := &e.exporters
+	t.mu.Lock()
+	for i := 0; i < x.n; i++ {
+		d := &x.d[i]
+		st := t.m[d.exporter]
+		if st == nil {
+			st = &exporterState{ExporterStats: ExporterStats{Exporter: d.exporter}}
+			t.m[d.exporter] = st
+		}
+		st.ClockZero += d.count[fixZero]
+		st.ClockFuture += d.count[fixFuture]
+		st.ClockPast += d.count[fixPast]
+		st.ClockDuration += d.count[fixDuration]
+		if g := d.count[fixGarbage]; g > 0 {
+			st.Garbage += g
+			at := time.Unix(0, d.lastRecv)
+			st.LastGarbage = at
+			if at.Sub(st.lastLog) >= e.cfg.GarbageLogEvery || st.lastLog.IsZero() {
+				st.lastLog = at
+				logs[nlogs] = logLine{d.exporter, st.Garbage}
+				nlogs++
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, l := range logs[:nlogs] {
+		e.log.Warn("exporter sent records impossible on the link; discarded from detection",
+			"exporter", l.exporter, "link_mbps", e.cfg.LinkMbps, "garbage_total", l.total)
+	}
+	x.n = 0
+}
+
+// ExporterStats returns the anomaly counters of every exporter that had any,
+// sorted by address.
+func (e *Engine) ExporterStats() []ExporterStats {
+	t := &e.exporters
+	t.mu.Lock()
+	out := make([]ExporterStats, 0, len(t.m))
+	for _, st := range t.m {
+		out = append(out, st.ExporterStats)
+	}
+	t.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Exporter.Less(out[j].Exporter) })
+	return out
+}

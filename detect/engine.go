@@ -83,6 +83,15 @@ type host struct {
 	network  int32 // index into Configuration.Networks, -1 if only in a hostgroup
 	group    int32 // hostgroup index, -1 if none
 	dir      [2]dirState
+	// total counts since the host was first tracked, times the sampling
+	// rate, per direction: exact, unlike the float rates.
+	total [2]Total
+}
+
+// Total is what a host sent or received since it was first tracked: the
+// records' packets and bytes times their sampling rate.
+type Total struct {
+	Packets, Bytes uint64
 }
 
 func (h *host) addr() netip.Addr { return netip.AddrFrom16(h.key).Unmap() }
@@ -389,6 +398,13 @@ func (e *Engine) applyRun(sh *shard, sorted []entry, i int, sc *scratch, records
 			sh.hosts[en.key] = h
 		}
 		h.lastSeen = max(h.lastSeen, n.recvSec)
+		r := &records[n.rec]
+		rate := uint64(r.SamplingRate)
+		if rate == 0 {
+			rate = uint64(e.cfg.DefaultSamplingRate)
+		}
+		h.total[en.dir].Packets += r.Packets * rate
+		h.total[en.dir].Bytes += r.Bytes * rate
 		d := &h.dir[en.dir]
 		d.add(n, &e.lay)
 		if d.att != nil {

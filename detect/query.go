@@ -131,3 +131,24 @@ func (e *Engine) Networks() []NetworkRates {
 	}
 	return out
 }
+
+// HostTotal is one host's exact counts since it was first tracked.
+type HostTotal struct {
+	In, Out Total
+}
+
+// HostTotals returns every tracked host's exact packet and byte counts
+// since it was first tracked (records times their sampling rate). A host
+// forgotten after IdleTimeout starts again from zero.
+func (e *Engine) HostTotals() map[netip.Addr]HostTotal {
+	out := make(map[netip.Addr]HostTotal)
+	for si := range e.shards {
+		sh := &e.shards[si]
+		sh.mu.Lock()
+		for _, h := range sh.hosts {
+			out[h.addr()] = HostTotal{In: h.total[In], Out: h.total[Out]}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+// Package netflow decodes NetFlow v5, NetFlow v9 and IPFIX export datagrams
+// into flow.Record, the version detected per datagram.
+//
+// The data path is a zero-allocation decoder of its own: every v9/IPFIX
+// template is compiled once into a list of (offset, length, setter) steps,
+// and each data record is decoded by running those steps over its bytes.
+// Templates and sampling state are kept per exporter address (not ip:port,
+// so a router that changes its source port keeps its templates),
+// observation domain / source id and template id, with bounded counts, in
+// copy-on-write maps that the data path reads without locks.
+//
+// Every guard runs before a byte is trusted: truncated datagrams, unknown
+// versions, set lengths that lie, templates with no fields or only
+// zero-length fields, absurd counts, data before its template. Each dropped
+// part is reported to the sink under a flow.ErrorKind; nothing panics and no
+// loop or allocation is bounded by anything but the datagram's own length.
+//
+// What is mapped (IANA element ids; v9 uses the same numbers):
+//   - addresses: 8/12 (IPv4), 27/28 (IPv6); ports 7/11; protocol 4;
+//     TCP flags 6 (low 8 bits); interfaces 10/14.
+//   - bytes: 1 (octetDeltaCount), else 23 (postOctetDeltaCount), else 85
+//     (octetTotalCount); packets: 2, else 24, else 86. A delta count is
+//     preferred because a total repeats what earlier records counted.
+//   - fragment: 88 fragmentOffset (low 13 bits non-zero) or 197
+//     fragmentFlags (More Fragments bit 0x20), or the sampled header of 315.
+//   - time: v9 22/21 are sysUpTime milliseconds, turned to wall clock with
+//     the header's sysUpTime and unix seconds (the difference read as a
+//     signed 32-bit number, so uptime wrap-around and small exporter
+//     skew both come out right). IPFIX 150-157 absolute times, 158/159
+//     delta microseconds from the export time, 22/21 relative to
+//     systemInitTimeMilliseconds (160) from the same record or from options
+//     data. Without any time field Start and End are the export time.
+//   - RFC 7133 sampled frames: 315 dataLinkFrameSection is parsed for the
+//     addresses, ports, protocol, flags and fragment bit; packets is 1 and
+//     bytes is 312 dataLinkFrameSize (else the section's length).
+//   - sampling rate: options data 34 samplingInterval, else 50
+//     samplerRandomInterval, else 305/306 as (interval+space)/interval; with
+//     sampler/selector id 48/302 each rate is also kept per id, and a data
+//     record carrying 48/302 gets its own sampler's rate. RouterOS puts 34
+//     inside the data records, little-endian: see routerOSSamplingRate.
+//     Records are never multiplied by the rate.
+package netflow
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// Configuration bounds what one decoder keeps.
+type Configuration struct {
+	// MaxExporters bounds the template scopes (exporter address, version,
+	// observation domain) kept; templates of further scopes are dropped and
+	// counted as flow.ErrTooManyRecords.
+	MaxExporters int
+	// MaxTemplatesPerExporter bounds the templates kept per scope.
+	MaxTemplatesPerExporter int
+	// MaxFieldsPerTemplate rejects templates with more fields (real ones
+	// have a few dozen; the limit keeps compiled templates small).
+	MaxFieldsPerTemplate int
+	// MaxSamplersPerExporter bounds the sampler ids remembered per scope.
+	MaxSamplersPerExporter int
+}
+
+// DefaultConfiguration returns bounds that fit a few hundred routers.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		MaxExporters:            1024,
+		MaxTemplatesPerExporter: 256,
+		MaxFieldsPerTemplate:    256,
+		MaxSamplersPerExporter:  64,
+	}
+}
+
+// Decoder decodes NetFlow v5/v9 and IPFIX datagrams. It is safe for
+// concurrent use; template changes are serialised, the data path takes no
+// lock.
+type Decoder struct {
+	cfg    Configuration
+	mu     sync.Mutex // serialises changes of scopes
+	scopes atomic.Pointer[map[scopeKey]*scope]
+}
+
+// New returns a decoder with no templates.
+func New(cfg Configuration) *Decoder {
+	def := DefaultConfiguration()
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = def.MaxExporters
+	}
+	if cfg.MaxTemplatesPerExporter <= 0 {
+		cfg.MaxTemplatesPerExporter = def.MaxTemplatesPerExporter
+	}
+	if cfg.MaxFieldsPerTemplate <= 0 {
+		cfg.MaxFieldsPerTemplate = def.MaxFieldsPerTemplate
+	}
+	if cfg.MaxSamplersPerExporter <= 0 {
+		cfg.MaxSamplersPerExporter = def.MaxSamplersPerExporter
+	}
+	d := &Decoder{cfg: cfg}
+	m := map[scopeKey]*scope{}
+	d.scopes.Store(&m)
+	return d
+}
+
+// Decode decodes one datagram. It calls sink.Record once per flow with rec
+// (caller-owned, overwritten for each flow) and sink.DecodeError once per
+// dropped part. Safe for concurrent use by several goroutines.
+func (d *Decoder) Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
+	p := dg.Payload
+	if len(p) < 2 {
+		sink.DecodeError(flow.ErrTruncated)
+		return
+	}
+	switch binary.BigEndian.Uint16(p) {
+	case 5:
+		decodeV5(dg, rec, sink)
+	case 9:
+		d.decodeV9(dg, rec, sink)
+	case 10:
+		d.decodeIPFIX(dg, rec, sink)
+	default:
+		sink.DecodeError(flow.ErrUnknownVersion)
+	}
+}
+
+// CarriesTemplates reports whether a v9 or IPFIX datagram holds a template
+// or options-template set. It only walks the set headers.
+func CarriesTemplates(payload []byte) bool {
+	if len(payload) < 2 {
+		return false
+	}
+	var off int
+	var tmpl, opts uint16
+	switch binary.BigEndian.Uint16(payload) {
+	case 9:
+		off, tmpl, opts = v9HeaderLen, 0, 1
+	case 10:
+		off, tmpl, opts = ipfixHeaderLen, 2, 3
+		if len(payload) >= 4 {
+			if l := int(binary.BigEndian.Uint16(payload[2:])); l >= ipfixHeaderLen && l < len(payload) {
+				payload = payload[:l]
+			}
+		}
+	default:
+		return false
+	}
+	for off+4 <= len(payload) {
+		id := binary.BigEndian.Uint16(payload[off:])
+		l := int(binary.BigEndian.Uint16(payload[off+2:]))
+		if id == tmpl || id == opts {
+			return true
+		}
+		if l < 4 {
+			return false
+		}
+		off += l
+	}
+	return false
+}
+
+// ExporterTemplates describes the template state of one exporter scope.
+type ExporterTemplates struct {
+	Exporter          netip.Addr `json:"exporter"`
+	Version           uint16     `json:"version"` // 9 or 10
+	ObservationDomain uint32     `json:"observation_domain"`
+	Templates         int        `json:"templates"`
+	// SamplingRate is the rate in force from options data (or the last one
+	// read from RouterOS data records), 0 when the exporter said nothing.
+	SamplingRate uint32 `json:"sampling_rate"`
+	LastTemplate int64  `json:"last_template"` // Unix ns of the last template received, 0 if restored only
+}
+
+// Exporters returns per exporter scope statistics, sorted by exporter,
+// version and domain.
+func (d *Decoder) Exporters() []ExporterTemplates {
+	m := *d.scopes.Load()
+	out := make([]ExporterTemplates, 0, len(m))
+	for k, s := range m {
+		out = append(out, ExporterTemplates{
+			Exporter:          k.addr,
+			Version:           k.version,
+			ObservationDomain: k.domain,
+			Templates:         len(*s.templates.Load()),
+			SamplingRate:      s.samplingRate.Load(),
+			LastTemplate:      s.lastTemplate.Load(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if c := a.Exporter.Compare(b.Exporter); c != 0 {
+			return c < 0
+		}
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		return a.ObservationDomain < b.ObservationDomain
+	})
+	return out
+}

@@ -1,0 +1,645 @@
+package netflow
+
+import (
+	"bytes"
+	"encoding/binary"
+	"maps"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// scopeKey names where a template id is valid: the exporter's address (not
+// its port), the protocol version and the observation domain / source id.
+type scopeKey struct {
+	addr    netip.Addr
+	domain  uint32
+	version uint16
+}
+
+// scope holds one exporter scope's templates and sampling state. Readers
+// load the atomic pointers; writers hold mu and replace the maps.
+type scope struct {
+	mu           sync.Mutex
+	templates    atomic.Pointer[map[uint16]*template]
+	samplers     atomic.Pointer[map[uint64]uint32] // sampler/selector id -> rate
+	samplingRate atomic.Uint32                     // from options data, 0 unknown
+	sysInitMs    atomic.Uint64                     // IPFIX systemInitTimeMilliseconds from options data
+	lastTemplate atomic.Int64
+}
+
+func newScope() *scope {
+	s := &scope{}
+	t := map[uint16]*template{}
+	s.templates.Store(&t)
+	sm := map[uint64]uint32{}
+	s.samplers.Store(&sm)
+	return s
+}
+
+// TemplateField is one field specifier of a template as exported.
+type TemplateField struct {
+	Type       uint16 `json:"type"` // without the IPFIX enterprise bit
+	Length     uint16 `json:"length"`
+	Enterprise uint32 `json:"enterprise,omitempty"` // IPFIX private enterprise number, 0 for IANA
+}
+
+// SavedTemplate is a template in serialisable form, for persistence across
+// restarts (routers re-send templates only every few minutes).
+type SavedTemplate struct {
+	Exporter          netip.Addr      `json:"exporter"`
+	ObservationDomain uint32          `json:"observation_domain"`
+	Version           uint16          `json:"version"`
+	TemplateID        uint16          `json:"template_id"`
+	Options           bool            `json:"options"`
+	ScopeFields       uint16          `json:"scope_fields,omitempty"` // options templates: how many leading fields are scope fields
+	Fields            []TemplateField `json:"fields"`
+	Received          int64           `json:"received"` // Unix ns the template was last received
+	// Sampling state of the scope, repeated on each of its templates so one
+	// list restores everything.
+	SamplingRate uint32            `json:"sampling_rate,omitempty"`
+	Samplers     map[uint64]uint32 `json:"samplers,omitempty"`
+	SysInitMs    uint64            `json:"sys_init_ms,omitempty"`
+}
+
+// opKind says what a template field sets in the record.
+type opKind uint8
+
+const (
+	opSkip opKind = iota
+	opSrc4
+	opDst4
+	opSrc6
+	opDst6
+	opSrcPort
+	opDstPort
+	opProto
+	opTCPFlags
+	opBytes
+	opPackets
+	opInIf
+	opOutIf
+	opFragOffset
+	opFragFlags
+	opFirstUptime // 22
+	opLastUptime  // 21
+	opStartSec
+	opEndSec
+	opStartMs
+	opEndMs
+	opStartNTP // micro- and nanosecond NTP timestamps
+	opEndNTP
+	opStartDeltaUs
+	opEndDeltaUs
+	opSysInitMs
+	opSamplingInData // 34 inside data records (RouterOS)
+	opSamplerID      // 48/302
+	opFrameSize      // 312
+	opFrameSection   // 315
+	// options data only
+	opOptRate34
+	opOptRate50
+	opOptPktInterval
+	opOptPktSpace
+)
+
+// fieldOp is one compiled step: the field at off (fixed templates) or the
+// idx-th field (variable-length templates) of length n sets kind.
+type fieldOp struct {
+	off  uint16
+	n    uint16
+	kind opKind
+}
+
+const varLen = 0xffff
+
+// template is a compiled template; immutable once published.
+type template struct {
+	id          uint16
+	options     bool
+	scopeFields uint16
+	fields      []TemplateField
+	raw         []byte // field specifiers as received, to spot re-announcements cheaply
+	received    int64
+
+	minLen   int  // bytes per record at least (varlen fields count 1)
+	fixed    bool // no variable-length field: ops carry offsets
+	ops      []fieldOp
+	allKinds []fieldOp // variable-length templates: one per field, in order
+	hasTimes bool
+	hasFrame bool
+	sampler  bool // records carry a sampler id
+	rate34   bool // records carry field 34
+}
+
+// compile turns a field list into the decode steps. It returns false for
+// templates no record can use: no fields, zero record length, or a record
+// longer than any datagram.
+func compile(version uint16, options bool, scopeFields int, fields []TemplateField) (*template, bool) {
+	t := &template{options: options, scopeFields: uint16(scopeFields), fields: fields, fixed: true}
+	if len(fields) == 0 {
+		return nil, false
+	}
+	// Choose one counter per template: delta, else post, else total.
+	bytesField, pktsField := uint16(0), uint16(0)
+	if !options {
+		for _, pref := range [...]uint16{85, 23, 1} {
+			for _, f := range fields {
+				if f.Enterprise == 0 && f.Type == pref && f.Length != varLen && f.Length <= 8 {
+					bytesField = pref
+				}
+			}
+		}
+		for _, pref := range [...]uint16{86, 24, 2} {
+			for _, f := range fields {
+				if f.Enterprise == 0 && f.Type == pref && f.Length != varLen && f.Length <= 8 {
+					pktsField = pref
+				}
+			}
+		}
+	}
+	off := 0
+	for i, f := range fields {
+		k := opSkip
+		if f.Enterprise == 0 && !(options && version == 9 && i < scopeFields) {
+			if options {
+				k = optionKind(f)
+			} else {
+				k = dataKind(version, f, bytesField, pktsField)
+			}
+		}
+		if f.Length == varLen && version == 10 {
+			t.fixed = false
+			t.minLen++
+			if k != opFrameSection {
+				k = opSkip // no variable-length field we map needs its value, except a sampled frame
+			}
+		} else {
+			t.minLen += int(f.Length)
+		}
+		switch k {
+		case opFirstUptime, opLastUptime, opStartSec, opEndSec, opStartMs, opEndMs,
+			opStartNTP, opEndNTP, opStartDeltaUs, opEndDeltaUs, opSysInitMs:
+			t.hasTimes = true
+		case opFrameSection, opFrameSize:
+			t.hasFrame = true
+		case opSamplerID:
+			t.sampler = true
+		case opSamplingInData:
+			t.rate34 = true
+		}
+		op := fieldOp{off: uint16(off), n: f.Length, kind: k}
+		t.allKinds = append(t.allKinds, op)
+		if k != opSkip {
+			t.ops = append(t.ops, op)
+		}
+		if t.fixed {
+			off += int(f.Length)
+		}
+	}
+	if t.minLen == 0 || t.minLen > 65535-v9HeaderLen-4 {
+		return nil, false
+	}
+	if t.fixed {
+		t.allKinds = nil
+	} else {
+		t.ops = nil
+	}
+	return t, true
+}
+
+func isUint(n uint16) bool { return n >= 1 && n <= 8 }
+
+func dataKind(version uint16, f TemplateField, bytesField, pktsField uint16) opKind {
+	n := f.Length
+	switch f.Type {
+	case 8:
+		if n == 4 {
+			return opSrc4
+		}
+	case 12:
+		if n == 4 {
+			return opDst4
+		}
+	case 27:
+		if n == 16 {
+			return opSrc6
+		}
+	case 28:
+		if n == 16 {
+			return opDst6
+		}
+	case 7:
+		if isUint(n) {
+			return opSrcPort
+		}
+	case 11:
+		if isUint(n) {
+			return opDstPort
+		}
+	case 4:
+		if isUint(n) {
+			return opProto
+		}
+	case 6:
+		if isUint(n) {
+			return opTCPFlags
+		}
+	case 1, 23, 85:
+		if f.Type == bytesField && isUint(n) {
+			return opBytes
+		}
+	case 2, 24, 86:
+		if f.Type == pktsField && isUint(n) {
+			return opPackets
+		}
+	case 10:
+		if isUint(n) {
+			return opInIf
+		}
+	case 14:
+		if isUint(n) {
+			return opOutIf
+		}
+	case 88:
+		if isUint(n) {
+			return opFragOffset
+		}
+	case 197:
+		if isUint(n) {
+			return opFragFlags
+		}
+	case 22:
+		if isUint(n) {
+			return opFirstUptime
+		}
+	case 21:
+		if isUint(n) {
+			return opLastUptime
+		}
+	case 150:
+		if isUint(n) {
+			return opStartSec
+		}
+	case 151:
+		if isUint(n) {
+			return opEndSec
+		}
+	case 152:
+		if isUint(n) {
+			return opStartMs
+		}
+	case 153:
+		if isUint(n) {
+			return opEndMs
+		}
+	case 154, 156:
+		if n == 8 {
+			return opStartNTP
+		}
+	case 155, 157:
+		if n == 8 {
+			return opEndNTP
+		}
+	case 158:
+		if isUint(n) && version == 10 {
+			return opStartDeltaUs
+		}
+	case 159:
+		if isUint(n) && version == 10 {
+			return opEndDeltaUs
+		}
+	case 160:
+		if isUint(n) {
+			return opSysInitMs
+		}
+	case 34:
+		if isUint(n) {
+			return opSamplingInData
+		}
+	case 48, 302:
+		if isUint(n) {
+			return opSamplerID
+		}
+	case 312:
+		if isUint(n) && version == 10 {
+			return opFrameSize
+		}
+	case 315:
+		if version == 10 {
+			return opFrameSection
+		}
+	}
+	return opSkip
+}
+
+func optionKind(f TemplateField) opKind {
+	if !isUint(f.Length) {
+		return opSkip
+	}
+	switch f.Type {
+	case 34:
+		return opOptRate34
+	case 50:
+		return opOptRate50
+	case 305:
+		return opOptPktInterval
+	case 306:
+		return opOptPktSpace
+	case 48, 302:
+		return opSamplerID
+	case 160:
+		return opSysInitMs
+	}
+	return opSkip
+}
+
+// lookupScope returns the scope for k, or nil.
+func (d *Decoder) lookupScope(k scopeKey) *scope {
+	return (*d.scopes.Load())[k]
+}
+
+// scopeFor returns the scope for k, creating it within the bound.
+func (d *Decoder) scopeFor(k scopeKey) *scope {
+	if s := d.lookupScope(k); s != nil {
+		return s
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := *d.scopes.Load()
+	if s := old[k]; s != nil {
+		return s
+	}
+	if len(old) >= d.cfg.MaxExporters {
+		return nil
+	}
+	m := make(map[scopeKey]*scope, len(old)+1)
+	maps.Copy(m, old)
+	s := newScope()
+	m[k] = s
+	d.scopes.Store(&m)
+	return s
+}
+
+// parseTemplateSet reads a template (options=false) or options-template set
+// body and installs what it finds. It stops at the first bad record:
+// without its length the rest of the set cannot be framed.
+func (d *Decoder) parseTemplateSet(k scopeKey, body []byte, options bool, received int64, sink flow.Sink) {
+	var sc *scope
+	version := k.version
+	for len(body) >= 4 {
+		id := binary.BigEndian.Uint16(body)
+		hdr := 4
+		var count, scopeCount int
+		withdraw := false
+		switch {
+		case !options:
+			count = int(binary.BigEndian.Uint16(body[2:]))
+		case version == 9:
+			if len(body) < 6 {
+				if allZero(body) {
+					return
+				}
+				sink.DecodeError(flow.ErrTruncated)
+				return
+			}
+			sl, ol := int(binary.BigEndian.Uint16(body[2:])), int(binary.BigEndian.Uint16(body[4:]))
+			if sl%4 != 0 || ol%4 != 0 {
+				sink.DecodeError(flow.ErrBadTemplate)
+				return
+			}
+			scopeCount, count, hdr = sl/4, (sl+ol)/4, 6
+		default:
+			count = int(binary.BigEndian.Uint16(body[2:]))
+			if count == 0 {
+				break // withdrawal: id and a zero count only
+			}
+			if len(body) < 6 {
+				sink.DecodeError(flow.ErrTruncated)
+				return
+			}
+			scopeCount, hdr = int(binary.BigEndian.Uint16(body[4:])), 6
+			if scopeCount > count {
+				sink.DecodeError(flow.ErrBadTemplate)
+				return
+			}
+		}
+		if id < 256 {
+			if id == 0 && allZero(body) {
+				return // padding
+			}
+			sink.DecodeError(flow.ErrBadTemplate)
+			return
+		}
+		if count == 0 {
+			if version == 10 {
+				withdraw = true
+			} else {
+				sink.DecodeError(flow.ErrBadTemplate)
+				return
+			}
+		}
+		if count > d.cfg.MaxFieldsPerTemplate {
+			sink.DecodeError(flow.ErrBadTemplate)
+			return
+		}
+		// Find the end of the field specifiers before allocating anything.
+		end := hdr
+		for i := 0; i < count; i++ {
+			if end+4 > len(body) {
+				sink.DecodeError(flow.ErrTruncated)
+				return
+			}
+			if version == 10 && body[end]&0x80 != 0 {
+				end += 8
+			} else {
+				end += 4
+			}
+		}
+		if end > len(body) {
+			sink.DecodeError(flow.ErrTruncated)
+			return
+		}
+		raw := body[hdr:end]
+		body = body[end:]
+		if sc == nil {
+			if sc = d.scopeFor(k); sc == nil {
+				sink.DecodeError(flow.ErrTooManyRecords)
+				return
+			}
+		}
+		if withdraw {
+			sc.withdraw(id)
+			continue
+		}
+		sc.lastTemplate.Store(received)
+		if cur := (*sc.templates.Load())[id]; cur != nil && cur.options == options &&
+			int(cur.scopeFields) == scopeCount && bytes.Equal(cur.raw, raw) {
+			continue // re-announcement of what we have: the common case, no allocation
+		}
+		fields := make([]TemplateField, 0, count)
+		for off := 0; off < len(raw); {
+			f := TemplateField{Type: binary.BigEndian.Uint16(raw[off:]), Length: binary.BigEndian.Uint16(raw[off+2:])}
+			off += 4
+			if version == 10 && f.Type&0x8000 != 0 {
+				f.Type &^= 0x8000
+				f.Enterprise = binary.BigEndian.Uint32(raw[off:])
+				off += 4
+			}
+			fields = append(fields, f)
+		}
+		if kind, ok := d.install(sc, version, id, options, scopeCount, fields, bytes.Clone(raw), received); !ok {
+			sink.DecodeError(kind)
+		}
+	}
+	if len(body) > 0 && !allZero(body) {
+		sink.DecodeError(flow.ErrBadLength)
+	}
+}
+
+// install compiles and publishes a template. It fails with
+// flow.ErrBadTemplate for a template no record can use and
+// flow.ErrTooManyRecords past the per-scope bound.
+func (d *Decoder) install(sc *scope, version, id uint16, options bool, scopeCount int, fields []TemplateField, raw []byte, received int64) (flow.ErrorKind, bool) {
+	t, ok := compile(version, options, scopeCount, fields)
+	if !ok {
+		return flow.ErrBadTemplate, false
+	}
+	t.id, t.raw, t.received = id, raw, received
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	old := *sc.templates.Load()
+	if _, exists := old[id]; !exists && len(old) >= d.cfg.MaxTemplatesPerExporter {
+		return flow.ErrTooManyRecords, false
+	}
+	m := make(map[uint16]*template, len(old)+1)
+	maps.Copy(m, old)
+	m[id] = t
+	sc.templates.Store(&m)
+	return 0, true
+}
+
+func (s *scope) withdraw(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.templates.Load()
+	if _, ok := old[id]; !ok {
+		return
+	}
+	m := maps.Clone(old)
+	delete(m, id)
+	s.templates.Store(&m)
+}
+
+// setSampler records rate for sampler id, within the bound, copying the
+// map only when something changes.
+func (s *scope) setSampler(id uint64, rate uint32, max int) {
+	if (*s.samplers.Load())[id] == rate {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.samplers.Load()
+	if _, ok := old[id]; !ok && len(old) >= max {
+		return
+	}
+	m := maps.Clone(old)
+	m[id] = rate
+	s.samplers.Store(&m)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// SnapshotTemplates returns every template with its scope's sampling state,
+// sorted, for the storage engineer to persist.
+func (d *Decoder) SnapshotTemplates() []SavedTemplate {
+	var out []SavedTemplate
+	for k, s := range *d.scopes.Load() {
+		samplers := maps.Clone(*s.samplers.Load())
+		if len(samplers) == 0 {
+			samplers = nil
+		}
+		for id, t := range *s.templates.Load() {
+			out = append(out, SavedTemplate{
+				Exporter: k.addr, ObservationDomain: k.domain, Version: k.version,
+				TemplateID: id, Options: t.options, ScopeFields: t.scopeFields,
+				Fields: append([]TemplateField(nil), t.fields...), Received: t.received,
+				SamplingRate: s.samplingRate.Load(), Samplers: samplers, SysInitMs: s.sysInitMs.Load(),
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if c := a.Exporter.Compare(b.Exporter); c != 0 {
+			return c < 0
+		}
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		if a.ObservationDomain != b.ObservationDomain {
+			return a.ObservationDomain < b.ObservationDomain
+		}
+		return a.TemplateID < b.TemplateID
+	})
+	return out
+}
+
+// RestoreTemplates installs saved templates (bounds and validity checked as
+// for received ones; invalid entries are skipped). Templates received since
+// start are not overwritten by older saved ones.
+func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
+	for _, st := range saved {
+		if (st.Version != 9 && st.Version != 10) || st.TemplateID < 256 || !st.Exporter.IsValid() ||
+			len(st.Fields) > d.cfg.MaxFieldsPerTemplate || int(st.ScopeFields) > len(st.Fields) {
+			continue
+		}
+		k := scopeKey{addr: st.Exporter, domain: st.ObservationDomain, version: st.Version}
+		sc := d.scopeFor(k)
+		if sc == nil {
+			continue
+		}
+		if cur := (*sc.templates.Load())[st.TemplateID]; cur != nil && cur.received >= st.Received {
+			continue
+		}
+		raw := make([]byte, 0, len(st.Fields)*8)
+		fields := make([]TemplateField, len(st.Fields))
+		for i, f := range st.Fields {
+			if st.Version == 9 {
+				f.Enterprise = 0
+			}
+			f.Type &^= 0x8000
+			fields[i] = f
+			typ := f.Type
+			if f.Enterprise != 0 {
+				typ |= 0x8000
+			}
+			raw = binary.BigEndian.AppendUint16(raw, typ)
+			raw = binary.BigEndian.AppendUint16(raw, f.Length)
+			if f.Enterprise != 0 {
+				raw = binary.BigEndian.AppendUint32(raw, f.Enterprise)
+			}
+		}
+		d.install(sc, st.Version, st.TemplateID, st.Options, int(st.ScopeFields), fields, raw, st.Received)
+		if st.SamplingRate != 0 && sc.samplingRate.Load() == 0 {
+			sc.samplingRate.Store(st.SamplingRate)
+		}
+		if st.SysInitMs != 0 && sc.sysInitMs.Load() == 0 {
+			sc.sysInitMs.Store(st.SysInitMs)
+		}
+		for id, r := range st.Samplers {
+			if _, ok := (*sc.samplers.Load())[id]; !ok {
+				sc.setSampler(id, r, d.cfg.MaxSamplersPerExporter)
+			}
+		}
+	}
+}

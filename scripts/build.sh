@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=$((10 * 1024 * 1024))
 version="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-ldflags="-s -w -X main.version=${version} -X main.commit=${commit}"
+commit="${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+pkg=github.com/flowshield/flowshield/appliance
+ldflags="-s -w -X ${pkg}.Version=${version} -X ${pkg}.Commit=${commit}"
 mkdir -p dist
 status=0
 for target in arm64 arm:7 amd64; do

@@ -4,10 +4,14 @@
 # dist/flowshield-<arch>.tar, ready for `/container add file=...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f dist/flowshield-linux-arm64 ] || bash scripts/build.sh
+# SKIP_BUILD=1 packs the binaries already in dist/.
+[ -n "${SKIP_BUILD:-}" ] || bash scripts/build.sh
+tool="$(mktemp -d)/imagebuild"
+trap 'rm -rf "$(dirname "$tool")"' EXIT
+go build -o "$tool" ./scripts/imagebuild
 for a in arm64 arm amd64; do
 	bin="dist/flowshield-linux-${a}"
 	[ "$a" = arm ] && bin="dist/flowshield-linux-armv7"
-	go run ./scripts/imagebuild -arch "$a" -binary "$bin" -out "dist/flowshield-${a}.tar" -tag "flowshield:${VERSION:-latest}"
+	"$tool" -arch "$a" -binary "$bin" -out "dist/flowshield-${a}.tar" -tag "flowshield:${VERSION:-latest}"
 	echo "dist/flowshield-${a}.tar"
 done

@@ -1,0 +1,430 @@
+// Package container is the RouterOS side of running flowshield as a RouterOS
+// container: the .rsc setup script (setup.rsc.tmpl, embedded) that
+// `flowshield routeros-script` prints filled in from the environment.
+//
+// The script makes the veth and its addresses, points traffic-flow at the
+// container, lets the container reach the API, makes an API user with only
+// the policies the actions need, the raw drop rules that use the address
+// lists, and the container itself with its envs, a /data mount and a memory
+// ceiling. It is idempotent: every add is guarded by a find on the same menu.
+// Everything it makes carries a comment starting with CommentPrefix, which
+// the daemon's reconciler (comments "flowshield <attack-id> <type>" and
+// "flowshield manual ...") never takes for a ban.
+package container
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/template"
+	"unicode"
+)
+
+// EnvPrefix starts flowshield's environment variables (appliance.EnvPrefix;
+// repeated so that this package does not pull in the daemon).
+const EnvPrefix = "FLOWSHIELD_"
+
+// CommentPrefix starts the comment of every object the setup script makes.
+// It must never be "flowshield" followed by a space: those are bans.
+const CommentPrefix = "flowshield-setup"
+
+//go:embed setup.rsc.tmpl
+var scriptTemplate string
+
+// Params is what the setup script is filled in with.
+type Params struct {
+	// Version is flowshield's version, written in the script's header.
+	Version string
+	// ImageFile is the image tar uploaded to the router's Files
+	// (flowshield-arm64.tar), possibly with a disk prefix (usb1/...).
+	ImageFile string
+	// ContainerPrefix is the container's address on the veth with the
+	// veth network's length (172.17.0.2/24); RouterIP the router's side.
+	ContainerPrefix netip.Prefix
+	RouterIP        netip.Addr
+	// RootDir is where the container's files go (root, data, tmp under
+	// it); empty: an ext4/btrfs disk from /disk if the router has one,
+	// else internal storage.
+	RootDir string
+	// RAMHigh is the container memory ceiling in bytes; GOMEMLIMIT is set
+	// to 90% of it.
+	RAMHigh uint64
+	// APIUser and APIPassword are the RouterOS API user the script makes
+	// for the container. PasswordGenerated prints the password in the
+	// script's header.
+	APIUser           string
+	APIPassword       string
+	PasswordGenerated bool
+	// APITLS uses the api-ssl service; APIPort is the service's port.
+	APITLS  bool
+	APIPort uint16
+	// DNSServers are set in /ip/dns when the router has none.
+	DNSServers []netip.Addr
+	// NetflowPort is the container's NetFlow/IPFIX port (traffic-flow
+	// target); HTTPPort its web UI port (for the closing message).
+	NetflowPort uint16
+	HTTPPort    uint16
+	// Actions (FLOWSHIELD_ACTION: none, address-list, raw-drop,
+	// blackhole), BanDirections (in, out), ListIn and ListOut are the
+	// daemon's: they decide the group's policies and the raw drop rules.
+	Actions       []string
+	BanDirections []string
+	ListIn        string
+	ListOut       string
+	// Networks are the protected prefixes: IPv6 ones add the IPv6 drop
+	// rules, and they appear in the RTBH example.
+	Networks []netip.Prefix
+	// Env is the daemon's configuration as container envs (FLOWSHIELD_*
+	// and any other). Script adds the router connection, DATA_DIR and
+	// GOMEMLIMIT itself.
+	Env []Env
+	// Notes are extra lines for the script's header comment.
+	Notes []string
+}
+
+// Env is one container environment variable.
+type Env struct {
+	Key, Value string
+}
+
+// Defaults of the values `flowshield routeros-script` takes from flags.
+const (
+	DefaultImageFile       = "flowshield-arm64.tar"
+	DefaultContainerPrefix = "172.17.0.2/24"
+	DefaultRouterIP        = "172.17.0.1"
+	DefaultAPIUser         = "flowshield"
+	DefaultRAMHigh         = 256 << 20
+)
+
+// DefaultParams are the parameters of an empty configuration.
+func DefaultParams() Params {
+	return Params{
+		Version:         "dev",
+		ImageFile:       DefaultImageFile,
+		ContainerPrefix: netip.MustParsePrefix(DefaultContainerPrefix),
+		RouterIP:        netip.MustParseAddr(DefaultRouterIP),
+		RAMHigh:         DefaultRAMHigh,
+		APIUser:         DefaultAPIUser,
+		APIPort:         8728,
+		DNSServers:      []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("1.1.1.1")},
+		NetflowPort:     2055,
+		HTTPPort:        8080,
+		Actions:         []string{"none"},
+		BanDirections:   []string{"in"},
+		ListIn:          "flowshield-in",
+		ListOut:         "flowshield-out",
+	}
+}
+
+// GeneratePassword is a random API password of n letters and digits (no
+// look-alikes), for when the configuration has none.
+func GeneratePassword(n int) (string, error) {
+	return generatePassword(n)
+}
+
+func generatePassword(n int) (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+// scriptData is what the template sees: Params checked and derived.
+type scriptData struct {
+	Params
+	ScriptFile                     string
+	Name, Veth, Group, EnvList     string
+	MountList, APIService, Policy  string
+	RouterPrefix, ContainerNetwork string
+	ContainerIP, ContainerHost     string
+	FlowVersion                    string
+	DNSServers                     string
+	Envs                           []Env
+	DropRules                      []dropRule
+	Blackhole                      bool
+	RTBHRules                      []string
+}
+
+type dropRule struct {
+	Menu, Family, Match, List, Comment string
+}
+
+// Script fills the setup script in.
+func Script(p Params) (string, error) {
+	d, err := prepare(p)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	if err := setupTemplate().Execute(&out, d); err != nil {
+		return "", fmt.Errorf("filling the setup script in: %w", err)
+	}
+	// The payload definitions at the end leave blank lines behind.
+	return strings.TrimRight(out.String(), "\n") + "\n", nil
+}
+
+func prepare(p Params) (scriptData, error) {
+	d := scriptData{
+		Params:     p,
+		ScriptFile: "flowshield-setup.rsc",
+		Name:       "flowshield",
+		Veth:       "veth-flowshield",
+		Group:      "flowshield",
+		EnvList:    "flowshield",
+		MountList:  "flowshield-data",
+		APIService: "api",
+	}
+	if p.APITLS {
+		d.APIService = "api-ssl"
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if !p.ContainerPrefix.IsValid() || !p.ContainerPrefix.Addr().Is4() || p.ContainerPrefix.Bits() < 8 || p.ContainerPrefix.Bits() > 30 {
+		bad("container address %v: expected an IPv4 address with its network length, such as 172.17.0.2/24", p.ContainerPrefix)
+	} else if !p.RouterIP.IsValid() || !p.RouterIP.Is4() || !p.ContainerPrefix.Masked().Contains(p.RouterIP) || p.RouterIP == p.ContainerPrefix.Addr() {
+		bad("router address %v: expected another IPv4 address in %v", p.RouterIP, p.ContainerPrefix.Masked())
+	} else {
+		d.ContainerIP = p.ContainerPrefix.Addr().String()
+		d.ContainerHost = d.ContainerIP + "/32"
+		d.ContainerNetwork = p.ContainerPrefix.Masked().String()
+		d.RouterPrefix = netip.PrefixFrom(p.RouterIP, p.ContainerPrefix.Bits()).String()
+	}
+	if p.ImageFile == "" || strings.ContainsFunc(p.ImageFile, unsafeFileRune) {
+		bad("image file %q: expected a file name such as flowshield-arm64.tar (letters, digits, . _ - /)", p.ImageFile)
+	}
+	if strings.ContainsFunc(p.RootDir, unsafeFileRune) || strings.HasPrefix(p.RootDir, "/") || strings.HasSuffix(p.RootDir, "/") {
+		bad("root dir %q: expected a relative path such as usb1/flowshield (letters, digits, . _ - /)", p.RootDir)
+	}
+	if p.APIUser == "" || strings.ContainsFunc(p.APIUser, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+	}) {
+		bad("API user %q: expected letters, digits, . _ -", p.APIUser)
+	}
+	if p.APIUser == "admin" {
+		bad("API user admin: the script restricts its user to the container's address; choose a user of its own")
+	}
+	if p.APIPassword == "" {
+		bad("API password: empty")
+	}
+	if p.RAMHigh < 64<<20 {
+		bad("ram-high %d bytes: expected at least 64 MiB", p.RAMHigh)
+	}
+	if p.APIPort == 0 || p.NetflowPort == 0 {
+		bad("API and NetFlow ports must not be 0")
+	}
+	if len(p.DNSServers) == 0 {
+		bad("DNS servers: none")
+	}
+	dns := make([]string, len(p.DNSServers))
+	for i, a := range p.DNSServers {
+		dns[i] = a.String()
+	}
+	d.DNSServers = strings.Join(dns, ",")
+	if p.Version == "" {
+		d.Version = "dev"
+	}
+
+	// The version: IPFIX carries IPv6 flows too, and its sampling fields
+	// are standard.
+	d.FlowVersion = "IPFIX"
+
+	policy := []string{"api", "read"}
+	var addressList bool
+	for _, a := range p.Actions {
+		switch a {
+		case "none", "raw-drop":
+		case "address-list":
+			addressList = true
+		case "blackhole":
+			d.Blackhole = true
+		default:
+			bad("action %q: expected none, address-list, raw-drop or blackhole", a)
+		}
+		if a != "none" && len(policy) == 2 {
+			policy = append(policy, "write")
+		}
+	}
+	d.Policy = strings.Join(policy, ",")
+
+	var v4, v6 bool
+	for _, n := range p.Networks {
+		if n.Addr().Is4() {
+			v4 = true
+		} else {
+			v6 = true
+		}
+	}
+	if !v4 && !v6 {
+		v4 = true
+	}
+	if addressList {
+		for _, fam := range []struct {
+			on         bool
+			menu, name string
+		}{{v4, "/ip/firewall/raw", "IPv4"}, {v6, "/ipv6/firewall/raw", "IPv6"}} {
+			if !fam.on {
+				continue
+			}
+			for _, dir := range p.BanDirections {
+				r := dropRule{Menu: fam.menu, Family: fam.name, Match: "dst-address-list", List: p.ListIn}
+				switch dir {
+				case "in":
+				case "out":
+					r.Match, r.List = "src-address-list", p.ListOut
+				default:
+					bad("ban direction %q: expected in or out", dir)
+					continue
+				}
+				r.Comment = CommentPrefix + ": drop " + dir + " " + r.List
+				if r.List == "" {
+					bad("address-list name for direction %s: empty", dir)
+				}
+				d.DropRules = append(d.DropRules, r)
+			}
+		}
+	}
+	if d.Blackhole {
+		for _, n := range p.Networks {
+			host := 32
+			if n.Addr().Is6() {
+				host = 128
+			}
+			d.RTBHRules = append(d.RTBHRules, fmt.Sprintf("if (dst in %s && dst-len == %d) { set bgp-communities 65535:666; accept }", n, host))
+		}
+	}
+
+	// The container's envs: the configuration's, then the ones decided here.
+	seen := map[string]bool{}
+	add := func(k, v string) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		d.Envs = append(d.Envs, Env{Key: k, Value: v})
+	}
+	routerAddr := fmt.Sprintf("%s:%d", p.RouterIP, p.APIPort)
+	add(EnvPrefix+"ROUTEROS_ADDRESS", routerAddr)
+	add(EnvPrefix+"ROUTEROS_USER", p.APIUser)
+	add(EnvPrefix+"ROUTEROS_PASSWORD", p.APIPassword)
+	add(EnvPrefix+"ROUTEROS_TLS", strconv.FormatBool(p.APITLS))
+	add(EnvPrefix+"DATA_DIR", "/data")
+	add("GOMEMLIMIT", fmt.Sprintf("%dMiB", p.RAMHigh*9/10>>20))
+	for _, e := range p.Env {
+		if e.Key == "" || strings.ContainsFunc(e.Key, func(r rune) bool {
+			return !(r == '_' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+		}) {
+			bad("env name %q: expected letters, digits and _", e.Key)
+			continue
+		}
+		if strings.ContainsFunc(e.Value, unicode.IsControl) {
+			bad("env %s: the value has a control character (a newline?)", e.Key)
+			continue
+		}
+		add(e.Key, e.Value)
+	}
+	for _, s := range []string{p.APIPassword, p.ListIn, p.ListOut} {
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			bad("a value has a control character")
+		}
+	}
+	if len(problems) > 0 {
+		return d, errors.New("routeros-script: " + strings.Join(problems, "; "))
+	}
+	return d, nil
+}
+
+func unsafeFileRune(r rune) bool {
+	return !(r == '-' || r == '_' || r == '.' || r == '/' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+}
+
+// sentinel marks, in a [:parse] payload, where the outer script's variable
+// is interpolated (the payload runs in a scope of its own and cannot see
+// the outer locals).
+const sentinel = "\uE000"
+
+func setupTemplate() *template.Template {
+	var t *template.Template
+	funcs := template.FuncMap{
+		"q": quote,
+		// outer names an outer local whose value the payload gets.
+		"outer": func(name string) string { return sentinel + name + sentinel },
+		// parse runs the named payload template and wraps it as
+		// [[:parse "..."]], which compiles and runs it.
+		"parse": func(name string, data any) (string, error) {
+			var b bytes.Buffer
+			if err := t.ExecuteTemplate(&b, name, data); err != nil {
+				return "", err
+			}
+			return "[[:parse " + quotePayload(strings.TrimRight(b.String(), "\n")) + "]]", nil
+		},
+		// payload is the named payload template as a string literal,
+		// for a local that [:parse $name] runs later.
+		"payload": func(name string, data any) (string, error) {
+			var b bytes.Buffer
+			if err := t.ExecuteTemplate(&b, name, data); err != nil {
+				return "", err
+			}
+			return quotePayload(strings.TrimRight(b.String(), "\n")), nil
+		},
+	}
+	t = template.Must(template.New("setup.rsc").Funcs(funcs).Parse(scriptTemplate))
+	return t
+}
+
+// escape writes s as the inside of a RouterOS double-quoted string.
+func escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '"', '$', '?':
+			// ? too: pasted into a terminal it would open the help.
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\%02X`, r)
+				continue
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// quote is s as a RouterOS string literal.
+func quote(s string) string { return `"` + escape(s) + `"` }
+
+// quotePayload quotes script code for [:parse], then turns the sentinels
+// back into $name interpolations of the outer script.
+func quotePayload(code string) string {
+	q := quote(code)
+	parts := strings.Split(q, sentinel)
+	var b strings.Builder
+	for i, part := range parts {
+		if i%2 == 1 {
+			b.WriteString("$" + part)
+			continue
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}

@@ -21,7 +21,10 @@ import (
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/notify"
 	"github.com/flowshield/flowshield/storage"
+	"github.com/flowshield/flowshield/telemetry/graphite"
+	"github.com/flowshield/flowshield/telemetry/push"
 	"github.com/flowshield/flowshield/web"
+	"github.com/flowshield/flowshield/web/ui"
 )
 
 // Appliance is the whole daemon wired from a Configuration: the data path
@@ -40,6 +43,8 @@ type Appliance struct {
 	routers   []*routerClient
 	mitigator *mitigation.Manager
 	notifier  *notify.Notifier
+	graphite  *graphite.Exporter
+	pusher    *push.Pusher
 	collector *collector.Collector
 	web       *web.Server
 	metrics   *metrics.Set
@@ -231,13 +236,15 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}
 
 	a.metrics = metrics.NewSet()
-	a.registerMetrics()
-	metrics.RegisterSet(a.metrics)
+	if err := a.startTelemetry(runCtx); err != nil {
+		return err
+	}
 
 	if a.cfg.HTTPListen != "" {
 		a.web = web.New(web.Configuration{Listen: a.cfg.HTTPListen, Token: a.cfg.APIToken},
 			web.Dependencies{Status: a, Health: a, Logger: a.log})
 		a.registerRoutes()
+		ui.Register(a.web)
 		if err := a.web.Start(runCtx); err != nil {
 			return fmt.Errorf("starting the HTTP server on FLOWSHIELD_HTTP_LISTEN=%s: %w", a.cfg.HTTPListen, err)
 		}
@@ -275,9 +282,7 @@ func (a *Appliance) Stop(ctx context.Context) error {
 	for _, r := range a.routers {
 		r.Stop()
 	}
-	if a.metrics != nil {
-		metrics.UnregisterSet(a.metrics, true)
-	}
+	a.stopTelemetry()
 	if a.store != nil {
 		a.saveTemplates(ctx)
 		if err := a.store.Close(); err != nil {

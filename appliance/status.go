@@ -73,10 +73,6 @@ func webRates(r detect.Rates) web.Rates {
 // totals and ban counts as gauges read at scrape time.
 func (a *Appliance) registerMetrics() {
 	m := a.metrics
-	m.NewGauge(`flowshield_traffic_pps{direction="in"}`, func() float64 { in, _ := a.engine.Totals(); return in.PPS })
-	m.NewGauge(`flowshield_traffic_pps{direction="out"}`, func() float64 { _, out := a.engine.Totals(); return out.PPS })
-	m.NewGauge(`flowshield_traffic_bps{direction="in"}`, func() float64 { in, _ := a.engine.Totals(); return in.Bps })
-	m.NewGauge(`flowshield_traffic_bps{direction="out"}`, func() float64 { _, out := a.engine.Totals(); return out.Bps })
 	m.NewGauge(`flowshield_attacks_active`, func() float64 { return float64(len(a.engine.Attacks(true))) })
 	m.NewGauge(`flowshield_bans_active`, func() float64 { return float64(len(a.mitigator.Bans())) })
 	m.NewGauge(`flowshield_uptime_seconds`, func() float64 { return time.Since(a.startedAt).Seconds() })

@@ -42,9 +42,9 @@ func startEmulator(t *testing.T) *routerostest.Server {
 }
 
 // sendFlood sends a UDP flood at pps to victim for d as RouterOS v9 and
-// returns when it is sent.
-func sendFlood(t *testing.T, target string, victim netip.Addr, pps uint64, d time.Duration) {
-	t.Helper()
+// returns when it is sent. It may run on its own goroutine: it reports
+// instead of failing the test.
+func sendFlood(target string, victim netip.Addr, pps uint64, d time.Duration) error {
 	sc, err := flowgen.NewScenario(flowgen.ScenarioConfiguration{
 		Seed: 3,
 		Floods: []flowgen.Flood{{
@@ -53,7 +53,7 @@ func sendFlood(t *testing.T, target string, victim netip.Addr, pps uint64, d tim
 		}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	scfg := flowgen.DefaultSenderConfiguration()
 	scfg.Target = target
@@ -61,13 +61,14 @@ func sendFlood(t *testing.T, target string, victim netip.Addr, pps uint64, d tim
 	scfg.Duration = d
 	s, err := flowgen.NewSender(scfg, sc)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
 	defer cancel()
 	if _, err := s.Run(ctx); err != nil {
-		t.Fatalf("sending flows: %v", err)
+		return fmt.Errorf("sending flows: %w", err)
 	}
+	return nil
 }
 
 // findObject returns the emulator's flowshield object for victim in menu.
@@ -129,7 +130,9 @@ func TestEndToEndBanOnRouter(t *testing.T) {
 			floodDone := make(chan struct{})
 			go func() {
 				defer close(floodDone)
-				sendFlood(t, target, victim, 60000, 6*time.Second)
+				if err := sendFlood(target, victim, 60000, 6*time.Second); err != nil {
+					t.Error(err)
+				}
 			}()
 			var obj routerostest.Object
 			var found bool

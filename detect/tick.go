@@ -240,7 +240,10 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 			return false
 		}
 	}
-	if changed || !now.Before(st.nextUpdate) {
+	// A tick that comes a little early (timer jitter) still counts as due:
+	// with 1 s ticks and 1 s updates, a strict comparison would skip every
+	// other update.
+	if changed || !now.Add(e.cfg.UpdateEvery/10).Before(st.nextUpdate) {
 		*events = append(*events, Event{Kind: AttackUpdate, Time: now, Attack: *a})
 		st.nextUpdate = now.Add(e.cfg.UpdateEvery)
 	}

@@ -1,5 +1,5 @@
 // Package container is the RouterOS side of running flowshield as a RouterOS
-// container: the .rsc setup script (setup.rsc.tmpl, embedded) that
+// container: the .rsc setup script (rsc/*.rsc, embedded) that
 // `flowshield routeros-script` prints filled in from the environment.
 //
 // The script makes the veth and its addresses, points traffic-flow at the
@@ -13,16 +13,15 @@
 package container
 
 import (
-	"bytes"
 	"crypto/rand"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/netip"
 	"strconv"
 	"strings"
-	"text/template"
 	"unicode"
 )
 
@@ -33,9 +32,6 @@ const EnvPrefix = "FLOWSHIELD_"
 // CommentPrefix starts the comment of every object the setup script makes.
 // It must never be "flowshield" followed by a space: those are bans.
 const CommentPrefix = "flowshield-setup"
-
-//go:embed setup.rsc.tmpl
-var scriptTemplate string
 
 // Params is what the setup script is filled in with.
 type Params struct {
@@ -167,12 +163,11 @@ func Script(p Params) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
-	if err := setupTemplate().Execute(&out, d); err != nil {
+	out, err := renderScript(d)
+	if err != nil {
 		return "", fmt.Errorf("filling the setup script in: %w", err)
 	}
-	// The payload definitions at the end leave blank lines behind.
-	return strings.TrimRight(out.String(), "\n") + "\n", nil
+	return strings.TrimRight(out, "\n") + "\n", nil
 }
 
 func prepare(p Params) (scriptData, error) {
@@ -355,33 +350,221 @@ func unsafeFileRune(r rune) bool {
 // the outer locals).
 const sentinel = "\uE000"
 
-func setupTemplate() *template.Template {
-	var t *template.Template
-	funcs := template.FuncMap{
-		"q": quote,
-		// outer names an outer local whose value the payload gets.
-		"outer": func(name string) string { return sentinel + name + sentinel },
-		// parse runs the named payload template and wraps it as
-		// [[:parse "..."]], which compiles and runs it.
-		"parse": func(name string, data any) (string, error) {
-			var b bytes.Buffer
-			if err := t.ExecuteTemplate(&b, name, data); err != nil {
-				return "", err
-			}
-			return "[[:parse " + quotePayload(strings.TrimRight(b.String(), "\n")) + "]]", nil
-		},
-		// payload is the named payload template as a string literal,
-		// for a local that [:parse $name] runs later.
-		"payload": func(name string, data any) (string, error) {
-			var b bytes.Buffer
-			if err := t.ExecuteTemplate(&b, name, data); err != nil {
-				return "", err
-			}
-			return quotePayload(strings.TrimRight(b.String(), "\n")), nil
-		},
+// The script's text is in rsc/ (see rsc/README.md), filled in by renderer.fill
+// with plain string replacement: text/template would make the linker keep
+// every exported method of every reachable type (reflect's MethodByName),
+// 1.7 MB of the binary.
+//
+//go:embed rsc/*.rsc rsc/payload/*.rsc
+var rscFiles embed.FS
+
+// fragment is the text of rsc/<name>.rsc without its final newline.
+func fragment(name string) (string, error) {
+	b, err := rscFiles.ReadFile("rsc/" + name + ".rsc")
+	if err != nil {
+		return "", fmt.Errorf("reading the script fragment %s: %w", name, err)
 	}
-	t = template.Must(template.New("setup.rsc").Funcs(funcs).Parse(scriptTemplate))
-	return t
+	return strings.TrimSuffix(string(b), "\n"), nil
+}
+
+// values are the placeholders' values, by name.
+type values map[string]string
+
+// with is v and the name, value pairs kv.
+func (v values) with(kv ...string) values {
+	w := maps.Clone(v)
+	for i := 0; i+1 < len(kv); i += 2 {
+		w[kv[i]] = kv[i+1]
+	}
+	return w
+}
+
+// renderer fills the fragments in.
+type renderer struct {
+	// envs are what the envs-* payloads are repeated for.
+	envs []Env
+}
+
+// renderScript fills rsc/setup.rsc in with d.
+func renderScript(d scriptData) (string, error) {
+	r := renderer{envs: d.Envs}
+	v := values{
+		"version":           d.Version,
+		"script-file":       d.ScriptFile,
+		"image-file":        d.ImageFile,
+		"root-dir":          d.RootDir,
+		"container-name":    d.Name,
+		"container-prefix":  d.ContainerPrefix.String(),
+		"container-ip":      d.ContainerIP,
+		"container-host":    d.ContainerHost,
+		"container-network": d.ContainerNetwork,
+		"router-ip":         d.RouterIP.String(),
+		"router-prefix":     d.RouterPrefix,
+		"veth":              d.Veth,
+		"api-user":          d.APIUser,
+		"api-password":      d.APIPassword,
+		"api-service":       d.APIService,
+		"api-port":          strconv.Itoa(int(d.APIPort)),
+		"group":             d.Group,
+		"policy":            d.Policy,
+		"dns-servers":       d.DNSServers,
+		"netflow-port":      strconv.Itoa(int(d.NetflowPort)),
+		"flow-version":      d.FlowVersion,
+		"ram-high":          strconv.FormatUint(d.RAMHigh, 10),
+		"env-list":          d.EnvList,
+		"mount-list":        d.MountList,
+	}
+	// The optional and repeated parts. Each starts with a newline (web-ui
+	// with a space), so that it is nothing at all when absent.
+	var notes, password, webUI string
+	for _, n := range d.Notes {
+		notes += "\n# " + n
+	}
+	v["notes"] = notes
+	if d.PasswordGenerated {
+		password = "\n# API password (generated, also in the container's envs): " + d.APIPassword
+	}
+	v["generated-password"] = password
+	if d.HTTPPort != 0 {
+		webUI = fmt.Sprintf(" Web UI: http://%s:%d/", d.ContainerIP, d.HTTPPort)
+	}
+	v["web-ui"] = webUI
+	rules, err := r.repeat("drop-rule", len(d.DropRules), func(i int) values {
+		rule := d.DropRules[i]
+		return v.with("rule-menu", rule.Menu, "rule-family", rule.Family, "rule-match", rule.Match,
+			"rule-list", rule.List, "rule-comment", rule.Comment)
+	})
+	if err != nil {
+		return "", err
+	}
+	v["drop-rules"] = rules
+	v["rtbh"] = ""
+	if d.Blackhole {
+		examples, err := r.repeat("rtbh-rule", len(d.RTBHRules), func(i int) values {
+			return v.with("rtbh-rule", d.RTBHRules[i])
+		})
+		if err != nil {
+			return "", err
+		}
+		rtbh, err := r.fillFragment("rtbh", v.with("rtbh-rules", examples))
+		if err != nil {
+			return "", err
+		}
+		v["rtbh"] = "\n" + rtbh
+	}
+	return r.fillFragment("setup", v)
+}
+
+// repeat is rsc/<name>.rsc filled in n times, with the values of each
+// item, each time after a newline.
+func (r renderer) repeat(name string, n int, item func(i int) values) (string, error) {
+	var b strings.Builder
+	for i := range n {
+		s, err := r.fillFragment(name, item(i))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n" + s)
+	}
+	return b.String(), nil
+}
+
+func (r renderer) fillFragment(name string, v values) (string, error) {
+	text, err := fragment(name)
+	if err != nil {
+		return "", err
+	}
+	s, err := r.fill(text, v)
+	if err != nil {
+		return "", fmt.Errorf("filling rsc/%s.rsc in: %w", name, err)
+	}
+	return s, nil
+}
+
+// fill replaces the placeholders of text:
+//
+//	{{name}}          the value as it is
+//	{{q name}}        the value as a RouterOS string literal
+//	{{outer name}}    in a payload: the outer script's local $name
+//	{{parse name}}    rsc/payload/<name>.rsc as [[:parse "..."]]
+//	{{payload name}}  rsc/payload/<name>.rsc as a string literal
+//
+// An unknown placeholder is an error, so that a typo never reaches a router.
+func (r renderer) fill(text string, v values) (string, error) {
+	var b strings.Builder
+	for {
+		open := strings.Index(text, "{{")
+		if open < 0 {
+			b.WriteString(text)
+			return b.String(), nil
+		}
+		n := strings.Index(text[open:], "}}")
+		if n < 0 {
+			return "", fmt.Errorf("%q: no closing }}", text[open:min(len(text), open+30)])
+		}
+		b.WriteString(text[:open])
+		placeholder := text[open : open+n+2]
+		text = text[open+n+2:]
+		words := strings.Fields(placeholder[2 : len(placeholder)-2])
+		var verb, name string
+		switch len(words) {
+		case 1:
+			name = words[0]
+		case 2:
+			verb, name = words[0], words[1]
+		default:
+			return "", fmt.Errorf("placeholder %s: expected {{name}} or {{verb name}}", placeholder)
+		}
+		value, known := v[name]
+		switch verb {
+		case "":
+			if !known {
+				return "", fmt.Errorf("placeholder %s: no such value", placeholder)
+			}
+			b.WriteString(value)
+		case "q":
+			if !known {
+				return "", fmt.Errorf("placeholder %s: no such value", placeholder)
+			}
+			b.WriteString(quote(value))
+		case "outer":
+			b.WriteString(sentinel + name + sentinel)
+		case "parse", "payload":
+			code, err := r.payload(name, v)
+			if err != nil {
+				return "", fmt.Errorf("placeholder %s: %w", placeholder, err)
+			}
+			if verb == "parse" {
+				b.WriteString("[[:parse " + quotePayload(code) + "]]")
+			} else {
+				b.WriteString(quotePayload(code))
+			}
+		default:
+			return "", fmt.Errorf("placeholder %s: unknown verb %s (expected q, outer, parse or payload)", placeholder, verb)
+		}
+	}
+}
+
+// payload is rsc/payload/<name>.rsc filled in. The envs-* payloads are
+// one line per env: they are repeated for each of the container's envs.
+func (r renderer) payload(name string, v values) (string, error) {
+	text, err := fragment("payload/" + name)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(name, "envs-") {
+		s, err := r.fill(text, v)
+		return strings.TrimRight(s, "\n"), err
+	}
+	lines := make([]string, 0, len(r.envs))
+	for _, e := range r.envs {
+		s, err := r.fill(text, v.with("env-key", e.Key, "env-value", e.Value))
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, s)
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // escape writes s as the inside of a RouterOS double-quoted string.

@@ -1,0 +1,1 @@
+/container/config/set memory-high={{ram-high}}

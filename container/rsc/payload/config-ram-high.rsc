@@ -1,0 +1,1 @@
+/container/config/set ram-high={{ram-high}}

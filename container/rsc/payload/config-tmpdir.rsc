@@ -1,0 +1,1 @@
+/container/config/set tmpdir="{{outer tmpdir}}"

@@ -1,0 +1,1 @@
+:if ([:len [/container/find where comment="flowshield-setup: container"]] = 0) do={ /container/add file="{{outer image}}" interface={{q veth}} root-dir="{{outer imagedir}}" envlists={{q env-list}} mountlists={{q mount-list}} start-on-boot=yes logging=yes comment="flowshield-setup: container" }

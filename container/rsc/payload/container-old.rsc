@@ -1,0 +1,1 @@
+:if ([:len [/container/find where comment="flowshield-setup: container"]] = 0) do={ /container/add file="{{outer image}}" interface={{q veth}} root-dir="{{outer imagedir}}" envlist={{q env-list}} mounts={{q mount-list}} start-on-boot=yes logging=yes comment="flowshield-setup: container" }

@@ -1,0 +1,1 @@
+:return [/system/device-mode/get container]

@@ -1,0 +1,1 @@
+:if ([:len [/container/envs/find where list={{q env-list}} key={{q env-key}}]] = 0) do={ /container/envs/add list={{q env-list}} key={{q env-key}} value={{q env-value}} } else={ /container/envs/set [find where list={{q env-list}} key={{q env-key}}] value={{q env-value}} }

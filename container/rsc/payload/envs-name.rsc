@@ -1,0 +1,1 @@
+:if ([:len [/container/envs/find where name={{q env-list}} key={{q env-key}}]] = 0) do={ /container/envs/add name={{q env-list}} key={{q env-key}} value={{q env-value}} } else={ /container/envs/set [find where name={{q env-list}} key={{q env-key}}] value={{q env-value}} }

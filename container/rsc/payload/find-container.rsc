@@ -1,0 +1,1 @@
+:return [/container/find where comment="flowshield-setup: container"]

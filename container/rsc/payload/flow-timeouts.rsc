@@ -1,0 +1,1 @@
+/ip/traffic-flow/set active-flow-timeout=1s inactive-flow-timeout=1s

@@ -1,0 +1,1 @@
+/container/start [find where comment="flowshield-setup: container"]

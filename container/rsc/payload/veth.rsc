@@ -1,0 +1,1 @@
+:if ([:len [/interface/veth/find where name={{q veth}}]] = 0) do={ /interface/veth/add name={{q veth}} address={{container-prefix}} gateway={{router-ip}} comment="flowshield-setup: container interface" }

@@ -1,0 +1,1 @@
+# /routing/filter/rule/add chain=flowshield-rtbh rule="{{rtbh-rule}}"

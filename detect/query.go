@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"container/heap"
 	"net/netip"
 	"sort"
 )
@@ -45,10 +46,51 @@ const (
 
 // Hosts returns the current windowed rates of the hosts in direction dir,
 // largest first by sortBy ("pps", "bps" or "mbps", "flows"); limit <= 0
-// means all. Hosts with nothing in the window are left out.
+// means all. Hosts with nothing in the window are left out. With a limit,
+// only that many are kept while visiting (a bounded heap), so a top-20 of
+// 100,000 hosts neither builds nor sorts a slice of them all.
 func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
-	S := floorSec(e.now().UnixNano())
+	key := func(r *HostRates) float64 { return r.PPS }
+	switch sortBy {
+	case SortBps, "mbps":
+		key = func(r *HostRates) float64 { return r.Bps }
+	case SortFlows:
+		key = func(r *HostRates) float64 { return r.Flows }
+	}
+	// less orders by key, then by address, so ties are stable.
+	less := func(a, b *HostRates) bool {
+		ka, kb := key(a), key(b)
+		if ka != kb {
+			return ka < kb
+		}
+		return b.IP.Less(a.IP)
+	}
 	var out []HostRates
+	if limit <= 0 {
+		e.VisitHosts(dir, func(r *HostRates) { out = append(out, *r) })
+	} else {
+		h := &hostHeap{less: less}
+		e.VisitHosts(dir, func(r *HostRates) {
+			if len(h.items) < limit {
+				heap.Push(h, *r)
+			} else if less(&h.items[0], r) {
+				h.items[0] = *r
+				heap.Fix(h, 0)
+			}
+		})
+		out = h.items
+	}
+	sort.Slice(out, func(i, j int) bool { return less(&out[j], &out[i]) })
+	return out
+}
+
+// VisitHosts calls fn with the current windowed rates of every host with
+// traffic in direction dir, in no particular order, without allocating per
+// host. fn runs under the host's shard lock: it must be quick, must not
+// call back into the engine, and must not keep the pointer.
+func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
+	S := floorSec(e.now().UnixNano())
+	var r HostRates
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
@@ -61,28 +103,28 @@ func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
 			if win[mPPS] == 0 && win[mFlows] == 0 {
 				continue
 			}
-			out = append(out, HostRates{IP: h.addr(), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)})
+			r = HostRates{IP: h.addr(), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
+			fn(&r)
 		}
 		sh.mu.Unlock()
 	}
-	key := func(r *HostRates) float64 { return r.PPS }
-	switch sortBy {
-	case SortBps, "mbps":
-		key = func(r *HostRates) float64 { return r.Bps }
-	case SortFlows:
-		key = func(r *HostRates) float64 { return r.Flows }
-	}
-	sort.Slice(out, func(i, j int) bool {
-		ki, kj := key(&out[i]), key(&out[j])
-		if ki != kj {
-			return ki > kj
-		}
-		return out[i].IP.Less(out[j].IP)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out
+}
+
+// hostHeap is a min-heap of host rates under less: its root is the
+// smallest of the largest kept so far.
+type hostHeap struct {
+	items []HostRates
+	less  func(a, b *HostRates) bool
+}
+
+func (h *hostHeap) Len() int           { return len(h.items) }
+func (h *hostHeap) Less(i, j int) bool { return h.less(&h.items[i], &h.items[j]) }
+func (h *hostHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *hostHeap) Push(x any)         { h.items = append(h.items, x.(HostRates)) }
+func (h *hostHeap) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
 }
 
 // Host returns one host's rates in both directions; false if not tracked.

@@ -94,7 +94,7 @@ func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for _, h := range sh.hosts {
+		for k, h := range sh.hosts {
 			d := &h.dir[dir]
 			if d.slots == nil {
 				continue
@@ -103,7 +103,7 @@ func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
 			if win[mPPS] == 0 && win[mFlows] == 0 {
 				continue
 			}
-			r = HostRates{IP: h.addr(), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
+			r = HostRates{IP: hostAddr(k), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
 			fn(&r)
 		}
 		sh.mu.Unlock()
@@ -187,8 +187,8 @@ func (e *Engine) HostTotals() map[netip.Addr]HostTotal {
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for _, h := range sh.hosts {
-			out[h.addr()] = HostTotal{In: h.total[In], Out: h.total[Out]}
+		for k, h := range sh.hosts {
+			out[hostAddr(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
 		}
 		sh.mu.Unlock()
 	}

@@ -56,7 +56,7 @@ func (e *Engine) Tick(now time.Time) []Event {
 				if h.dir[d].slots == nil && h.dir[d].att == nil {
 					continue
 				}
-				e.evalHost(now, h, d, &win[d], &fast[d], &shown, &events)
+				e.evalHost(now, hostAddr(k), h, d, &win[d], &fast[d], &shown, &events)
 			}
 		}
 		sh.mu.Unlock()
@@ -89,7 +89,7 @@ func (e *Engine) hostLimits(h *host) *limits {
 	return &e.limits[len(e.limits)-1]
 }
 
-func (e *Engine) evalHost(now time.Time, h *host, dir Direction, win, fast *vec, shown *[2]vec, events *[]Event) {
+func (e *Engine) evalHost(now time.Time, ip netip.Addr, h *host, dir Direction, win, fast *vec, shown *[2]vec, events *[]Event) {
 	d := &h.dir[dir]
 	lim := e.hostLimits(h)
 	if d.att == nil {
@@ -101,7 +101,7 @@ func (e *Engine) evalHost(now time.Time, h *host, dir Direction, win, fast *vec,
 		if h.group >= 0 {
 			group = e.cfg.HostGroups[h.group].Name
 		}
-		d.att = e.maybeStart(now, &d.aboveSince, lim, win, fast, port, ScopeHost, h.addr(), group, dir, events)
+		d.att = e.maybeStart(now, &d.aboveSince, lim, win, fast, port, ScopeHost, ip, group, dir, events)
 		return
 	}
 	st := d.att

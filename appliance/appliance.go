@@ -22,6 +22,7 @@ import (
 	"github.com/flowshield/flowshield/notify"
 	"github.com/flowshield/flowshield/storage"
 	"github.com/flowshield/flowshield/telemetry/graphite"
+	"github.com/flowshield/flowshield/telemetry/hostmetrics"
 	"github.com/flowshield/flowshield/telemetry/push"
 	"github.com/flowshield/flowshield/web"
 	"github.com/flowshield/flowshield/web/ui"
@@ -45,6 +46,7 @@ type Appliance struct {
 	notifier  *notify.Notifier
 	graphite  *graphite.Exporter
 	pusher    *push.Pusher
+	sampler   *hostmetrics.Sampler
 	collector *collector.Collector
 	web       *web.Server
 	metrics   *metrics.Set

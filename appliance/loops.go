@@ -24,6 +24,7 @@ func (a *Appliance) detectLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		events := a.engine.Tick(a.options.Now())
+		a.sampler.Refresh()
 		var history []storage.AttackRecord
 		for _, ev := range events {
 			a.mitigator.HandleEvent(ev)

@@ -418,3 +418,20 @@ func BenchmarkWritePrometheusShared(b *testing.B) {
 	b.ReportMetric(float64(buf.Len()), "bytes/scrape")
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/scrape")
 }
+
+// TestSamplerRefresh: Refresh reads the source whatever the age of the
+// last snapshot, and later Samples within MaxAge share what it read.
+func TestSamplerRefresh(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	src := &countingSource{fakeSource: randomSource(10, 1)}
+	s := NewSampler(src, 5, time.Hour, func() time.Time { return now })
+	first := s.Sample()
+	refreshed := s.Refresh()
+	if refreshed == first || src.totals != 2 {
+		t.Fatalf("Refresh did not read the source again (readings %d)", src.totals)
+	}
+	now = now.Add(time.Minute)
+	if got := s.Sample(); got != refreshed || src.totals != 2 {
+		t.Errorf("Sample within MaxAge read again (readings %d)", src.totals)
+	}
+}

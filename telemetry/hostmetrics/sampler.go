@@ -45,6 +45,20 @@ func (s *Sampler) Sample() *Snapshot {
 	if s.last != nil && s.maxAge > 0 && now.Sub(s.last.At) < s.maxAge && !now.Before(s.last.At) {
 		return s.last
 	}
+	return s.readLocked(now)
+}
+
+// Refresh takes a new Snapshot now, whatever the age of the last one. The
+// daemon calls it right after each detection tick, on the detection
+// goroutine, so that a scrape of /metrics or a Graphite send only copies a
+// ready snapshot instead of walking every host.
+func (s *Sampler) Refresh() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readLocked(s.now())
+}
+
+func (s *Sampler) readLocked(now time.Time) *Snapshot {
 	snap := &Snapshot{At: now, Top: SelectTop(s.src, s.topN)}
 	snap.In, snap.Out = s.src.Totals()
 	if ns, ok := s.src.(NetworkSource); ok {

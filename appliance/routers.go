@@ -73,19 +73,20 @@ func (rc *routerClient) Stop() {
 	rc.Router.Stop()
 }
 
-// LastError is the router's last failure and when it was first seen.
-func (rc *routerClient) LastError() (error, time.Time) {
+// lastFailure is the router's last error and when it was first seen, for
+// the status API.
+func (rc *routerClient) lastFailure() (time.Time, error) {
 	err := rc.Router.LastError()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err == nil {
 		rc.lastErr = nil
-		return nil, time.Time{}
+		return time.Time{}, nil
 	}
 	if rc.lastErr == nil || rc.lastErr.Error() != err.Error() {
 		rc.lastErr, rc.lastErrAt = err, time.Now()
 	}
-	return err, rc.lastErrAt
+	return rc.lastErrAt, err
 }
 
 func toRouterOS(o mitigation.RouterObject) routeros.Object {

@@ -56,7 +56,7 @@ func (a *Appliance) Status() web.Status {
 	sort.Slice(s.Exporters, func(i, j int) bool { return s.Exporters[i].Address < s.Exporters[j].Address })
 	for _, r := range a.routers {
 		rs := web.RouterStatus{Address: r.Address(), Connected: r.Connected()}
-		if err, at := r.LastError(); err != nil {
+		if at, err := r.lastFailure(); err != nil {
 			rs.LastError, rs.LastErrorAt = err.Error(), at
 		}
 		s.Routers = append(s.Routers, rs)

@@ -2,11 +2,11 @@ package appliance
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
@@ -247,24 +247,18 @@ type banRequest struct {
 	Direction string `json:"direction"`
 }
 
-// parseBanPrefix accepts a prefix or a bare address (taken as /32, /128).
+// parseBanPrefix is parsePrefix (a prefix, or a bare address as /32 or
+// /128, host bits cleared) with IPv4-mapped IPv6 taken as the IPv4 it is,
+// as flow records carry it.
 func parseBanPrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		return p.Masked(), nil
+	p, ok := parsePrefix(s)
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
 	}
-	ip, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
-	ip = ip.Unmap()
-	return netip.PrefixFrom(ip, ip.BitLen()), nil
+	return p, nil
 }
 
 func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {

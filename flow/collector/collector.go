@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -87,6 +88,15 @@ type Configuration struct {
 	// further exporters are still decoded but counted only in the totals
 	// and in exporters_overflow.
 	MaxExporters int
+	// PollInterval is the longest a reader sleeps between reads while
+	// traffic flows (see reader); it shortens itself when the receive
+	// buffer is small for the rate. Records wait at most this long.
+	PollInterval time.Duration
+	// ReadBatch is the most datagrams one read (recvmmsg) takes.
+	ReadBatch int
+	// StallAfter is how long the consumer may hold a primary reader before
+	// the standby reader takes the socket over.
+	StallAfter time.Duration
 }
 
 // DefaultConfiguration returns the configuration used when nothing is set.
@@ -101,6 +111,9 @@ func DefaultConfiguration() Configuration {
 		DefaultSamplingRate: 1,
 		BatchRecords:        256,
 		MaxExporters:        4096,
+		PollInterval:        10 * time.Millisecond,
+		ReadBatch:           32,
+		StallAfter:          20 * time.Millisecond,
 	}
 }
 
@@ -143,10 +156,13 @@ type Collector struct {
 	started       bool
 	stopped       bool
 	stopping      atomic.Bool
+	done          chan struct{} // closed with the listeners
+	closeOnce     sync.Once
 	stopAfterFunc func() bool
 	readers       sync.WaitGroup
 	workers       sync.WaitGroup
 	lastPanicLog  atomic.Int64
+	lastTakeover  atomic.Int64
 }
 
 // New returns an inert collector; Start binds the sockets and runs it.
@@ -170,6 +186,17 @@ func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.L
 	if cfg.MaxExporters <= 0 {
 		cfg.MaxExporters = def.MaxExporters
 	}
+	if cfg.PollInterval < 0 {
+		cfg.PollInterval = 0 // a reader wakes per datagram
+	} else if cfg.PollInterval == 0 {
+		cfg.PollInterval = def.PollInterval
+	}
+	if cfg.ReadBatch <= 0 {
+		cfg.ReadBatch = def.ReadBatch
+	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = def.StallAfter
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -182,6 +209,7 @@ func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.L
 		log:      logger.With("component", "collector"),
 	}
 	c.queue = make(chan *packet, cfg.QueueDatagrams)
+	c.done = make(chan struct{})
 	c.pool.New = func() any { return new(packet) }
 	c.exporters.init(cfg.MaxExporters)
 	if cfg.NetFlowListen != "" && decoders.NetFlow != nil {
@@ -218,10 +246,19 @@ func (c *Collector) Start(ctx context.Context) error {
 	if c.started {
 		return errors.New("starting flow collector: already started")
 	}
+	primaries := make([]*reader, len(c.listeners))
 	for i, l := range c.listeners {
-		if err := l.open(c.cfg.ReceiveBuffer, c.log); err != nil {
+		err := l.open(c.cfg.ReceiveBuffer, c.log)
+		if err == nil {
+			primaries[i], err = newPrimaryReader(c, l)
+			if err != nil {
+				l.sock.close()
+				err = fmt.Errorf("reading %s=%q: %w", l.variable, l.address, err)
+			}
+		}
+		if err != nil {
 			for _, opened := range c.listeners[:i] {
-				opened.conn.Close()
+				opened.sock.close()
 			}
 			return fmt.Errorf("starting flow collector: %w", err)
 		}
@@ -235,13 +272,21 @@ func (c *Collector) Start(ctx context.Context) error {
 			w.run()
 		}()
 	}
-	for _, l := range c.listeners {
+	for i, l := range c.listeners {
 		l.up.Store(true)
+		primary := primaries[i]
 		c.readers.Add(1)
 		go func() {
 			defer c.readers.Done()
-			newReader(c, l).run()
+			primary.run()
 		}()
+		if canPoll {
+			c.readers.Add(1)
+			go func() {
+				defer c.readers.Done()
+				newReader(c, l).runStandby(primary)
+			}()
+		}
 	}
 	c.stopAfterFunc = context.AfterFunc(ctx, c.closeListeners)
 	metrics.RegisterSet(c.metrics)
@@ -250,8 +295,9 @@ func (c *Collector) Start(ctx context.Context) error {
 
 func (c *Collector) closeListeners() {
 	c.stopping.Store(true)
+	c.closeOnce.Do(func() { close(c.done) })
 	for _, l := range c.listeners {
-		l.conn.Close()
+		l.sock.shutdown() // closed in Stop, once no reader can use it
 	}
 }
 
@@ -268,6 +314,9 @@ func (c *Collector) Stop() {
 	c.stopAfterFunc()
 	c.closeListeners()
 	c.readers.Wait()
+	for _, l := range c.listeners {
+		l.sock.close()
+	}
 	// Readers are the only senders, so the queue can be closed now.
 	close(c.queue)
 	c.workers.Wait()

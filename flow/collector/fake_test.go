@@ -104,11 +104,12 @@ func fakeInOrder(payload []byte) bool {
 
 // collectingConsumer keeps copies of everything it is given.
 type collectingConsumer struct {
-	mu      sync.Mutex
-	records []flow.Record
-	batches int
-	delay   time.Duration
-	total   atomic.Uint64
+	mu       sync.Mutex
+	records  []flow.Record
+	batches  int
+	maxBatch int
+	delay    time.Duration
+	total    atomic.Uint64
 }
 
 func (c *collectingConsumer) Consume(records []flow.Record) {
@@ -118,6 +119,7 @@ func (c *collectingConsumer) Consume(records []flow.Record) {
 	c.mu.Lock()
 	c.records = append(c.records, records...)
 	c.batches++
+	c.maxBatch = max(c.maxBatch, len(records))
 	c.mu.Unlock()
 	c.total.Add(uint64(len(records)))
 }

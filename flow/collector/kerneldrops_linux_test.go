@@ -31,9 +31,11 @@ func TestKernelDropsCounted(t *testing.T) {
 		sent++
 	}
 	waitFor(t, 5*time.Second, "every datagram read or dropped", func() bool {
-		time.Sleep(fakeSlow) // the drop count arrives with the next datagram read
+		// The drop count arrives with the next datagram read, and a
+		// polling reader reads it within PollInterval.
 		send(t, conn, payload)
 		sent++
+		time.Sleep(fakeSlow)
 		s := c.Stats()
 		return s.Datagrams+s.KernelDropped == sent
 	})

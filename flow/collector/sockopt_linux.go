@@ -5,7 +5,6 @@ package collector
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"syscall"
 	"unsafe"
 )
@@ -15,13 +14,9 @@ import (
 // then with SO_RCVBUF. It returns what the kernel reports back, which is
 // twice what it granted (the rest is for its bookkeeping), and whether the
 // grant fell short of the request (net.core.rmem_max).
-func setReceiveBuffer(conn *net.UDPConn, size int) (effective int, capped bool, err error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return 0, false, fmt.Errorf("getting raw socket: %w", err)
-	}
+func setReceiveBuffer(sock *socket, size int) (effective int, capped bool, err error) {
 	var opErr error
-	ctlErr := raw.Control(func(fd uintptr) {
+	ctlErr := sock.Control(func(fd uintptr) {
 		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size) != nil {
 			// Unprivileged: SO_RCVBUF, which the kernel caps at rmem_max.
 			if err := syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size); err != nil {
@@ -41,13 +36,9 @@ func setReceiveBuffer(conn *net.UDPConn, size int) (effective int, capped bool, 
 
 // enableKernelDropCounter turns on SO_RXQ_OVFL: every datagram then carries
 // the socket's count of datagrams the kernel dropped for lack of buffer.
-func enableKernelDropCounter(conn *net.UDPConn) bool {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return false
-	}
+func enableKernelDropCounter(sock *socket) bool {
 	ok := false
-	raw.Control(func(fd uintptr) {
+	sock.Control(func(fd uintptr) {
 		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RXQ_OVFL, 1) == nil
 	})
 	return ok
@@ -81,4 +72,13 @@ func parseKernelDrops(oob []byte) (uint32, bool) {
 		oob = oob[next:]
 	}
 	return 0, false
+}
+
+// receiveBufferOf reads the socket's receive buffer size (0 if unknown).
+func receiveBufferOf(sock *socket) int {
+	size := 0
+	sock.Control(func(fd uintptr) {
+		size, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	})
+	return size
 }

@@ -23,6 +23,9 @@ type totals struct {
 	flowBytes         *metrics.Counter
 	dropped           *metrics.Counter
 	inOrder           *metrics.Counter
+	inline            *metrics.Counter
+	reads             *metrics.Counter
+	takeovers         *metrics.Counter
 	decoderPanics     *metrics.Counter
 	consumerPanics    *metrics.Counter
 	exportersOverflow *metrics.Counter
@@ -36,6 +39,9 @@ func (t *totals) register(s *metrics.Set) {
 	t.flowBytes = s.NewCounter(`flowshield_collector_flow_bytes_total`)
 	t.dropped = s.NewCounter(`flowshield_collector_dropped_datagrams_total`)
 	t.inOrder = s.NewCounter(`flowshield_collector_in_order_datagrams_total`)
+	t.inline = s.NewCounter(`flowshield_collector_inline_datagrams_total`)
+	t.reads = s.NewCounter(`flowshield_collector_socket_reads_total`)
+	t.takeovers = s.NewCounter(`flowshield_collector_standby_takeovers_total`)
 	t.decoderPanics = s.NewCounter(`flowshield_collector_decoder_panics_total`)
 	t.consumerPanics = s.NewCounter(`flowshield_collector_consumer_panics_total`)
 	t.exportersOverflow = s.NewCounter(`flowshield_collector_exporters_overflow_datagrams_total`)
@@ -174,7 +180,10 @@ type Stats struct {
 	// because the socket buffer was full.
 	Dropped           uint64            `json:"dropped"`
 	KernelDropped     uint64            `json:"kernel_dropped"`
-	InOrder           uint64            `json:"in_order_datagrams"`
+	InOrder           uint64            `json:"in_order_datagrams"` // carrying v9/IPFIX templates
+	Inline            uint64            `json:"inline_datagrams"`   // decoded on a reader, not handed to a worker
+	Reads             uint64            `json:"socket_reads"`       // recvmmsg calls that returned datagrams
+	StandbyTakeovers  uint64            `json:"standby_takeovers"`  // times a standby reader read for a held-up primary
 	DecoderPanics     uint64            `json:"decoder_panics"`
 	ConsumerPanics    uint64            `json:"consumer_panics"`
 	ExportersOverflow uint64            `json:"exporters_overflow"` // datagrams from exporters beyond MaxExporters
@@ -234,6 +243,9 @@ func (c *Collector) Stats() Stats {
 		FlowBytes:         t.flowBytes.Get(),
 		Dropped:           t.dropped.Get(),
 		InOrder:           t.inOrder.Get(),
+		Inline:            t.inline.Get(),
+		Reads:             t.reads.Get(),
+		StandbyTakeovers:  t.takeovers.Get(),
 		DecoderPanics:     t.decoderPanics.Get(),
 		ConsumerPanics:    t.consumerPanics.Get(),
 		ExportersOverflow: t.exportersOverflow.Get(),

@@ -2,13 +2,16 @@ package collector
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowshield/flowshield/flow"
 )
 
-// worker decodes queued datagrams. It is also the flow.Sink its decoder
+// worker decodes datagrams: a pool of them those queued by the readers, and
+// each primary reader has one of its own for what it decodes inline. It is also the flow.Sink its decoder
 // writes to: it owns a reused record and a batch, and keeps the counters of
 // the datagram in hand locally so the shared atomics are touched once per
 // datagram, not once per record.
@@ -16,6 +19,8 @@ type worker struct {
 	c     *Collector
 	rec   flow.Record
 	batch []flow.Record
+	// holdFlush defers delivery past BatchRecords (see reader.cycle).
+	holdFlush bool
 
 	// The datagram being decoded.
 	dg       flow.Datagram
@@ -31,6 +36,9 @@ func newWorker(c *Collector) *worker {
 	return &worker{c: c, batch: make([]flow.Record, 0, c.cfg.BatchRecords)}
 }
 
+// run decodes queued datagrams; records are delivered when the batch is
+// full and whenever the queue is empty, so a backlog is handed over in
+// large batches and a trickle without delay.
 func (w *worker) run() {
 	c := w.c
 	for p := range c.queue {
@@ -42,25 +50,41 @@ func (w *worker) run() {
 			w.process(p)
 		}
 		c.putPacket(p)
+		if len(c.queue) == 0 {
+			w.flush()
+		}
 	}
+	w.flush()
 }
 
 func (w *worker) process(p *packet) {
-	c := w.c
-	w.dg = flow.Datagram{Exporter: p.exporter, Payload: p.buf, Received: p.received}
-	w.stats = p.stats
-	w.records, w.packets, w.bytes, w.rate, w.exported = 0, 0, 0, 0, 0
-	if p.decoded {
-		for i := range p.records {
-			w.accept(&p.records[i])
-		}
-	} else {
-		w.rec.Reset()
-		c.decode(p.listener, &w.dg, &w.rec, w, p.stats)
+	if !p.decoded {
+		w.decodePayload(p.listener, p.buf, p.exporter, p.received, p.stats)
+		return
 	}
-	w.flush()
+	w.begin(p.buf, p.exporter, p.received, p.stats)
+	for i := range p.records {
+		w.accept(&p.records[i])
+	}
 	w.commit()
 	w.dg.Payload = nil
+}
+
+// decodePayload decodes one datagram into the batch and accounts it; the
+// batch is delivered by the caller (flush), so payload need only live for
+// the call.
+func (w *worker) decodePayload(l *listener, payload []byte, from netip.Addr, received int64, st *exporterStats) {
+	w.begin(payload, from, received, st)
+	w.rec.Reset()
+	w.c.decode(l, &w.dg, &w.rec, w, st)
+	w.commit()
+	w.dg.Payload = nil
+}
+
+func (w *worker) begin(payload []byte, from netip.Addr, received int64, st *exporterStats) {
+	w.dg = flow.Datagram{Exporter: from, Payload: payload, Received: received}
+	w.stats = st
+	w.records, w.packets, w.bytes, w.rate, w.exported = 0, 0, 0, 0, 0
 }
 
 // Record is called by the decoder once per flow.
@@ -84,7 +108,7 @@ func (w *worker) accept(r *flow.Record) {
 		w.exported = r.Exported
 	}
 	w.batch = append(w.batch, *r)
-	if len(w.batch) >= w.c.cfg.BatchRecords {
+	if len(w.batch) >= w.c.cfg.BatchRecords && !w.holdFlush {
 		w.flush()
 	}
 }
@@ -159,13 +183,18 @@ func (c *Collector) decoderPanicked(l *listener, st *exporterStats, v any) {
 }
 
 // panicLogDue rate-limits panic logs to one a minute.
-func (c *Collector) panicLogDue() bool {
+func (c *Collector) panicLogDue() bool { return logDue(&c.lastPanicLog) }
+
+// takeoverLogDue rate-limits standby take-over logs to one a minute.
+func (c *Collector) takeoverLogDue() bool { return logDue(&c.lastTakeover) }
+
+func logDue(last *atomic.Int64) bool {
 	now := time.Now().UnixNano()
-	last := c.lastPanicLog.Load()
-	if last != 0 && now-last < int64(time.Minute) {
+	l := last.Load()
+	if l != 0 && now-l < int64(time.Minute) {
 		return false
 	}
-	return c.lastPanicLog.CompareAndSwap(last, now)
+	return last.CompareAndSwap(l, now)
 }
 
 func (c *Collector) countDecodeError(st *exporterStats, kind flow.ErrorKind) {

@@ -215,14 +215,29 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 	}
 	spill = spill || r.inline == nil || r.full && now-r.drainStart > int64(r.interval)
 	if spill {
-		// Template datagrams are decoded here before the handoff, so the
-		// next read can wait for them no longer than for the loop.
+		// Template datagrams are decoded here, before the next read. The
+		// primary keeps their records in its own batch (queued, they
+		// would be twice the datagram's size) and delivers them after
+		// unlocking, guarded by the stall timer like inline decoding.
+		if r.inline != nil {
+			r.inline.holdFlush = true
+		}
 		for i := range n {
 			payload, from := r.br.datagram(i)
 			r.drained += int64(len(payload)) + skbOverhead
 			r.handle(payload, from, now)
 		}
 		readMu.Unlock()
+		if r.inline != nil {
+			r.inline.holdFlush = false
+			if len(r.inline.batch) > 0 {
+				r.inlineSince.Store(max(now, 1))
+				r.stallTimer.Reset(r.c.cfg.StallAfter)
+				r.inline.flush()
+				r.inlineSince.Store(0)
+				r.stallTimer.Stop()
+			}
+		}
 		return
 	}
 
@@ -306,7 +321,12 @@ func (r *reader) handle(payload []byte, from netip.Addr, now int64) {
 	c, l := r.c, r.l
 	st := r.account(payload, from, now)
 	if l.inOrder != nil && r.inOrder(payload, st) {
-		r.decodeInOrder(payload, from, now, st)
+		if r.inline != nil {
+			c.totals.inOrder.Inc()
+			r.inline.decodePayload(l, payload, from, now, st)
+		} else {
+			r.decodeInOrder(payload, from, now, st)
+		}
 		return
 	}
 
@@ -334,10 +354,10 @@ func (r *reader) inOrder(payload []byte, st *exporterStats) (ordered bool) {
 	return r.l.inOrder(payload)
 }
 
-// decodeInOrder decodes a datagram on the reader so that the templates it
-// carries are installed before the next datagram is read. Its records are
-// queued for a worker to account and deliver, since a reader that is
-// handing datagrams to the workers must not wait for the consumer.
+// decodeInOrder decodes a datagram on the standby reader so that the
+// templates it carries are installed before the next datagram is read. Its
+// records are queued for a worker to account and deliver: the standby reads
+// because the consumer is holding the primary up, so it must not call it.
 func (r *reader) decodeInOrder(payload []byte, from netip.Addr, now int64, st *exporterStats) {
 	c, l := r.c, r.l
 	p := c.getPacket()

@@ -1,14 +1,19 @@
 // Package collector receives flow export datagrams (NetFlow v5/v9/IPFIX and
-// sFlow v5) on UDP, decodes them on a pool of workers and hands the records
-// to a consumer in batches.
+// sFlow v5) on UDP, decodes them and hands the records to a consumer in
+// batches.
 //
-// The pipeline is built so that an export flood can never stall or bloat the
-// daemon: one reader goroutine per socket copies each datagram into a pooled
-// buffer and hands it to a bounded queue without blocking; when the queue is
-// full the datagram is dropped and counted. Datagrams that must be decoded in
-// arrival order (v9/IPFIX template sets) are decoded on the reader itself, so
-// a template is installed before any later data datagram reaches a worker.
-// Everything that moves is counted, globally and per exporter.
+// Each listener has a primary reader. While traffic flows it sleeps
+// PollInterval between reads and takes everything waiting with one
+// recvmmsg(2), decodes it on its own goroutine and delivers the records:
+// one wake-up for tens of datagrams and no goroutine hand-off, which is
+// what keeps the CPU per record low (see reader.go). When it falls behind
+// it hands datagrams to a pool of workers through a queue bounded by
+// datagrams and bytes, dropping and counting when that is full; when the
+// consumer holds it up, a standby reader takes the socket over and feeds
+// the workers. Datagrams carrying v9/IPFIX templates are always decoded by
+// the reader that read them, before its next read, so templates are
+// installed in arrival order. An export flood can never stall or bloat the
+// daemon, and everything that moves is counted, globally and per exporter.
 package collector
 
 import (

@@ -435,3 +435,26 @@ func TestSamplerRefresh(t *testing.T) {
 		t.Errorf("Sample within MaxAge read again (readings %d)", src.totals)
 	}
 }
+
+// TestSamplerRefreshIfAsked: the detection loop's refresh reads the source
+// only while snapshots are being asked for.
+func TestSamplerRefreshIfAsked(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	src := &countingSource{fakeSource: randomSource(10, 1)}
+	s := NewSampler(src, 5, time.Second, func() time.Time { return now })
+	if got := s.RefreshIfAsked(time.Minute); got != nil || src.totals != 0 {
+		t.Fatalf("nobody asked yet: refreshed (readings %d)", src.totals)
+	}
+	s.Sample() // a scrape
+	now = now.Add(30 * time.Second)
+	if got := s.RefreshIfAsked(time.Minute); got == nil || src.totals != 2 {
+		t.Fatalf("asked 30 s ago: want a refresh (readings %d)", src.totals)
+	}
+	if got := s.Sample(); got == nil || src.totals != 2 {
+		t.Errorf("Sample right after the refresh read again (readings %d)", src.totals)
+	}
+	now = now.Add(61 * time.Second)
+	if got := s.RefreshIfAsked(time.Minute); got != nil || src.totals != 2 {
+		t.Errorf("last asked 61 s ago: refreshed anyway (readings %d)", src.totals)
+	}
+}

@@ -24,8 +24,9 @@ type Sampler struct {
 	maxAge time.Duration
 	now    func() time.Time
 
-	mu   sync.Mutex // held while reading, so concurrent askers wait instead of reading twice
-	last *Snapshot
+	mu    sync.Mutex // held while reading, so concurrent askers wait instead of reading twice
+	last  *Snapshot
+	asked time.Time // last Sample call
 }
 
 // NewSampler makes a Sampler of the topN hosts per direction and sort key;
@@ -42,6 +43,7 @@ func (s *Sampler) Sample() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.asked = now
 	if s.last != nil && s.maxAge > 0 && now.Sub(s.last.At) < s.maxAge && !now.Before(s.last.At) {
 		return s.last
 	}
@@ -56,6 +58,20 @@ func (s *Sampler) Refresh() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.readLocked(s.now())
+}
+
+// RefreshIfAsked is Refresh, but only while someone uses the snapshots: if
+// Sample was called within the last `within`. Otherwise it returns nil and
+// costs nothing, so a daemon that nobody scrapes (and that sends no
+// Graphite or push) does not walk every host every second for nothing.
+func (s *Sampler) RefreshIfAsked(within time.Duration) *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.asked.IsZero() || now.Sub(s.asked) > within {
+		return nil
+	}
+	return s.readLocked(now)
 }
 
 func (s *Sampler) readLocked(now time.Time) *Snapshot {

@@ -30,9 +30,15 @@ type groupDir struct {
 // collector gathers what describes an attack from its records after the
 // start: a bounded sample and top talkers. It stops once the details are
 // out, so an attack costs the hot path only for its first seconds.
+//
+// A host's collector is only ever touched under its host's shard lock
+// (Consume's applyShard, Tick's evaluation of the host), so adding to it
+// takes no lock of its own; a hostgroup's is fed from every shard and
+// read by Tick outside them: shared, it locks mu.
 type collector struct {
 	mu       sync.Mutex
 	full     atomic.Bool
+	shared   bool
 	limit    int
 	sample   []flow.Record
 	seen     int
@@ -45,15 +51,26 @@ type collector struct {
 	dstPorts top[uint16]
 }
 
-func newCollector(limit int) *collector {
-	return &collector{limit: limit, sample: make([]flow.Record, 0, limit)}
+func newCollector(limit int, shared bool) *collector {
+	return &collector{limit: limit, shared: shared, sample: make([]flow.Record, 0, limit)}
 }
 
 func (c *collector) add(r *flow.Record, n *norm) {
 	if c.full.Load() {
 		return
 	}
+	if !c.shared {
+		c.addLocked(r, n)
+		return
+	}
 	c.mu.Lock()
+	c.addLocked(r, n)
+	c.mu.Unlock()
+}
+
+// addLocked is add with the collector's guard held (mu, or for a host's
+// collector its shard's lock).
+func (c *collector) addLocked(r *flow.Record, n *norm) {
 	c.seen++
 	if len(c.sample) < c.limit {
 		c.sample = append(c.sample, *r)
@@ -72,7 +89,6 @@ func (c *collector) add(r *flow.Record, n *norm) {
 		c.udpAll += w
 		c.udpBits += float64(n.bits)
 	}
-	c.mu.Unlock()
 }
 
 // reflectorPort is the UDP source port carrying at least half of the
@@ -99,22 +115,22 @@ type top[K comparable] struct {
 }
 
 func (t *top[K]) add(k K, w float64) {
+	// One pass finds the key and, for a full summary, the first lightest
+	// entry it replaces when the key is new.
+	mi := 0
 	for i := 0; i < t.n; i++ {
 		if t.k[i] == k {
 			t.w[i] += w
 			return
+		}
+		if t.w[i] < t.w[mi] {
+			mi = i
 		}
 	}
 	if t.n < topK {
 		t.k[t.n], t.w[t.n] = k, w
 		t.n++
 		return
-	}
-	mi := 0
-	for i := 1; i < topK; i++ {
-		if t.w[i] < t.w[mi] {
-			mi = i
-		}
 	}
 	t.k[mi] = k
 	t.w[mi] += w

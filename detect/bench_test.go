@@ -10,13 +10,14 @@ import (
 	"github.com/flowshield/flowshield/flow"
 )
 
-// benchRecords makes batches of records to nhosts hosts (half of them also
-// sending), as a collector would hand them over: 32 per datagram.
-func benchRecords(nhosts, nbatches int, recv time.Time) [][]flow.Record {
+// benchRecords makes batches of records to nhosts hosts (a quarter of the
+// records from them), as a collector would hand them over: per records a
+// batch (one datagram, or a worker's batch of several).
+func benchRecords(nhosts, nbatches, per int, recv time.Time) [][]flow.Record {
 	out := make([][]flow.Record, nbatches)
 	k := 0
 	for b := range out {
-		out[b] = make([]flow.Record, 32)
+		out[b] = make([]flow.Record, per)
 		for i := range out[b] {
 			h := k % nhosts
 			local := netip.AddrFrom4([4]byte{10, byte(h >> 16), byte(h >> 8), byte(h)})
@@ -37,8 +38,13 @@ func benchRecords(nhosts, nbatches int, recv time.Time) [][]flow.Record {
 }
 
 func benchEngine(b *testing.B) (*Engine, *time.Time) {
+	return benchEngineFor(b, netip.MustParsePrefix("10.0.0.0/8"))
+}
+
+// benchEngineFor protects network and an IPv6 /48, like a typical NETWORKS.
+func benchEngineFor(b *testing.B, network netip.Prefix) (*Engine, *time.Time) {
 	cfg := testConfig()
-	cfg.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/48")}
+	cfg.Networks = []netip.Prefix{network, netip.MustParsePrefix("2001:db8::/48")}
 	cfg.MaxHosts = 1 << 20
 	now := t0
 	e, err := New(cfg, func() time.Time { return now })
@@ -64,31 +70,103 @@ func reportPerRecord(b *testing.B, records int, cpu time.Duration) {
 	b.ReportMetric(float64(records)/el.Seconds(), "records/s")
 }
 
-// BenchmarkConsume: steady state, 10,000 hosts, one goroutine.
+// BenchmarkConsume: steady state (every host already tracked), one
+// goroutine. batch is the records per call: 24-32 is one datagram, 256 a
+// collector worker's batch. attacked: every host has an active attack in
+// both directions whose flow collector is still open, so each record also
+// goes through it (the first seconds of an attack); with details, the
+// attacks' details are out and their collectors closed (the rest of an
+// attack, what the daemon mostly sees).
 func BenchmarkConsume(b *testing.B) {
-	e, _ := benchEngine(b)
-	batches := benchRecords(10000, 1024, t0)
-	for _, bt := range batches {
-		e.Consume(bt) // create the hosts first: steady state
+	for _, bc := range []struct {
+		name     string
+		network  string
+		hosts    int
+		batch    int
+		attacked bool
+		details  bool
+	}{
+		{"hosts=10000/batch=32", "10.0.0.0/8", 10000, 32, false, false},
+		{"hosts=10000/batch=24", "10.0.0.0/8", 10000, 24, false, false},
+		{"hosts=10000/batch=256", "10.0.0.0/8", 10000, 256, false, false},
+		{"net=24/hosts=256/batch=256", "10.0.0.0/24", 256, 256, false, false},
+		{"net=24/hosts=256/batch=24/attacked", "10.0.0.0/24", 256, 24, true, false},
+		{"net=24/hosts=256/batch=256/attacked", "10.0.0.0/24", 256, 256, true, false},
+		{"net=24/hosts=256/batch=256/attacked-details-sent", "10.0.0.0/24", 256, 256, true, true},
+		{"net=16/hosts=65536/batch=256", "10.0.0.0/16", 65536, 256, false, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e, _ := benchEngineFor(b, netip.MustParsePrefix(bc.network))
+			nbatches := max(1024*32/bc.batch, 2*bc.hosts/bc.batch)
+			batches := benchRecords(bc.hosts, nbatches, bc.batch, t0)
+			if bc.attacked {
+				attackAll(b, e, bc.hosts)
+			}
+			for _, bt := range batches {
+				e.Consume(bt) // create the hosts first: steady state
+			}
+			if bc.attacked {
+				if n := len(e.Attacks(true)); n != 2*bc.hosts {
+					b.Fatalf("%d active attacks, want %d", n, 2*bc.hosts)
+				}
+			}
+			if bc.details {
+				details := 0
+				for _, ev := range e.Tick(t0.Add(4 * time.Second)) { // DetailsAfter (3 s) past the start for all
+					if ev.Kind == AttackDetails {
+						details++
+					}
+				}
+				if details != 2*bc.hosts {
+					b.Fatalf("%d details events, want %d", details, 2*bc.hosts)
+				}
+			}
+			if st := e.Stats(); st.HostsTracked != bc.hosts {
+				b.Fatalf("%d hosts tracked, want %d", st.HostsTracked, bc.hosts)
+			}
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				e.Consume(batches[n%len(batches)])
+				n++
+			}
+			cpu := cpuTime() - cpu0
+			runtime.ReadMemStats(&ms1)
+			reportPerRecord(b, n*bc.batch, cpu)
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n*bc.batch), "allocs/record")
+		})
 	}
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	cpu0 := cpuTime()
-	n := 0
-	for b.Loop() {
-		e.Consume(batches[n%len(batches)])
-		n++
+}
+
+// attackAll starts an attack on each of the first hosts of benchRecords in
+// both directions: a second of 100,000 packets each way is 5x the default
+// threshold, declared on the next Tick. No later Tick closes the
+// collectors.
+func attackAll(b *testing.B, e *Engine, hosts int) {
+	remote := netip.MustParseAddr("198.51.100.7")
+	var recs []flow.Record
+	for h := 0; h < hosts; h++ {
+		local := netip.AddrFrom4([4]byte{10, byte(h >> 16), byte(h >> 8), byte(h)})
+		r := flow.Record{Exporter: exporterA, SrcAddr: remote, DstAddr: local,
+			Received: t0.UnixNano(), Start: t0.UnixNano() - 1e9, End: t0.UnixNano() - 1e7,
+			Packets: 100000, Bytes: 100000 * 500, Proto: flow.ProtoUDP, SrcPort: 4000, DstPort: 80}
+		recs = append(recs, r)
+		r.SrcAddr, r.DstAddr = local, remote
+		recs = append(recs, r)
 	}
-	cpu := cpuTime() - cpu0
-	runtime.ReadMemStats(&ms1)
-	reportPerRecord(b, n*32, cpu)
-	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n*32), "allocs/record")
+	e.Consume(recs)
+	evs := e.Tick(t0.Add(time.Second))
+	if len(evs) != 2*hosts {
+		b.Fatalf("%d events, want %d attack starts", len(evs), 2*hosts)
+	}
 }
 
 // BenchmarkConsumeParallel: the same from GOMAXPROCS goroutines (2 here).
 func BenchmarkConsumeParallel(b *testing.B) {
 	e, _ := benchEngine(b)
-	batches := benchRecords(10000, 1024, t0)
+	batches := benchRecords(10000, 1024, 32, t0)
 	for _, bt := range batches {
 		e.Consume(bt)
 	}
@@ -110,19 +188,40 @@ func BenchmarkConsumeParallel(b *testing.B) {
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*32), "allocs/record")
 }
 
-// BenchmarkTick: one evaluation of 100,000 hosts.
+// BenchmarkTick: one evaluation of 100,000 hosts without attacks, with
+// traffic in one direction (three quarters in, a quarter out) or in both.
 func BenchmarkTick(b *testing.B) {
-	e, now := benchEngine(b)
-	for _, bt := range benchRecords(100000, 100000/32*2, t0) {
-		e.Consume(bt)
+	const hosts = 100000
+	for _, bc := range []struct {
+		name string
+		both bool
+	}{{"hosts=100000/one-direction", false}, {"hosts=100000/both-directions", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e, now := benchEngine(b)
+			per := 32
+			for _, bt := range benchRecords(hosts, hosts/per*2, per, t0) {
+				e.Consume(bt)
+				if bc.both {
+					for i := range bt {
+						bt[i].SrcAddr, bt[i].DstAddr = bt[i].DstAddr, bt[i].SrcAddr
+					}
+					e.Consume(bt)
+				}
+			}
+			*now = t0.Add(time.Second)
+			if evs := e.Tick(*now); len(evs) != 0 {
+				b.Fatalf("%d events, want none", len(evs))
+			}
+			cpu0 := cpuTime()
+			for b.Loop() {
+				e.Tick(*now)
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/hosts, "ns/host")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/hosts, "cpu-ns/host")
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/tick")
+		})
 	}
-	*now = t0.Add(time.Second)
-	cpu0 := cpuTime()
-	for b.Loop() {
-		e.Tick(*now)
-	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/tick")
-	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/tick")
 }
 
 func heapInUse() uint64 {

@@ -55,10 +55,18 @@
 // comes from a per-host majority vote; the flow sample confirms it for the
 // details.
 //
-// Memory: a host is ~160 bytes plus, per direction with traffic, a ring of
+// Memory: a host is ~176 bytes plus, per direction with traffic, a ring of
 // WINDOW+2 seconds x 32 bytes (8 float32: packets of the six categories,
 // bits, flows; 4 more bytes per protocol whose Mbps threshold is set).
-// Measured with WINDOW 5s: 419 bytes per host seen one way, 643 both ways,
-// including the map: 100,000 hosts active both ways in 61 MiB.
+// Measured with WINDOW 5s (BenchmarkHostMemory): 424 bytes per host seen
+// one way, 648 both ways, including the host table: 100,000 hosts active
+// both ways in 62 MiB.
+//
+// Cost. Consume does no allocation in steady state; it locks each host
+// table shard a batch touches once, so larger batches (a collector
+// worker's, up to 256 records) cost less per record than one datagram's.
+// Tick evaluates most hosts without leaving the ring's stored columns:
+// only a direction with an attack or a crossed threshold takes the full
+// path.
 
 package detect

@@ -29,6 +29,7 @@ type Engine struct {
 	groupOf   []int32     // prefix index in groups table -> hostgroup index
 	whitelist prefixTable
 	limits    []limits // per hostgroup; last entry: global
+	colLimits []cvec   // limits in the layout's column space
 	groupLim  []limits // group_* thresholds per hostgroup
 
 	shardBits int
@@ -67,18 +68,32 @@ func limitsOf(t Thresholds) limits {
 	return l
 }
 
+// shard is a part of the host table with its own lock. IPv4 hosts are keyed
+// by their address as a uint32, which the runtime's map hashes and
+// compares faster than a 16-byte array and stores in a smaller slot.
 type shard struct {
 	mu      sync.Mutex
-	hosts   map[[16]byte]*host
+	v4      map[uint32]*host
+	v6      map[[16]byte]*host
 	max     int
 	dropped uint64 // new hosts not tracked because the shard was full
 	_       [64]byte
 }
 
+func (sh *shard) len() int { return len(sh.v4) + len(sh.v6) }
+
+// get returns the host at key (k4 for IPv4, else k6), or nil.
+func (sh *shard) get(v6 bool, k4 uint32, k6 *[16]byte) *host {
+	if !v6 {
+		return sh.v4[k4]
+	}
+	return sh.v6[*k6]
+}
+
 // host is one protected address. Rings are allocated per direction on first
 // traffic, so a host seen only one way costs one ring.
 //
-// The address is not stored here: the shard map's key holds it, which keeps
+// The address is not stored here: the shard maps' keys hold it, which keeps
 // a host within a smaller allocation size class (memory per host matters at
 // 100,000 hosts).
 type host struct {
@@ -97,8 +112,12 @@ type Total struct {
 	Packets, Bytes uint64
 }
 
-// hostAddr is the address of a host table key.
-func hostAddr(k [16]byte) netip.Addr { return netip.AddrFrom16(k).Unmap() }
+// hostAddr4 and hostAddr6 are the addresses of host table keys.
+func hostAddr4(k uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
+}
+
+func hostAddr6(k [16]byte) netip.Addr { return netip.AddrFrom16(k) }
 
 // counters are engine-wide totals since start. Consume adds its batch's
 // counts once, not per record, so cores do not fight over them.
@@ -164,6 +183,12 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 		}
 	}
 	e.lay = newLayout(int(e.winSec)+2, bitsNeeded)
+	e.colLimits = make([]cvec, len(e.limits))
+	for i := range e.limits {
+		for c := 0; c < e.lay.width; c++ {
+			e.colLimits[i][c] = e.limits[i][e.lay.metric[c]]
+		}
+	}
 	e.protected = newPrefixTable(all)
 	e.networks = newPrefixTable(cfg.Networks)
 	e.groups = newPrefixTable(groupPrefixes)
@@ -180,10 +205,17 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 	e.shardBits = bits.TrailingZeros(uint(n))
 	e.shards = make([]shard, n)
 	for i := range e.shards {
-		e.shards[i].hosts = map[[16]byte]*host{}
+		e.shards[i].v4 = map[uint32]*host{}
+		e.shards[i].v6 = map[[16]byte]*host{}
 		e.shards[i].max = max(1, (cfg.MaxHosts+n-1)/n)
 	}
-	e.scratch.New = func() any { return &scratch{counts: make([]int32, n+1)} }
+	e.scratch.New = func() any {
+		sc := &scratch{heads: make([]int32, n)}
+		for i := range sc.heads {
+			sc.heads[i] = -1
+		}
+		return sc
+	}
 	e.exporters.m = map[netip.Addr]*exporterState{}
 	return e, nil
 }
@@ -193,25 +225,29 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 type norm struct {
 	start, end int64 // Unix ns
 	recvSec    int64
+	endSec     int64 // floorSec(end)
 	pkts, bits float32
-	mask       uint8
-	udpPort    uint16 // source port of non-fragment UDP, else 0
 	rec        int32  // index into the batch
+	udpPort    uint16 // source port of non-fragment UDP, else 0
+	mask       uint8
 }
 
+// entry is one host direction a record counts toward. The host's key is
+// k4 for IPv4; an IPv6 key is taken from the record again when applied.
 type entry struct {
-	key   [16]byte
-	shard int32
-	dir   Direction
+	k4    uint32
 	norm  int32
+	next  int32 // next entry of the same shard in batch order, -1 at the end
+	shard uint16
+	dir   Direction
+	v6    bool
 }
 
 type scratch struct {
 	norms   []norm
 	entries []entry
-	sorted  []entry
-	counts  []int32
-	runs    []int32
+	heads   []int32  // first entry of each shard, -1 if none (all -1 between batches)
+	touched []uint16 // shards with entries, each once
 	exp     expDeltas
 }
 
@@ -226,8 +262,44 @@ func (e *Engine) Consume(records []flow.Record) {
 	sc.entries = sc.entries[:0]
 	var nowNs int64
 	var local struct{ accounted, unprotected, whitelisted, garbage, empty, fixed uint64 }
+	wl := !e.whitelist.empty()
+	var lastRecv, lastRecvSec int64 = 0, 0
 	for i := range records {
 		r := &records[i]
+		dk, d4 := addrKey4(r.DstAddr)
+		sk, s4 := addrKey4(r.SrcAddr)
+		var dstProt, srcProt bool
+		if d4 {
+			dstProt = e.protected.lookup4(dk) >= 0
+		} else if r.DstAddr.Is6() {
+			dstProt = e.protected.lookup6(r.DstAddr) >= 0
+		}
+		if s4 {
+			srcProt = e.protected.lookup4(sk) >= 0
+		} else if r.SrcAddr.Is6() {
+			srcProt = e.protected.lookup6(r.SrcAddr) >= 0
+		}
+		if !dstProt && !srcProt {
+			local.unprotected++
+			continue
+		}
+		if wl {
+			if dstProt && e.whitelist.lookup(r.SrcAddr.Unmap()) >= 0 {
+				dstProt = false
+				local.whitelisted++
+			}
+			if srcProt && e.whitelist.lookup(r.DstAddr.Unmap()) >= 0 {
+				srcProt = false
+				local.whitelisted++
+			}
+			if !dstProt && !srcProt {
+				continue
+			}
+		}
+		if r.Packets == 0 && r.Bytes == 0 {
+			local.empty++
+			continue
+		}
 		recv := r.Received
 		if recv == 0 {
 			if nowNs == 0 {
@@ -235,29 +307,20 @@ func (e *Engine) Consume(records []flow.Record) {
 			}
 			recv = nowNs
 		}
-		src, dst := r.SrcAddr.Unmap(), r.DstAddr.Unmap()
-		dstProt := e.protected.lookup(dst) >= 0
-		srcProt := e.protected.lookup(src) >= 0
-		if !dstProt && !srcProt {
-			local.unprotected++
-			continue
+		// A batch is mostly one datagram's records, which share their
+		// arrival time: its second is computed once.
+		if recv != lastRecv || lastRecvSec == 0 {
+			lastRecv, lastRecvSec = recv, floorSec(recv)
 		}
-		if dstProt && !e.whitelist.empty() && e.whitelist.lookup(src) >= 0 {
-			dstProt = false
-			local.whitelisted++
+		// The next norm in place, not zeroed: normalizeInto sets every
+		// field but rec, set below.
+		ni := int32(len(sc.norms))
+		if len(sc.norms) == cap(sc.norms) {
+			sc.norms = append(sc.norms, norm{})[:ni]
 		}
-		if srcProt && !e.whitelist.empty() && e.whitelist.lookup(dst) >= 0 {
-			srcProt = false
-			local.whitelisted++
-		}
-		if !dstProt && !srcProt {
-			continue
-		}
-		if r.Packets == 0 && r.Bytes == 0 {
-			local.empty++
-			continue
-		}
-		n, fix, garbage := e.normalize(r, recv)
+		sc.norms = sc.norms[:ni+1]
+		n := &sc.norms[ni]
+		fix, garbage := e.normalizeInto(r, recv, lastRecvSec, n)
 		if fix != fixNone {
 			local.fixed++
 			sc.exp.add(e, r.Exporter, fix, recv)
@@ -265,19 +328,24 @@ func (e *Engine) Consume(records []flow.Record) {
 		if garbage {
 			local.garbage++
 			sc.exp.add(e, r.Exporter, fixGarbage, recv)
+			sc.norms = sc.norms[:ni]
 			continue
 		}
 		local.accounted++
 		n.rec = int32(i)
-		ni := int32(len(sc.norms))
-		sc.norms = append(sc.norms, n)
 		if dstProt {
-			k := dst.As16()
-			sc.entries = append(sc.entries, entry{key: k, shard: e.shardOf(&k), dir: In, norm: ni})
+			if d4 {
+				sc.addEntry4(dk, e.shardOf4(dk), In, ni)
+			} else {
+				sc.entries = append(sc.entries, e.entryOf6(r.DstAddr, In, ni))
+			}
 		}
 		if srcProt {
-			k := src.As16()
-			sc.entries = append(sc.entries, entry{key: k, shard: e.shardOf(&k), dir: Out, norm: ni})
+			if s4 {
+				sc.addEntry4(sk, e.shardOf4(sk), Out, ni)
+			} else {
+				sc.entries = append(sc.entries, e.entryOf6(r.SrcAddr, Out, ni))
+			}
 		}
 	}
 	e.apply(sc, records)
@@ -305,79 +373,126 @@ func (e *Engine) Consume(records []flow.Record) {
 	e.scratch.Put(sc)
 }
 
-func (e *Engine) shardOf(k *[16]byte) int32 {
+// addEntry4 appends an IPv4 entry field by field (a composite literal is
+// built on the stack and copied with wide loads that stall on its narrow
+// stores).
+func (sc *scratch) addEntry4(k4 uint32, shard uint16, dir Direction, ni int32) {
+	sc.entries = append(sc.entries, entry{})
+	en := &sc.entries[len(sc.entries)-1]
+	en.k4, en.norm, en.shard, en.dir = k4, ni, shard, dir
+}
+
+// addrKey4 is a's IPv4 host key, for IPv4 and IPv4-mapped IPv6 addresses
+// alike (the host table keeps IPv4 hosts unmapped); ok is false otherwise.
+func addrKey4(a netip.Addr) (k uint32, ok bool) {
+	if !a.Is4() && !a.Is4In6() {
+		return 0, false
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), true
+}
+
+// entryOf6 is the entry of the protected IPv6 address a for direction dir
+// of norm ni.
+func (e *Engine) entryOf6(a netip.Addr, dir Direction, ni int32) entry {
+	k := a.As16()
+	return entry{norm: ni, shard: e.shardOf6(&k), dir: dir, v6: true}
+}
+
+// shardOf4 is shardOf6 of k's IPv4-mapped form (::ffff:a.b.c.d), computed
+// from the four bytes: the same shard either way.
+func (e *Engine) shardOf4(k uint32) uint16 {
+	h := (uint64(bits.ReverseBytes32(k))<<32 | 0xffff0000) * 0x9E3779B97F4A7C15
+	return uint16(h >> (64 - e.shardBits) & uint64(len(e.shards)-1))
+}
+
+func (e *Engine) shardOf6(k *[16]byte) uint16 {
 	var h uint64
 	for i := 0; i < 16; i += 8 {
 		h ^= uint64(k[i]) | uint64(k[i+1])<<8 | uint64(k[i+2])<<16 | uint64(k[i+3])<<24 |
 			uint64(k[i+4])<<32 | uint64(k[i+5])<<40 | uint64(k[i+6])<<48 | uint64(k[i+7])<<56
 	}
 	h *= 0x9E3779B97F4A7C15
-	return int32(h >> (64 - e.shardBits) & uint64(len(e.shards)-1))
+	return uint16(h >> (64 - e.shardBits) & uint64(len(e.shards)-1))
 }
 
-// apply groups the entries by shard (counting sort) and takes each shard's
-// lock once for all its entries.
+// shardOf is the shard of an unmapped address.
+func (e *Engine) shardOf(a netip.Addr) *shard {
+	if a.Is4() {
+		return &e.shards[e.shardOf4(v4key(a))]
+	}
+	k := a.As16()
+	return &e.shards[e.shardOf6(&k)]
+}
+
+// apply links the entries of each shard into a list (in batch order, so a
+// host sees its records in order) and takes each shard's lock once for all
+// its entries. Linking costs a write per entry, where sorting the entries
+// by shard would copy them twice.
 func (e *Engine) apply(sc *scratch, records []flow.Record) {
 	if len(sc.entries) == 0 {
 		return
 	}
-	counts := sc.counts
-	clear(counts)
-	for i := range sc.entries {
-		counts[sc.entries[i].shard+1]++
+	heads, touched := sc.heads, sc.touched[:0]
+	for i := len(sc.entries) - 1; i >= 0; i-- {
+		en := &sc.entries[i]
+		if heads[en.shard] < 0 {
+			touched = append(touched, en.shard)
+		}
+		en.next = heads[en.shard]
+		heads[en.shard] = int32(i)
 	}
-	for i := 1; i < len(counts); i++ {
-		counts[i] += counts[i-1]
-	}
-	if cap(sc.sorted) < len(sc.entries) {
-		sc.sorted = make([]entry, len(sc.entries), 2*len(sc.entries))
-	}
-	sorted := sc.sorted[:len(sc.entries)]
-	for i := range sc.entries {
-		s := sc.entries[i].shard
-		sorted[counts[s]] = sc.entries[i]
-		counts[s]++
-	}
-	// Runs of one shard; a run is cleared to -1 once applied.
-	runs := sc.runs[:0]
-	for i := 0; i < len(sorted); {
-		runs = append(runs, int32(i))
-		s := sorted[i].shard
-		for i < len(sorted) && sorted[i].shard == s {
-			i++
+	sc.touched = touched
+	// Shards in ascending order, as the table is laid out: a hostgroup's
+	// attack collector then sees a single-threaded batch's records in a
+	// fixed order whatever the batch's order of first appearance. A small
+	// table (the default 16 shards) is scanned; a large one has its few
+	// touched shards sorted, or is scanned when many are.
+	if len(touched) <= 32 && len(heads) > 64 {
+		for i := 1; i < len(touched); i++ {
+			for j := i; j > 0 && touched[j] < touched[j-1]; j-- {
+				touched[j], touched[j-1] = touched[j-1], touched[j]
+			}
+		}
+	} else {
+		touched = touched[:0]
+		for s, h := range heads {
+			if h >= 0 {
+				touched = append(touched, uint16(s))
+			}
 		}
 	}
-	sc.runs = runs
 	// TryLock first and come back to busy shards, so two workers touching
 	// the same shards interleave instead of queueing; when a whole pass
 	// found every remaining shard busy, wait for one (progress each pass).
-	left := len(runs)
+	// heads[s] goes back to -1 once shard s is applied.
+	left := len(touched)
 	for left > 0 {
 		progress := false
-		for ri, start := range runs {
-			if start < 0 {
+		for _, s := range touched {
+			if heads[s] < 0 {
 				continue
 			}
-			sh := &e.shards[sorted[start].shard]
+			sh := &e.shards[s]
 			if !sh.mu.TryLock() {
 				continue
 			}
-			e.applyRun(sh, sorted, int(start), sc, records)
+			e.applyShard(sh, heads[s], sc, records)
 			sh.mu.Unlock()
-			runs[ri] = -1
+			heads[s] = -1
 			left--
 			progress = true
 		}
 		if progress || left == 0 {
 			continue
 		}
-		for ri, start := range runs {
-			if start >= 0 {
-				sh := &e.shards[sorted[start].shard]
+		for _, s := range touched {
+			if heads[s] >= 0 {
+				sh := &e.shards[s]
 				sh.mu.Lock()
-				e.applyRun(sh, sorted, int(start), sc, records)
+				e.applyShard(sh, heads[s], sc, records)
 				sh.mu.Unlock()
-				runs[ri] = -1
+				heads[s] = -1
 				left--
 				break
 			}
@@ -385,45 +500,57 @@ func (e *Engine) apply(sc *scratch, records []flow.Record) {
 	}
 }
 
-// applyRun accounts the entries of one shard starting at sorted[i]; the
-// shard's lock is held.
-func (e *Engine) applyRun(sh *shard, sorted []entry, i int, sc *scratch, records []flow.Record) {
-	s := sorted[i].shard
-	for ; i < len(sorted) && sorted[i].shard == s; i++ {
-		en := &sorted[i]
+// applyShard accounts the list of entries of one shard starting at entry
+// i; the shard's lock is held.
+func (e *Engine) applyShard(sh *shard, i int32, sc *scratch, records []flow.Record) {
+	for ; i >= 0; i = sc.entries[i].next {
+		en := &sc.entries[i]
 		n := &sc.norms[en.norm]
-		h := sh.hosts[en.key]
+		r := &records[n.rec]
+		var k6 [16]byte
+		if en.v6 {
+			if en.dir == In {
+				k6 = r.DstAddr.As16()
+			} else {
+				k6 = r.SrcAddr.As16()
+			}
+		}
+		h := sh.get(en.v6, en.k4, &k6)
 		if h == nil {
-			if len(sh.hosts) >= sh.max {
+			if sh.len() >= sh.max {
 				sh.dropped++
 				continue
 			}
-			h = e.newHost(en.key)
-			sh.hosts[en.key] = h
+			if en.v6 {
+				h = e.newHost(hostAddr6(k6))
+				sh.v6[k6] = h
+			} else {
+				h = e.newHost(hostAddr4(en.k4))
+				sh.v4[en.k4] = h
+			}
 		}
 		h.lastSeen = max(h.lastSeen, n.recvSec)
-		r := &records[n.rec]
 		rate := uint64(r.SamplingRate)
 		if rate == 0 {
 			rate = uint64(e.cfg.DefaultSamplingRate)
 		}
-		h.total[en.dir].Packets += r.Packets * rate
-		h.total[en.dir].Bytes += r.Bytes * rate
+		t := &h.total[en.dir]
+		t.Packets += r.Packets * rate
+		t.Bytes += r.Bytes * rate
 		d := &h.dir[en.dir]
 		d.add(n, &e.lay)
 		if d.att != nil {
-			d.att.col.add(&records[n.rec], n)
+			d.att.col.add(r, n)
 		}
 		if h.group >= 0 {
 			if gc := e.groupCols[h.group][en.dir].Load(); gc != nil && !gc.full.Load() {
-				gc.add(&records[n.rec], n)
+				gc.add(r, n)
 			}
 		}
 	}
 }
 
-func (e *Engine) newHost(key [16]byte) *host {
-	a := netip.AddrFrom16(key).Unmap()
+func (e *Engine) newHost(a netip.Addr) *host {
 	h := &host{network: e.networks.lookup(a), group: -1}
 	if gi := e.groups.lookup(a); gi >= 0 {
 		h.group = e.groupOf[gi]
@@ -442,7 +569,7 @@ func (e *Engine) Stats() Stats {
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
-		s.HostsTracked += len(sh.hosts)
+		s.HostsTracked += sh.len()
 		s.HostsDropped += sh.dropped
 		sh.mu.Unlock()
 	}

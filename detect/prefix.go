@@ -10,9 +10,30 @@ import (
 // this address" with one map lookup per distinct prefix length, so a
 // NETWORKS_FILE of thousands of prefixes costs the hot path no more than a
 // handful of lookups. Addresses must be unmapped (IPv4 as IPv4).
+//
+// A table of few prefixes of one family (the usual NETWORKS: a handful)
+// is also kept as a list, longest first, which a linear scan answers
+// faster than a map lookup: see linearMax.
 type prefixTable struct {
 	v4 []v4level // longest first
 	v6 []v6level
+
+	v4list []v4net // longest first, duplicates dropped; nil if more than linearMax
+	v6list []v6net
+}
+
+// linearMax is the number of prefixes of a family up to which lookups scan
+// a list instead of the per-length maps.
+const linearMax = 8
+
+type v4net struct {
+	net, mask uint32
+	idx       int32
+}
+
+type v6net struct {
+	hi, lo, mhi, mlo uint64
+	idx              int32
 }
 
 type v4level struct {
@@ -75,6 +96,30 @@ func newPrefixTable(ps []netip.Prefix) prefixTable {
 		}
 		return t.v6[i].lo > t.v6[j].lo
 	})
+	// The lists hold the same entries as the maps, in the maps' order.
+	n4, n6 := 0, 0
+	for _, l := range t.v4 {
+		n4 += len(l.m)
+	}
+	for _, l := range t.v6 {
+		n6 += len(l.m)
+	}
+	if n4 <= linearMax {
+		t.v4list = []v4net{}
+		for _, l := range t.v4 {
+			for k, v := range l.m {
+				t.v4list = append(t.v4list, v4net{net: k, mask: l.mask, idx: v})
+			}
+		}
+	}
+	if n6 <= linearMax {
+		t.v6list = []v6net{}
+		for _, l := range t.v6 {
+			for k, v := range l.m {
+				t.v6list = append(t.v6list, v6net{hi: k[0], lo: k[1], mhi: l.hi, mlo: l.lo, idx: v})
+			}
+		}
+	}
 	return t
 }
 
@@ -83,19 +128,47 @@ func (t *prefixTable) empty() bool { return len(t.v4) == 0 && len(t.v6) == 0 }
 // lookup returns the index of the longest prefix holding a, or -1.
 func (t *prefixTable) lookup(a netip.Addr) int32 {
 	if a.Is4() {
-		k := v4key(a)
-		for i := range t.v4 {
-			l := &t.v4[i]
-			if v, ok := l.m[k&l.mask]; ok {
-				return v
+		return t.lookup4(v4key(a))
+	}
+	if !a.Is6() {
+		return -1
+	}
+	return t.lookup6(a)
+}
+
+// lookup4 is lookup for the IPv4 address k (big-endian).
+func (t *prefixTable) lookup4(k uint32) int32 {
+	if t.v4list != nil {
+		for i := range t.v4list {
+			if n := &t.v4list[i]; k&n.mask == n.net {
+				return n.idx
 			}
 		}
 		return -1
 	}
-	if !a.Is6() || len(t.v6) == 0 {
+	for i := range t.v4 {
+		l := &t.v4[i]
+		if v, ok := l.m[k&l.mask]; ok {
+			return v
+		}
+	}
+	return -1
+}
+
+// lookup6 is lookup for an IPv6 address (not IPv4-mapped).
+func (t *prefixTable) lookup6(a netip.Addr) int32 {
+	if len(t.v6) == 0 {
 		return -1
 	}
 	k := v6key(a)
+	if t.v6list != nil {
+		for i := range t.v6list {
+			if n := &t.v6list[i]; k[0]&n.mhi == n.hi && k[1]&n.mlo == n.lo {
+				return n.idx
+			}
+		}
+		return -1
+	}
 	for i := range t.v6 {
 		l := &t.v6[i]
 		if v, ok := l.m[[2]uint64{k[0] & l.hi, k[1] & l.lo}]; ok {

@@ -91,20 +91,28 @@ func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
 func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
 	S := floorSec(e.now().UnixNano())
 	var r HostRates
+	visit := func(ip netip.Addr, h *host) {
+		d := &h.dir[dir]
+		if d.slots == nil {
+			return
+		}
+		win, _, _ := d.rates(S, e.winSec, &e.lay)
+		if win[mPPS] == 0 && win[mFlows] == 0 {
+			return
+		}
+		r = HostRates{IP: ip, Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
+		fn(&r)
+	}
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for k, h := range sh.hosts {
-			d := &h.dir[dir]
-			if d.slots == nil {
-				continue
+		for k, h := range sh.v4 {
+			if h.dir[dir].slots != nil {
+				visit(hostAddr4(k), h)
 			}
-			win, _, _ := d.rates(S, e.winSec, &e.lay)
-			if win[mPPS] == 0 && win[mFlows] == 0 {
-				continue
-			}
-			r = HostRates{IP: hostAddr(k), Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
-			fn(&r)
+		}
+		for k, h := range sh.v6 {
+			visit(hostAddr6(k), h)
 		}
 		sh.mu.Unlock()
 	}
@@ -130,12 +138,16 @@ func (h *hostHeap) Pop() any {
 // Host returns one host's rates in both directions; false if not tracked.
 func (e *Engine) Host(ip netip.Addr) (in, out HostRates, ok bool) {
 	ip = ip.Unmap()
-	k := ip.As16()
-	sh := &e.shards[e.shardOf(&k)]
+	sh := e.shardOf(ip)
 	S := floorSec(e.now().UnixNano())
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	h := sh.hosts[k]
+	var h *host
+	if ip.Is4() {
+		h = sh.v4[v4key(ip)]
+	} else {
+		h = sh.v6[ip.As16()]
+	}
 	if h == nil {
 		return in, out, false
 	}
@@ -187,8 +199,11 @@ func (e *Engine) HostTotals() map[netip.Addr]HostTotal {
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for k, h := range sh.hosts {
-			out[hostAddr(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
+		for k, h := range sh.v4 {
+			out[hostAddr4(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
+		}
+		for k, h := range sh.v6 {
+			out[hostAddr6(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
 		}
 		sh.mu.Unlock()
 	}

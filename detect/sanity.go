@@ -27,6 +27,14 @@ const (
 // the arrival, keeping the record's own duration where that is plausible
 // (so a long flow from a broken clock is still spread, not a spike).
 func (e *Engine) normalize(r *flow.Record, recv int64) (n norm, fix timeFix, garbage bool) {
+	// normalizeInto sets every field but rec, which n, fresh, has zero.
+	fix, garbage = e.normalizeInto(r, recv, floorSec(recv), &n)
+	return n, fix, garbage
+}
+
+// normalizeInto is normalize writing into n, which the hot path has in
+// place in its scratch; recvSec is floorSec(recv).
+func (e *Engine) normalizeInto(r *flow.Record, recv, recvSec int64, n *norm) (fix timeFix, garbage bool) {
 	start, end := r.Start, r.End
 	maxDur := int64(e.cfg.MaxFlowDuration)
 	switch {
@@ -71,25 +79,31 @@ func (e *Engine) normalize(r *flow.Record, recv int64) (n norm, fix timeFix, gar
 			garbage = true
 		}
 	}
-	n = norm{start: start, end: end, recvSec: floorSec(recv), pkts: float32(pkts), bits: float32(bitsN), mask: 1 << catAll}
+	mask := uint8(1 << catAll)
+	var udpPort uint16
 	switch r.Proto {
 	case flow.ProtoTCP:
-		n.mask |= 1 << catTCP
+		mask |= 1 << catTCP
 		if r.TCPFlags&flow.TCPFlagSYN != 0 && r.TCPFlags&flow.TCPFlagACK == 0 {
-			n.mask |= 1 << catSYN
+			mask |= 1 << catSYN
 		}
 	case flow.ProtoUDP:
-		n.mask |= 1 << catUDP
+		mask |= 1 << catUDP
 		if !r.Fragment {
-			n.udpPort = r.SrcPort
+			udpPort = r.SrcPort
 		}
 	case flow.ProtoICMP, flow.ProtoICMPv6:
-		n.mask |= 1 << catICMP
+		mask |= 1 << catICMP
 	}
 	if r.Fragment {
-		n.mask |= 1 << catFrag
+		mask |= 1 << catFrag
 	}
-	return n, fix, garbage
+	// Field by field: a composite literal is built on the stack and copied
+	// with wide loads that cannot forward from its narrow stores.
+	n.start, n.end, n.recvSec, n.endSec = start, end, recvSec, floorSec(end)
+	n.pkts, n.bits = float32(pkts), float32(bitsN)
+	n.mask, n.udpPort = mask, udpPort
+	return fix, garbage
 }
 
 // ExporterStats counts, per exporter, the records whose clock was fixed and

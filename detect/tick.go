@@ -15,71 +15,210 @@ import (
 func (e *Engine) Tick(now time.Time) []Event {
 	e.tickMu.Lock()
 	defer e.tickMu.Unlock()
-	S := floorSec(now.UnixNano())
 	W := e.winSec
-	idle := int64(e.cfg.IdleTimeout / time.Second)
-	ng := len(e.cfg.HostGroups)
-	var totals [2]vec
-	nets := make([][2]vec, len(e.cfg.Networks))
-	gSecs := make([][2][]vec, ng)
-	for g := range gSecs {
-		gSecs[g] = [2][]vec{make([]vec, W+2), make([]vec, W+2)}
+	t := tickPass{
+		now:  now,
+		S:    floorSec(now.UnixNano()),
+		W:    W,
+		idle: int64(e.cfg.IdleTimeout / time.Second),
+		nets: make([][2]cvec, len(e.cfg.Networks)),
 	}
-	var events []Event
+	ng := len(e.cfg.HostGroups)
+	t.gSecs = make([][2][]cvec, ng)
+	for g := range t.gSecs {
+		t.gSecs[g] = [2][]cvec{make([]cvec, W+2), make([]cvec, W+2)}
+	}
 
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for k, h := range sh.hosts {
-			if S-h.lastSeen > idle && h.dir[In].att == nil && h.dir[Out].att == nil {
-				delete(sh.hosts, k)
-				continue
+		// Hosts go through in small batches whose memory is touched
+		// first, so the cache misses of a batch overlap instead of
+		// stalling one host after the other (100,000 hosts' rings are far
+		// larger than the caches).
+		var hs [tickBatch]*host
+		var k4s [tickBatch]uint32
+		n := 0
+		for k, h := range sh.v4 {
+			hs[n], k4s[n] = h, k
+			if n++; n == tickBatch {
+				e.tickBatch4(&t, sh, &hs, &k4s, n)
+				n = 0
 			}
-			var win, fast, prev [2]vec
-			for d := In; d <= Out; d++ {
-				win[d], fast[d], prev[d] = h.dir[d].rates(S, W, &e.lay)
-				totals[d].add(&win[d])
-				if h.network >= 0 {
-					nets[h.network][d].add(&win[d])
-				}
-				if h.group >= 0 && h.dir[d].slots != nil {
-					h.dir[d].addSeconds(S, W, gSecs[h.group][d], &e.lay)
-				}
-			}
-			// What the details text shows: the larger of the window
-			// average and the last complete second, so an attack declared
-			// before the window filled shows its real power.
-			shown := win
-			shown[In].max(&prev[In])
-			shown[Out].max(&prev[Out])
-			for d := In; d <= Out; d++ {
-				if h.dir[d].slots == nil && h.dir[d].att == nil {
-					continue
-				}
-				e.evalHost(now, hostAddr(k), h, d, &win[d], &fast[d], &shown, &events)
+		}
+		e.tickBatch4(&t, sh, &hs, &k4s, n)
+		for k, h := range sh.v6 {
+			if e.tickHost(&t, h, 0, &k) {
+				delete(sh.v6, k)
 			}
 		}
 		sh.mu.Unlock()
 	}
+	var secs []vec
 	for g := 0; g < ng; g++ {
 		var win, fast, prev [2]vec
 		for d := In; d <= Out; d++ {
-			win[d], fast[d], prev[d] = ratesOfSeconds(gSecs[g][d], W)
+			secs = secs[:0]
+			for k := range t.gSecs[g][d] {
+				var v vec
+				e.lay.expand(&t.gSecs[g][d][k], &v)
+				secs = append(secs, v)
+			}
+			win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
 		}
 		shown := win
 		shown[In].max(&prev[In])
 		shown[Out].max(&prev[Out])
 		for d := In; d <= Out; d++ {
-			e.evalGroup(now, g, d, &win[d], &fast[d], &shown, &events)
+			e.evalGroup(now, g, d, &win[d], &fast[d], &shown, &t.events)
 		}
 	}
 
+	var totals [2]vec
+	e.lay.expand(&t.totals[In], &totals[In])
+	e.lay.expand(&t.totals[Out], &totals[Out])
+	nets := make([][2]vec, len(t.nets))
+	for i := range t.nets {
+		e.lay.expand(&t.nets[i][In], &nets[i][In])
+		e.lay.expand(&t.nets[i][Out], &nets[i][Out])
+	}
 	e.mu.Lock()
 	e.totals = totals
 	e.netRates = nets
-	e.applyEvents(now, events)
+	e.applyEvents(now, t.events)
 	e.mu.Unlock()
-	return events
+	return t.events
+}
+
+// tickBatch is how many hosts tickBatch4 touches ahead: enough misses to
+// keep the memory system busy, few enough to stay in L1.
+const tickBatch = 32
+
+// tickBatch4 evaluates the first n IPv4 hosts of hs, keys k4s, after
+// loading one word of every cache line it will read.
+func (e *Engine) tickBatch4(t *tickPass, sh *shard, hs *[tickBatch]*host, k4s *[tickBatch]uint32, n int) {
+	var sink int64
+	for _, h := range hs[:n] {
+		sink += h.lastSeen + h.dir[In].head + h.dir[Out].head + h.dir[In].aboveSince + h.dir[Out].aboveSince
+	}
+	var fsink float32
+	for _, h := range hs[:n] {
+		for d := range h.dir {
+			s := h.dir[d].slots
+			for i := 0; i < len(s); i += 16 {
+				fsink += s[i]
+			}
+			if len(s) > 0 {
+				fsink += s[len(s)-1]
+			}
+		}
+	}
+	t.sink += sink + int64(fsink)
+	for i, h := range hs[:n] {
+		if e.tickHost(t, h, k4s[i], nil) {
+			delete(sh.v4, k4s[i])
+		}
+	}
+}
+
+// tickPass is what one Tick accumulates over the hosts, in column space.
+type tickPass struct {
+	now        time.Time
+	S, W, idle int64
+	totals     [2]cvec
+	nets       [][2]cvec
+	gSecs      [][2][]cvec // per hostgroup and direction, second S-k at k
+	events     []Event
+	sink       int64 // what prefetching loads read, so they are not elided
+}
+
+// tickHost evaluates one host (IPv4 key k4, or IPv6 key *k6) and reports
+// whether it is idle and to be forgotten. Most hosts are far below every
+// threshold: for them the rates stay in column space, and a direction
+// without an attack whose rates cross nothing only has its aboveSince
+// reset, which is all evalHost would do. Only a host with an attack or a
+// crossing gets the full rates and evalHost.
+func (e *Engine) tickHost(t *tickPass, h *host, k4 uint32, k6 *[16]byte) bool {
+	if t.S-h.lastSeen > t.idle && h.dir[In].att == nil && h.dir[Out].att == nil {
+		return true
+	}
+	w := e.lay.width
+	lim := e.hostColLimits(h)
+	var win, fast [2]cvec
+	var eval [2]bool
+	for d := In; d <= Out; d++ {
+		ds := &h.dir[d]
+		if ds.slots == nil && ds.att == nil {
+			continue
+		}
+		if ds.colRates(t.S, t.W, &e.lay, &win[d], &fast[d], nil) {
+			t.totals[d].addCols(&win[d], w)
+			if h.network >= 0 {
+				t.nets[h.network][d].addCols(&win[d], w)
+			}
+			if h.group >= 0 {
+				ds.addSeconds(t.S, t.W, t.gSecs[h.group][d], &e.lay)
+			}
+		}
+		if ds.att != nil || crossedCols(lim, w, &win[d], &fast[d], e.cfg.FastFactor) {
+			eval[d] = true
+		} else {
+			ds.aboveSince = 0
+		}
+	}
+	if !eval[In] && !eval[Out] {
+		return false
+	}
+	var vwin, vfast, vprev [2]vec
+	for d := In; d <= Out; d++ {
+		var prev cvec
+		h.dir[d].prevCols(t.S, t.W, &e.lay, &prev)
+		e.lay.expand(&prev, &vprev[d])
+		e.lay.expand(&win[d], &vwin[d])
+		e.lay.expand(&fast[d], &vfast[d])
+	}
+	// What the details text shows: the larger of the window average and
+	// the last complete second, so an attack declared before the window
+	// filled shows its real power.
+	shown := vwin
+	shown[In].max(&vprev[In])
+	shown[Out].max(&vprev[Out])
+	var ip netip.Addr
+	if k6 != nil {
+		ip = hostAddr6(*k6)
+	} else {
+		ip = hostAddr4(k4)
+	}
+	for d := In; d <= Out; d++ {
+		if eval[d] {
+			e.evalHost(t.now, ip, h, d, &vwin[d], &vfast[d], &shown, &t.events)
+		}
+	}
+	return false
+}
+
+// crossedCols reports whether crossed would name a metric, in column
+// space: a metric not stored is zero and crosses no positive limit.
+func crossedCols(l *cvec, width int, win, fast *cvec, factor float64) bool {
+	for c := 0; c < width; c++ {
+		if l[c] <= 0 {
+			continue
+		}
+		if factor > 0 && fast[c] >= factor*l[c] {
+			return true
+		}
+		if win[c] > l[c] {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) hostColLimits(h *host) *cvec {
+	if h.group >= 0 {
+		return &e.colLimits[h.group]
+	}
+	return &e.colLimits[len(e.colLimits)-1]
 }
 
 func (e *Engine) hostLimits(h *host) *limits {
@@ -174,7 +313,7 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 		},
 		lastAbove:  now,
 		nextUpdate: now.Add(e.cfg.UpdateEvery),
-		col:        newCollector(e.cfg.SampleFlows),
+		col:        newCollector(e.cfg.SampleFlows, scope == ScopeGroup),
 	}
 	*events = append(*events, Event{Kind: AttackStart, Time: now, Attack: st.a})
 	return st

@@ -1,5 +1,7 @@
 package detect
 
+import mbits "math/bits"
+
 // Traffic categories every counter is split into. syn is TCP with SYN and
 // without ACK; frag is IP fragments of any protocol.
 const (
@@ -51,6 +53,7 @@ func (v *vec) max(o *vec) {
 // lost is negligible below 2^24 packets or 2^31 bits per second and host.
 type layout struct {
 	col    [numMetrics]int8 // column of each metric in a slot, -1 if not stored
+	metric [numMetrics]int8 // metric of each column (the inverse of col), for width columns
 	width  int              // columns per slot
 	nslots int              // seconds in the ring: the window, one second late, and the second being filled
 }
@@ -59,38 +62,34 @@ func newLayout(nslots int, bitsNeeded [numCats]bool) layout {
 	l := layout{nslots: nslots}
 	for i := range l.col {
 		l.col[i] = -1
+		l.metric[i] = -1
 	}
 	for i := 0; i < numMetrics; i++ {
 		if i >= mBps && i < mFlows && i != mBps+catAll && !bitsNeeded[i-mBps] {
 			continue
 		}
 		l.col[i] = int8(l.width)
+		l.metric[l.width] = int8(i)
 		l.width++
 	}
 	return l
 }
 
+// addTraffic adds one record's share to a slot. catAll is in every mask, so
+// its columns and flows are added straight; only the other categories set
+// in the mask are looked up. Each column gets the same additions in the
+// same order as a loop over all categories would give it.
 func (l *layout) addTraffic(s []float32, mask uint8, pkts, bits, flows float32) {
-	for c := 0; c < numCats; c++ {
-		if mask&(1<<c) != 0 {
-			s[l.col[mPPS+c]] += pkts
-			if k := l.col[mBps+c]; k >= 0 {
-				s[k] += bits
-			}
+	s[l.col[mPPS+catAll]] += pkts
+	s[l.col[mBps+catAll]] += bits
+	for m := mask &^ (1 << catAll); m != 0; m &= m - 1 {
+		c := mbits.TrailingZeros8(m)
+		s[l.col[mPPS+c]] += pkts
+		if k := l.col[mBps+c]; k >= 0 {
+			s[k] += bits
 		}
 	}
 	s[l.col[mFlows]] += flows
-}
-
-// read expands a stored slot into a vec.
-func (l *layout) read(s []float32, v *vec) {
-	for i, k := range l.col {
-		if k >= 0 {
-			v[i] = float64(s[k])
-		} else {
-			v[i] = 0
-		}
-	}
 }
 
 // dirState is one host's traffic in one direction: a ring of per-second
@@ -102,7 +101,11 @@ type dirState struct {
 	// Majority vote (Boyer-Moore, weighted by packets) over the source ports
 	// of non-fragment UDP packets: names an amplification's reflector port
 	// at the start of an attack, before any flow sample exists.
-	bmPort            uint16
+	bmPort uint16
+	// headSlot is head modulo nslots (the newest slot's index in the ring),
+	// kept so the hot path finds a second's slot without a division. It
+	// lives in what would be padding.
+	headSlot          uint8
 	bmWeight, bmTotal float32
 
 	aboveSince int64 // Unix ns of the first evaluation above a threshold, 0 if below
@@ -115,11 +118,29 @@ func (d *dirState) slotFor(sec int64, l *layout) []float32 {
 	return d.slots[i : i+l.width : i+l.width]
 }
 
+// recent is the slot of second head-back, for 0 <= back < nslots: the same
+// slot as slotFor, found by subtraction from headSlot.
+func (d *dirState) recent(back int, l *layout) []float32 {
+	i := int(d.headSlot) - back
+	if i < 0 {
+		i += l.nslots
+	}
+	i *= l.width
+	return d.slots[i : i+l.width : i+l.width]
+}
+
+// setHead makes sec the newest second.
+func (d *dirState) setHead(sec int64, l *layout) {
+	n := int64(l.nslots)
+	d.head = sec
+	d.headSlot = uint8(((sec % n) + n) % n)
+}
+
 // advance makes sec the newest second, clearing the seconds it skips.
 func (d *dirState) advance(sec int64, l *layout) {
 	if d.slots == nil {
 		d.slots = make([]float32, l.nslots*l.width)
-		d.head = sec
+		d.setHead(sec, l)
 		return
 	}
 	if sec <= d.head {
@@ -139,7 +160,7 @@ func (d *dirState) advance(sec int64, l *layout) {
 			d.bmTotal *= 0.5
 		}
 	}
-	d.head = sec
+	d.setHead(sec, l)
 }
 
 // add accounts one sane record. Records up to one second long go whole into
@@ -149,11 +170,11 @@ func (d *dirState) advance(sec int64, l *layout) {
 func (d *dirState) add(n *norm, l *layout) {
 	d.advance(n.recvSec, l)
 	oldest := d.head - int64(l.nslots) + 1
-	endSec := floorSec(n.end)
+	endSec := n.endSec
 	dur := n.end - n.start
 	if dur <= 1e9 {
 		if endSec >= oldest && endSec <= d.head {
-			l.addTraffic(d.slotFor(endSec, l), n.mask, n.pkts, n.bits, 1)
+			l.addTraffic(d.recent(int(d.head-endSec), l), n.mask, n.pkts, n.bits, 1)
 		}
 	} else {
 		from := max(floorSec(n.start), oldest)
@@ -166,7 +187,7 @@ func (d *dirState) add(n *norm, l *layout) {
 				continue
 			}
 			f := float32(float64(hi-lo) / fdur)
-			l.addTraffic(d.slotFor(s, l), n.mask, n.pkts*f, n.bits*f, 1)
+			l.addTraffic(d.recent(int(d.head-s), l), n.mask, n.pkts*f, n.bits*f, 1)
 		}
 	}
 	if n.udpPort != 0 {
@@ -183,6 +204,29 @@ func (d *dirState) add(n *norm, l *layout) {
 	}
 }
 
+// cvec is a vec in a layout's column space: only the stored metrics, in
+// the first width entries. Sums over it are the same sums, in the same
+// order, as over the vec it expands to (the metrics not stored are zero).
+type cvec [numMetrics]float64
+
+// expand writes c as a vec: stored metrics from their columns, others zero.
+func (l *layout) expand(c *cvec, v *vec) {
+	for i, k := range l.col {
+		if k >= 0 {
+			v[i] = c[k]
+		} else {
+			v[i] = 0
+		}
+	}
+}
+
+// addCols adds the first width entries of o to c.
+func (c *cvec) addCols(o *cvec, width int) {
+	for i := 0; i < width; i++ {
+		c[i] += o[i]
+	}
+}
+
 // rates returns, at second S:
 //   - win: the window average per metric, the larger of the W complete
 //     seconds S-W..S-1 and S-W-1..S-2. Records arrive up to a second after
@@ -194,47 +238,110 @@ func (d *dirState) add(n *norm, l *layout) {
 //     seconds' worth into one), which is what makes FastFactor 2 safe.
 //   - prev: the last complete second, S-1.
 func (d *dirState) rates(S, W int64, l *layout) (win, fast, prev vec) {
-	if d.slots == nil || d.head < S-W-1 {
-		return
-	}
-	var lead, lag vec
-	n := int64(l.nslots)
-	for k := int64(0); k < n; k++ {
-		sec := d.head - k
-		if sec > S || sec < S-W-1 {
-			continue
-		}
-		var v vec
-		l.read(d.slotFor(sec, l), &v)
-		fast.max(&v)
-		if sec < S && sec >= S-W {
-			lead.add(&v)
-		}
-		if sec < S-1 {
-			lag.add(&v)
-		}
-		if sec == S-1 {
-			prev = v
-		}
-	}
-	for i := range win {
-		win[i] = max(lead[i], lag[i]) / float64(W)
+	var cw, cf, cp cvec
+	if d.colRates(S, W, l, &cw, &cf, &cp) {
+		l.expand(&cw, &win)
+		l.expand(&cf, &fast)
+		l.expand(&cp, &prev)
 	}
 	return
 }
 
-// addSeconds adds each second S-k (k = 0..W+1) into secs[k], so a
-// hostgroup's per-second sums can be evaluated like a host's.
-func (d *dirState) addSeconds(S, W int64, secs []vec, l *layout) {
-	n := int64(l.nslots)
-	for k := int64(0); k < n; k++ {
-		sec := d.head - k
-		if sec > S || sec < S-W-1 {
+// colRates is rates in column space; it reports whether the ring holds
+// any second from S-W-1 on (else it leaves win, fast and prev alone).
+// win, fast and prev must be zero; prev may be nil when not wanted.
+// Seconds are visited newest first, reading only the stored columns.
+func (d *dirState) colRates(S, W int64, l *layout, win, fast, prev *cvec) bool {
+	if d.slots == nil || d.head < S-W-1 {
+		return false
+	}
+	var lead, lag cvec
+	w := l.width
+	for k := 0; k < l.nslots; k++ {
+		sec := d.head - int64(k)
+		if sec > S {
 			continue
 		}
-		var v vec
-		l.read(d.slotFor(sec, l), &v)
-		secs[S-sec].add(&v)
+		if sec < S-W-1 {
+			break // older seconds are older still
+		}
+		s := d.recent(k, l)[:w]
+		switch inLead, inLag := sec < S && sec >= S-W, sec < S-1; {
+		case inLead && inLag:
+			for c, f := range s {
+				v := float64(f)
+				if v > fast[c] {
+					fast[c] = v
+				}
+				lead[c] += v
+				lag[c] += v
+			}
+		case inLead:
+			for c, f := range s {
+				v := float64(f)
+				if v > fast[c] {
+					fast[c] = v
+				}
+				lead[c] += v
+			}
+		case inLag:
+			for c, f := range s {
+				v := float64(f)
+				if v > fast[c] {
+					fast[c] = v
+				}
+				lag[c] += v
+			}
+		default:
+			for c, f := range s {
+				if v := float64(f); v > fast[c] {
+					fast[c] = v
+				}
+			}
+		}
+		if sec == S-1 && prev != nil {
+			for c, f := range s {
+				prev[c] = float64(f)
+			}
+		}
+	}
+	fw := float64(W)
+	for c := 0; c < w; c++ {
+		win[c] = max(lead[c], lag[c]) / fw
+	}
+	return true
+}
+
+// prevCols is the prev of colRates alone: second S-1 in column space, or
+// zero.
+func (d *dirState) prevCols(S, W int64, l *layout, prev *cvec) {
+	back := d.head - (S - 1)
+	if d.slots == nil || d.head < S-W-1 || back < 0 || back >= int64(l.nslots) {
+		return
+	}
+	for c, f := range d.recent(int(back), l)[:l.width] {
+		prev[c] = float64(f)
+	}
+}
+
+// addSeconds adds each second S-k (k = 0..W+1) into secs[k], in column
+// space, so a hostgroup's per-second sums can be evaluated like a host's.
+func (d *dirState) addSeconds(S, W int64, secs []cvec, l *layout) {
+	if d.slots == nil {
+		return
+	}
+	for k := 0; k < l.nslots; k++ {
+		sec := d.head - int64(k)
+		if sec > S {
+			continue
+		}
+		if sec < S-W-1 {
+			break
+		}
+		dst := &secs[S-sec]
+		for c, f := range d.recent(k, l)[:l.width] {
+			dst[c] += float64(f)
+		}
 	}
 }
 

@@ -17,6 +17,6 @@ require (
 	github.com/vbatts/tar-split v0.12.1 // indirect
 	go.etcd.io/bbolt v1.4.3 // indirect
 	golang.org/x/sync v0.15.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
+	golang.org/x/sys v0.38.0
 	google.golang.org/protobuf v1.36.11 // indirect
 )

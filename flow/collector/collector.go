@@ -116,7 +116,7 @@ func DefaultConfiguration() Configuration {
 		DefaultSamplingRate: 1,
 		BatchRecords:        256,
 		MaxExporters:        4096,
-		PollInterval:        10 * time.Millisecond,
+		PollInterval:        20 * time.Millisecond,
 		ReadBatch:           32,
 		StallAfter:          20 * time.Millisecond,
 	}

@@ -16,9 +16,10 @@ import (
 // A reader that wakes for every datagram and hands each to a worker costs
 // two context switches per datagram (~20 records): at 200,000 records/s
 // that alone was half the daemon's CPU. So the primary reader of a
-// listener, once traffic flows, sleeps PollInterval between reads and then
-// takes everything waiting with recvmmsg(2): one wake-up for tens of
-// datagrams, like a NIC's interrupt coalescing. It decodes what it read
+// listener, once traffic flows, waits PollInterval between reads (on a
+// timerfd, see pollClock) and then takes everything waiting with
+// recvmmsg(2): one wake-up for tens of datagrams, like a NIC's interrupt
+// coalescing. It decodes what it read
 // itself and hands the records to the consumer in batches, with no
 // goroutine hand-off at all. When the exporter goes quiet it waits in the
 // runtime's poller again, which costs nothing while idle.
@@ -68,6 +69,8 @@ type reader struct {
 	dropsSeen  bool
 
 	consecutiveErr int
+	clock          *pollClock
+	clockErrLogged bool
 
 	// A one-entry memo and a private map in front of the shared exporter
 	// table: a router sends from one address, so this is nearly always hit.
@@ -96,6 +99,9 @@ func newPrimaryReader(c *Collector, l *listener) (*reader, error) {
 		return nil, err
 	}
 	r.br = br
+	if r.clock, err = newPollClock(); err != nil {
+		return nil, err
+	}
 	r.inline = newWorker(c)
 	r.stalled = make(chan struct{}, 1)
 	r.stallTimer = time.AfterFunc(time.Hour, func() {
@@ -128,6 +134,7 @@ func (r *reader) exporterStats(addr netip.Addr) *exporterStats {
 func (r *reader) run() {
 	l := r.l
 	defer l.up.Store(false)
+	defer r.clock.close()
 	for {
 		l.readMu.Lock()
 		n, now, err := r.next(true)
@@ -155,7 +162,10 @@ func (r *reader) next(mayWait bool) (n int, now int64, err error) {
 	if r.polling {
 		if !r.full {
 			r.adaptInterval()
-			time.Sleep(r.interval)
+			if err := r.clock.wait(r.interval); err != nil {
+				r.clockFailed(err)
+				time.Sleep(r.interval)
+			}
 		}
 		wasFull := r.full
 		n, err = r.br.read(false)
@@ -168,6 +178,7 @@ func (r *reader) next(mayWait bool) (n int, now int64, err error) {
 			return n, now, err
 		}
 		r.polling = false // quiet for a whole interval
+		r.clock.stop()
 	}
 	n, err = r.br.read(true)
 	now = time.Now().UnixNano()
@@ -281,6 +292,15 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 	r.inline.flush()
 	r.inlineSince.Store(0)
 	r.stallTimer.Stop()
+}
+
+// clockFailed logs, once, that the poll clock failed; the reader then
+// sleeps with the runtime's timer, which works, only less efficiently.
+func (r *reader) clockFailed(err error) {
+	if !r.clockErrLogged {
+		r.clockErrLogged = true
+		r.c.log.Warn("flow reader poll clock failed; using a plain sleep", "listener", r.l.protocol.String(), "error", err)
+	}
 }
 
 // readFailed counts a read error and backs off a little while they repeat,
@@ -413,6 +433,9 @@ func (r *reader) takeOver(primary *reader, since int64) (closed bool) {
 	}
 	if r.br == nil {
 		br, err := newBatchReader(l.sock, r.c.cfg.ReadBatch, l.kernelDropsOK)
+		if err == nil {
+			r.clock, err = newPollClock()
+		}
 		if err != nil {
 			l.readMu.Unlock()
 			r.c.log.Error("standby flow reader cannot read the socket", "listener", l.protocol.String(), "error", err)
@@ -434,6 +457,7 @@ func (r *reader) takeOver(primary *reader, since int64) (closed bool) {
 		if err != nil {
 			l.readMu.Unlock()
 			if r.closed(err) {
+				r.clock.close()
 				return true
 			}
 			r.readFailed(err)
@@ -441,6 +465,7 @@ func (r *reader) takeOver(primary *reader, since int64) (closed bool) {
 			r.cycle(n, now, true, &l.readMu) // unlocks readMu
 		}
 		if primary.inlineSince.Load() == 0 {
+			r.clock.stop()
 			return false
 		}
 		l.readMu.Lock()

@@ -30,6 +30,7 @@ run() {
 	"$@" 2>>"$WORK/runs.log" | tail -1 | tee -a "$RESULTS"
 }
 run "$BENCH_DIR/daemon-throughput.sh"
+run "$BENCH_DIR/daemon-throughput.sh" --prefix 203.0.112.0/20
 run "$BENCH_DIR/daemon-throughput.sh" --prefix 10.20.0.0/16
 run "$BENCH_DIR/daemon-throughput.sh" --format routeros-ipfix
 run "$BENCH_DIR/daemon-throughput.sh" --format v5

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,12 +342,20 @@ func writeTop[K comparable](b *strings.Builder, title string, t *top[K]) {
 // FlowLine formats one record as the contract's details line:
 // TIME SRC:PORT > DST:PORT protocol: P flags: F packets: N size: B bytes sample ratio: R
 func FlowLine(r *flow.Record, defaultRate uint32) string {
-	var b strings.Builder
-	writeFlowLine(&b, r, defaultRate)
-	return strings.TrimSuffix(b.String(), "\n")
+	var buf [160]byte
+	b := appendFlowLine(buf[:0], r, defaultRate)
+	return string(b[:len(b)-1])
 }
 
 func writeFlowLine(b *strings.Builder, r *flow.Record, defaultRate uint32) {
+	var buf [160]byte
+	b.Write(appendFlowLine(buf[:0], r, defaultRate))
+}
+
+// appendFlowLine is the line with its newline. It appends rather than
+// formats: an attack storm formats every attack's flow sample, and fmt was
+// most of that cost.
+func appendFlowLine(b []byte, r *flow.Record, defaultRate uint32) []byte {
 	t := r.Start
 	if t == 0 {
 		t = r.Received
@@ -355,10 +364,48 @@ func writeFlowLine(b *strings.Builder, r *flow.Record, defaultRate uint32) {
 	if rate == 0 {
 		rate = defaultRate
 	}
-	fmt.Fprintf(b, "%s %s > %s protocol: %s flags: %s packets: %d size: %d bytes sample ratio: %d\n",
-		time.Unix(0, t).UTC().Format("2006-01-02 15:04:05.000"),
-		netip.AddrPortFrom(r.SrcAddr.Unmap(), r.SrcPort), netip.AddrPortFrom(r.DstAddr.Unmap(), r.DstPort),
-		protoName(r.Proto), tcpFlags(r), r.Packets, r.Bytes, rate)
+	b = time.Unix(0, t).UTC().AppendFormat(b, "2006-01-02 15:04:05.000")
+	b = append(b, ' ')
+	b = netip.AddrPortFrom(r.SrcAddr.Unmap(), r.SrcPort).AppendTo(b)
+	b = append(b, " > "...)
+	b = netip.AddrPortFrom(r.DstAddr.Unmap(), r.DstPort).AppendTo(b)
+	b = append(b, " protocol: "...)
+	b = appendProtoName(b, r.Proto)
+	b = append(b, " flags: "...)
+	b = appendTCPFlags(b, r)
+	b = append(b, " packets: "...)
+	b = strconv.AppendUint(b, r.Packets, 10)
+	b = append(b, " size: "...)
+	b = strconv.AppendUint(b, r.Bytes, 10)
+	b = append(b, " bytes sample ratio: "...)
+	b = strconv.AppendUint(b, uint64(rate), 10)
+	return append(b, '\n')
+}
+
+func appendProtoName(b []byte, p uint8) []byte {
+	switch p {
+	case flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP, flow.ProtoICMPv6:
+		return append(b, protoName(p)...)
+	}
+	return strconv.AppendUint(b, uint64(p), 10)
+}
+
+func appendTCPFlags(b []byte, r *flow.Record) []byte {
+	if r.Proto != flow.ProtoTCP || r.TCPFlags == 0 {
+		return append(b, '-')
+	}
+	names := [...]string{"fin", "syn", "rst", "psh", "ack", "urg"}
+	first := true
+	for i, n := range names {
+		if r.TCPFlags&(1<<i) != 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, n...)
+			first = false
+		}
+	}
+	return b
 }
 
 func protoName(p uint8) string {
@@ -375,16 +422,3 @@ func protoName(p uint8) string {
 	return fmt.Sprint(p)
 }
 
-func tcpFlags(r *flow.Record) string {
-	if r.Proto != flow.ProtoTCP || r.TCPFlags == 0 {
-		return "-"
-	}
-	names := [...]string{"fin", "syn", "rst", "psh", "ack", "urg"}
-	var parts []string
-	for i, n := range names {
-		if r.TCPFlags&(1<<i) != 0 {
-			parts = append(parts, n)
-		}
-	}
-	return strings.Join(parts, ",")
-}

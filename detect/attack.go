@@ -421,4 +421,3 @@ func protoName(p uint8) string {
 	}
 	return fmt.Sprint(p)
 }
-

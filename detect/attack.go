@@ -322,9 +322,9 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
 		writeTop(&b, "Top destination addresses", &c.dsts)
 		writeTop(&b, "Top source ports", &c.srcPorts)
 		writeTop(&b, "Top destination ports", &c.dstPorts)
-		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(c.sample), c.seen)
-		for i := range c.sample {
-			writeFlowLine(&b, &c.sample[i], e.cfg.DefaultSamplingRate)
+		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(a.Sample), c.seen)
+		for i := range a.Sample {
+			writeFlowLine(&b, &a.Sample[i], e.cfg.DefaultSamplingRate)
 		}
 		c.mu.Unlock()
 	}

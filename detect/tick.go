@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/flowshield/flowshield/flow"
 )
 
 // Tick evaluates every tracked host and hostgroup at now (call it once a
@@ -360,7 +359,10 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 			if c.udpAll > 0 {
 				st.udpSize = c.udpBits / 8 / c.udpAll
 			}
-			a.Sample = append([]flow.Record(nil), c.sample...)
+			// The collector is full from now on: the attack takes its sample
+			// over instead of copying it (an attack storm keeps thousands).
+			a.Sample = c.sample[:len(c.sample):len(c.sample)]
+			c.sample = nil
 			c.mu.Unlock()
 			basis := win
 			if win[mPPS] <= 0 {

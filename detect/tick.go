@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sort"
 	"time"
-
 )
 
 // Tick evaluates every tracked host and hostgroup at now (call it once a

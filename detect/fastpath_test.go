@@ -118,8 +118,8 @@ func TestRatesAgainstReference(t *testing.T) {
 		if rng.Intn(5) != 0 {
 			for j := 0; j < 1+rng.Intn(30); j++ {
 				recv := base + int64(rng.Intn(12))
-				end := recv*1e9 - int64(rng.Intn(3e9))
-				n := norm{start: end - int64(rng.Intn(4e9)), end: end, recvSec: recv, endSec: floorSec(end),
+				end := recv*1e9 - rng.Int63n(3e9)
+				n := norm{start: end - rng.Int63n(4e9), end: end, recvSec: recv, endSec: floorSec(end),
 					pkts: float32(rng.Intn(5000)) / 3, bits: float32(rng.Intn(1 << 24)), mask: 1<<catAll | uint8(rng.Intn(64))}
 				d.add(&n, &l)
 			}

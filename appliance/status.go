@@ -75,6 +75,8 @@ func (a *Appliance) registerMetrics() {
 	m := a.metrics
 	m.NewGauge(`flowshield_attacks_active`, func() float64 { return float64(len(a.engine.Attacks(true))) })
 	m.NewGauge(`flowshield_bans_active`, func() float64 { return float64(len(a.mitigator.Bans())) })
+	// Attacks declared without a flow sample (detect.MaxSampledAttacks).
+	m.NewGauge(`flowshield_attacks_unsampled_total`, func() float64 { return float64(a.engine.Stats().UnsampledAttacks) })
 	m.NewGauge(`flowshield_uptime_seconds`, func() float64 { return time.Since(a.startedAt).Seconds() })
 	for _, r := range a.routers {
 		r := r

@@ -21,6 +21,7 @@ type attackState struct {
 	ampPort     uint16  // reflector port confirmed by the flow sample, 0 if none
 	udpSize     float64 // average UDP packet size in the flow sample, 0 if unknown
 	col         *collector
+	sampled     bool // counted in Engine.sampled: col keeps a sample
 }
 
 type groupDir struct {
@@ -322,6 +323,9 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
 		writeTop(&b, "Top destination addresses", &c.dsts)
 		writeTop(&b, "Top source ports", &c.srcPorts)
 		writeTop(&b, "Top destination ports", &c.dstPorts)
+		if c.limit == 0 && e.cfg.SampleFlows > 0 {
+			fmt.Fprintf(&b, "\nFlow sample skipped: %d other attacks hold one (at most %d at a time)\n", e.sampled, e.cfg.MaxSampledAttacks)
+		}
 		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(a.Sample), c.seen)
 		for i := range a.Sample {
 			writeFlowLine(&b, &a.Sample[i], e.cfg.DefaultSamplingRate)

@@ -39,6 +39,11 @@ type Configuration struct {
 	SampleFlows  int           // flow records kept per attack (bounded sample)
 	DetailsFlows int           // AttackDetails once this many records were sampled ...
 	DetailsAfter time.Duration // ... or this long after the start, whichever first
+	// MaxSampledAttacks bounds the active attacks that keep a flow sample
+	// and top talkers (~16 KB each with their details): in a carpet bombing
+	// that trips thousands of per-host attacks at once, the later ones are
+	// still declared, banned and reported, without a sample. 0: no cap.
+	MaxSampledAttacks int
 
 	// LinkMbps is the uplink capacity (LINK_MBPS); 0 disables the garbage check.
 	LinkMbps uint64
@@ -80,6 +85,7 @@ func DefaultConfiguration() Configuration {
 		SampleFlows:         40,
 		DetailsFlows:        20,
 		DetailsAfter:        3 * time.Second,
+		MaxSampledAttacks:   1000,
 		MinFrameBytes:       64,
 		DefaultSamplingRate: 1,
 		ClockSlack:          5 * time.Second,
@@ -131,6 +137,9 @@ func (c *Configuration) validate() error {
 	}
 	if c.MaxHosts <= 0 {
 		errs = append(errs, fmt.Errorf("max hosts %d: want > 0", c.MaxHosts))
+	}
+	if c.MaxSampledAttacks < 0 {
+		errs = append(errs, fmt.Errorf("max sampled attacks %d: want >= 0", c.MaxSampledAttacks))
 	}
 	if c.SampleFlows < 0 || c.SampleFlows > 10000 {
 		errs = append(errs, fmt.Errorf("sample flows %d: want 0..10000", c.SampleFlows))

@@ -43,9 +43,11 @@ type Engine struct {
 	// read lock-free on the hot path.
 	groupCols [][2]atomic.Pointer[collector]
 
-	tickMu  sync.Mutex // serializes Tick; guards what only Tick touches
-	groupSt [][2]groupDir
-	seq     uint64
+	tickMu    sync.Mutex // serializes Tick; guards what only Tick touches
+	groupSt   [][2]groupDir
+	seq       uint64
+	sampled   int           // active attacks keeping a flow sample (MaxSampledAttacks)
+	unsampled atomic.Uint64 // attacks declared without one since start
 
 	mu       sync.Mutex // guards the attack registry and the totals snapshot
 	active   map[string]*Attack
@@ -136,6 +138,9 @@ type Stats struct {
 	ClockFixed   uint64 // records whose times were replaced by the arrival time
 	HostsTracked int
 	HostsDropped uint64 // new hosts not tracked because MaxHosts was reached
+	// UnsampledAttacks counts attacks declared without a flow sample
+	// because MaxSampledAttacks others held one.
+	UnsampledAttacks uint64
 }
 
 // New validates cfg and returns an engine; now is its clock (time.Now if nil).
@@ -592,7 +597,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		Records: c.records.Load(), Accounted: c.accounted.Load(), Unprotected: c.unprotected.Load(),
 		Whitelisted: c.whitelisted.Load(), Garbage: c.garbage.Load(), Empty: c.empty.Load(),
-		ClockFixed: c.clockFixed.Load(),
+		ClockFixed: c.clockFixed.Load(), UnsampledAttacks: e.unsampled.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]

@@ -299,6 +299,13 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 	typ, proto := classify(basis, ampPort, e.udpSize(basis))
 	pps, bps := max(win[mPPS], fast[mPPS]), max(win[mBps], fast[mBps])
 	e.seq++
+	limit, sampled := e.cfg.SampleFlows, true
+	if e.cfg.MaxSampledAttacks > 0 && e.sampled >= e.cfg.MaxSampledAttacks {
+		limit, sampled = 0, false
+		e.unsampled.Add(1)
+	} else {
+		e.sampled++
+	}
 	st := &attackState{
 		a: Attack{
 			ID:    fmt.Sprintf("%s-%06d", now.UTC().Format("20060102T150405.000Z"), e.seq%1000000),
@@ -311,7 +318,8 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 		},
 		lastAbove:  now,
 		nextUpdate: now.Add(e.cfg.UpdateEvery),
-		col:        newCollector(e.cfg.SampleFlows, scope == ScopeGroup),
+		col:        newCollector(limit, scope == ScopeGroup),
+		sampled:    sampled,
 	}
 	*events = append(*events, Event{Kind: AttackStart, Time: now, Attack: st.a})
 	return st
@@ -330,6 +338,9 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 	a.PeakPPS = max(a.PeakPPS, win[mPPS], fast[mPPS])
 	a.PeakBps = max(a.PeakBps, win[mBps], fast[mBps])
 	if now.Sub(st.lastAbove) >= e.cfg.EndAfter {
+		if st.sampled {
+			e.sampled--
+		}
 		a.EndedAt = now
 		*events = append(*events, Event{Kind: AttackEnd, Time: now, Attack: *a})
 		st.col.full.Store(true)

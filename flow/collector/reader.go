@@ -19,10 +19,9 @@ import (
 // listener, once traffic flows, waits PollInterval between reads (on a
 // timerfd, see pollClock) and then takes everything waiting with
 // recvmmsg(2): one wake-up for tens of datagrams, like a NIC's interrupt
-// coalescing. It decodes what it read
-// itself and hands the records to the consumer in batches, with no
-// goroutine hand-off at all. When the exporter goes quiet it waits in the
-// runtime's poller again, which costs nothing while idle.
+// coalescing. It decodes what it read itself and hands the records to the
+// consumer in batches, with no goroutine hand-off at all. When the exporter
+// goes quiet it blocks in recvmmsg again, which costs nothing while idle.
 //
 // Two things must not be lost doing so, and are kept:
 //   - Using the machine's cores under load: when the primary has worked for
@@ -451,7 +450,7 @@ func (r *reader) takeOver(primary *reader, since int64) (closed bool) {
 	// Read at once: the socket has filled while the primary was away.
 	// (With the stall timer's delay plus a wake-up, "away" is StallAfter
 	// and a little more.)
-	r.polling, r.full, r.interval = true, true, min(r.c.cfg.PollInterval, primary.interval)
+	r.polling, r.full = true, true
 	for {
 		n, now, err := r.next(false)
 		if err != nil {

@@ -44,8 +44,7 @@ type reader struct {
 
 	// inline decodes on this goroutine (primary only; nil on the standby).
 	inline  *worker
-	ordered []bool           // per datagram of the read: carries templates
-	stats   []*exporterStats // per datagram of the read
+	pending []pendingDatagram // the datagrams of the read being decoded inline
 	// inlineSince is the Unix ns at which the primary entered inline
 	// decoding and delivery, 0 while it is reading.
 	inlineSince atomic.Int64
@@ -76,6 +75,13 @@ type reader struct {
 	lastAddr  netip.Addr
 	lastStats *exporterStats
 	known     map[netip.Addr]*exporterStats
+}
+
+// pendingDatagram is a datagram read and accounted, waiting to be decoded.
+type pendingDatagram struct {
+	payload []byte // in the batchReader's slot
+	from    netip.Addr
+	stats   *exporterStats
 }
 
 // skbOverhead approximates what the kernel charges a socket's receive
@@ -241,11 +247,9 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 		if r.inline != nil {
 			r.inline.holdFlush = false
 			if len(r.inline.batch) > 0 {
-				r.inlineSince.Store(max(now, 1))
-				r.stallTimer.Reset(r.c.cfg.StallAfter)
+				r.enterInline(now)
 				r.inline.flush()
-				r.inlineSince.Store(0)
-				r.stallTimer.Stop()
+				r.leaveInline()
 			}
 		}
 		return
@@ -257,38 +261,46 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 	// are not delivered before then (the consumer could hold us up).
 	l := r.l
 	lastOrdered := -1
-	r.stats = r.stats[:0]
-	r.ordered = r.ordered[:0]
+	r.pending = r.pending[:0]
 	for i := range n {
 		// Everything read is accounted at once, even if the consumer then
 		// holds this reader up before it is decoded.
 		payload, from := r.br.datagram(i)
 		r.drained += int64(len(payload)) + skbOverhead
 		st := r.account(payload, from, now)
-		r.stats = append(r.stats, st)
-		o := l.inOrder != nil && r.inOrder(payload, st)
-		r.ordered = append(r.ordered, o)
-		if o {
+		ordered := l.inOrder != nil && r.inOrder(payload, st)
+		if ordered {
 			lastOrdered = i
 			r.c.totals.inOrder.Inc()
 		}
+		r.pending = append(r.pending, pendingDatagram{payload, from, st})
 	}
 	r.c.totals.inline.Add(n)
 	if lastOrdered < 0 {
 		readMu.Unlock()
 	}
-	r.inlineSince.Store(max(now, 1))
-	r.stallTimer.Reset(r.c.cfg.StallAfter)
+	r.enterInline(now)
 	r.inline.holdFlush = lastOrdered >= 0
-	for i := range n {
-		payload, from := r.br.datagram(i)
-		r.inline.decodePayload(l, payload, from, now, r.stats[i])
+	for i := range r.pending {
+		p := &r.pending[i]
+		r.inline.decodePayload(l, p.payload, p.from, now, p.stats)
 		if i == lastOrdered {
 			readMu.Unlock()
 			r.inline.holdFlush = false
 		}
 	}
 	r.inline.flush()
+	r.leaveInline()
+}
+
+// enterInline marks the primary busy decoding and delivering, and starts
+// the stall timer that wakes the standby if the consumer holds it up.
+func (r *reader) enterInline(now int64) {
+	r.inlineSince.Store(max(now, 1))
+	r.stallTimer.Reset(r.c.cfg.StallAfter)
+}
+
+func (r *reader) leaveInline() {
 	r.inlineSince.Store(0)
 	r.stallTimer.Stop()
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,30 +269,35 @@ func (e *Engine) udpSize(v *vec) float64 {
 	return 0
 }
 
+// detailsText is the contract's details text. It appends rather than
+// formats: an attack storm writes one per attack, and fmt was most of the
+// cost. TestDetailsTextMatchesFmt holds it to the fmt version byte for byte.
 func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
-	var b strings.Builder
+	b := make([]byte, 0, 1536+128*len(a.Sample))
 	if a.Scope == ScopeGroup {
-		fmt.Fprintf(&b, "Group: %s\n", a.Group)
+		b = appendLine(b, "Group: ", a.Group)
 	} else {
-		fmt.Fprintf(&b, "IP: %s\n", a.IP)
+		b = append(b, "IP: "...)
+		b = appendAddr(b, a.IP)
+		b = append(b, '\n')
 		if a.Group != "" {
-			fmt.Fprintf(&b, "Hostgroup: %s\n", a.Group)
+			b = appendLine(b, "Hostgroup: ", a.Group)
 		}
 	}
-	fmt.Fprintf(&b, "Attack type: %s\n", a.Type)
-	fmt.Fprintf(&b, "Initial attack power: %.0f packets per second\n", a.InitialPPS)
-	fmt.Fprintf(&b, "Peak attack power: %.0f packets per second\n", a.PeakPPS)
-	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBps/1e6)
-	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBps/1e6)
-	fmt.Fprintf(&b, "Attack direction: %s\n", dirWord(a.Direction))
-	fmt.Fprintf(&b, "Attack protocol: %s\n", a.Protocol)
-	fmt.Fprintf(&b, "Threshold crossed: %s\n", a.Threshold)
+	b = appendLine(b, "Attack type: ", a.Type)
+	b = appendRate(b, "Initial attack power: ", a.InitialPPS, " packets per second\n")
+	b = appendRate(b, "Peak attack power: ", a.PeakPPS, " packets per second\n")
+	b = appendRate(b, "Initial attack bandwidth: ", a.InitialBps/1e6, " mbps\n")
+	b = appendRate(b, "Peak attack bandwidth: ", a.PeakBps/1e6, " mbps\n")
+	b = appendLine(b, "Attack direction: ", dirWord(a.Direction))
+	b = appendLine(b, "Attack protocol: ", a.Protocol)
+	b = appendLine(b, "Threshold crossed: ", a.Threshold)
 	for d := In; d <= Out; d++ {
 		v := &rates[d]
 		w := dirWord(d)
-		fmt.Fprintf(&b, "Total %s traffic: %.0f mbps\n", w, v[mBps]/1e6)
-		fmt.Fprintf(&b, "Total %s pps: %.0f packets per second\n", w, v[mPPS])
-		fmt.Fprintf(&b, "Total %s flows: %.0f flows per second\n", w, v[mFlows])
+		b = appendRate(append(append(b, "Total "...), w...), " traffic: ", v[mBps]/1e6, " mbps\n")
+		b = appendRate(append(append(b, "Total "...), w...), " pps: ", v[mPPS], " packets per second\n")
+		b = appendRate(append(append(b, "Total "...), w...), " flows: ", v[mFlows], " flows per second\n")
 	}
 	for d := In; d <= Out; d++ {
 		v := &rates[d]
@@ -301,7 +305,7 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
 		if v[mPPS] > 0 {
 			avg = v[mBps] / 8 / v[mPPS]
 		}
-		fmt.Fprintf(&b, "Average %s packet size: %.0f bytes\n", dirWord(d), avg)
+		b = appendRate(append(append(b, "Average "...), dirWord(d)...), " packet size: ", avg, " bytes\n")
 	}
 	cats := [...]struct {
 		c    int
@@ -309,38 +313,74 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
 	}{{catFrag, "ip fragmented"}, {catTCP, "tcp"}, {catSYN, "syn tcp"}, {catUDP, "udp"}, {catICMP, "icmp"}}
 	for d := In; d <= Out; d++ {
 		v := &rates[d]
-		w := strings.ToUpper(dirWord(d)[:1]) + dirWord(d)[1:]
+		w := "Incoming "
+		if d == Out {
+			w = "Outgoing "
+		}
 		for _, c := range cats {
 			if e.lay.col[mBps+c.c] >= 0 { // kept only when a threshold uses it
-				fmt.Fprintf(&b, "%s %s traffic: %.0f mbps\n", w, c.name, v[mBps+c.c]/1e6)
+				b = appendRate(append(append(b, w...), c.name...), " traffic: ", v[mBps+c.c]/1e6, " mbps\n")
 			}
-			fmt.Fprintf(&b, "%s %s pps: %.0f packets per second\n", w, c.name, v[mPPS+c.c])
+			b = appendRate(append(append(b, w...), c.name...), " pps: ", v[mPPS+c.c], " packets per second\n")
 		}
 	}
 	if c != nil {
 		c.mu.Lock()
-		writeTop(&b, "Top source addresses", &c.srcs)
-		writeTop(&b, "Top destination addresses", &c.dsts)
-		writeTop(&b, "Top source ports", &c.srcPorts)
-		writeTop(&b, "Top destination ports", &c.dstPorts)
+		b = appendTop(b, "Top source addresses", &c.srcs, appendAddr)
+		b = appendTop(b, "Top destination addresses", &c.dsts, appendAddr)
+		b = appendTop(b, "Top source ports", &c.srcPorts, appendPort)
+		b = appendTop(b, "Top destination ports", &c.dstPorts, appendPort)
 		if c.limit == 0 && e.cfg.SampleFlows > 0 {
-			fmt.Fprintf(&b, "\nFlow sample skipped: %d other attacks hold one (at most %d at a time)\n", e.sampled, e.cfg.MaxSampledAttacks)
+			b = append(b, "\nFlow sample skipped: "...)
+			b = strconv.AppendInt(b, int64(e.sampled), 10)
+			b = append(b, " other attacks hold one (at most "...)
+			b = strconv.AppendInt(b, int64(e.cfg.MaxSampledAttacks), 10)
+			b = append(b, " at a time)\n"...)
 		}
-		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(a.Sample), c.seen)
+		b = append(b, "\nFlow sample ("...)
+		b = strconv.AppendInt(b, int64(len(a.Sample)), 10)
+		b = append(b, " of "...)
+		b = strconv.AppendInt(b, int64(c.seen), 10)
+		b = append(b, " records seen):\n"...)
 		for i := range a.Sample {
-			writeFlowLine(&b, &a.Sample[i], e.cfg.DefaultSamplingRate)
+			b = appendFlowLine(b, &a.Sample[i], e.cfg.DefaultSamplingRate)
 		}
 		c.mu.Unlock()
 	}
-	return b.String()
+	return string(b)
 }
 
-func writeTop[K comparable](b *strings.Builder, title string, t *top[K]) {
-	ks, ws := t.sorted()
-	fmt.Fprintf(b, "\n%s (packets, approximate):\n", title)
-	for i := range ks {
-		fmt.Fprintf(b, "%v %.0f\n", ks[i], ws[i])
+func appendLine(b []byte, label, value string) []byte {
+	return append(append(append(b, label...), value...), '\n')
+}
+
+// appendRate appends label, v as fmt's %.0f would, and unit.
+func appendRate(b []byte, label string, v float64, unit string) []byte {
+	b = append(b, label...)
+	b = strconv.AppendFloat(b, v, 'f', 0, 64)
+	return append(b, unit...)
+}
+
+// appendAddr appends a as fmt's %v would ("invalid IP" for the zero Addr).
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "invalid IP"...)
 	}
+	return a.AppendTo(b)
+}
+
+func appendPort(b []byte, p uint16) []byte { return strconv.AppendUint(b, uint64(p), 10) }
+
+func appendTop[K comparable](b []byte, title string, t *top[K], appendKey func([]byte, K) []byte) []byte {
+	ks, ws := t.sorted()
+	b = append(append(append(b, '\n'), title...), " (packets, approximate):\n"...)
+	for i := range ks {
+		b = appendKey(b, ks[i])
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, ws[i], 'f', 0, 64)
+		b = append(b, '\n')
+	}
+	return b
 }
 
 // FlowLine formats one record as the contract's details line:
@@ -349,11 +389,6 @@ func FlowLine(r *flow.Record, defaultRate uint32) string {
 	var buf [160]byte
 	b := appendFlowLine(buf[:0], r, defaultRate)
 	return string(b[:len(b)-1])
-}
-
-func writeFlowLine(b *strings.Builder, r *flow.Record, defaultRate uint32) {
-	var buf [160]byte
-	b.Write(appendFlowLine(buf[:0], r, defaultRate))
 }
 
 // appendFlowLine is the line with its newline. It appends rather than

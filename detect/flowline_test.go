@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -72,10 +73,143 @@ func TestFlowLineMatchesFmt(t *testing.T) {
 		if got := FlowLine(&r, 64); got != want {
 			t.Fatalf("record %+v:\n got %q\nwant %q", r, got, want)
 		}
-		var b strings.Builder
-		writeFlowLine(&b, &r, 64)
-		if b.String() != want+"\n" {
-			t.Fatalf("writeFlowLine %q, want %q", b.String(), want+"\n")
+		if b := appendFlowLine([]byte("x"), &r, 64); string(b) != "x"+want+"\n" {
+			t.Fatalf("appendFlowLine %q, want %q", b, "x"+want+"\n")
+		}
+	}
+}
+
+// detailsTextFmt is the details text written with fmt, as it was: the
+// reference detailsText must match byte for byte.
+func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *collector) string {
+	var b strings.Builder
+	if a.Scope == ScopeGroup {
+		fmt.Fprintf(&b, "Group: %s\n", a.Group)
+	} else {
+		fmt.Fprintf(&b, "IP: %s\n", a.IP)
+		if a.Group != "" {
+			fmt.Fprintf(&b, "Hostgroup: %s\n", a.Group)
+		}
+	}
+	fmt.Fprintf(&b, "Attack type: %s\n", a.Type)
+	fmt.Fprintf(&b, "Initial attack power: %.0f packets per second\n", a.InitialPPS)
+	fmt.Fprintf(&b, "Peak attack power: %.0f packets per second\n", a.PeakPPS)
+	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBps/1e6)
+	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBps/1e6)
+	fmt.Fprintf(&b, "Attack direction: %s\n", dirWord(a.Direction))
+	fmt.Fprintf(&b, "Attack protocol: %s\n", a.Protocol)
+	fmt.Fprintf(&b, "Threshold crossed: %s\n", a.Threshold)
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		w := dirWord(d)
+		fmt.Fprintf(&b, "Total %s traffic: %.0f mbps\n", w, v[mBps]/1e6)
+		fmt.Fprintf(&b, "Total %s pps: %.0f packets per second\n", w, v[mPPS])
+		fmt.Fprintf(&b, "Total %s flows: %.0f flows per second\n", w, v[mFlows])
+	}
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		avg := 0.0
+		if v[mPPS] > 0 {
+			avg = v[mBps] / 8 / v[mPPS]
+		}
+		fmt.Fprintf(&b, "Average %s packet size: %.0f bytes\n", dirWord(d), avg)
+	}
+	cats := [...]struct {
+		c    int
+		name string
+	}{{catFrag, "ip fragmented"}, {catTCP, "tcp"}, {catSYN, "syn tcp"}, {catUDP, "udp"}, {catICMP, "icmp"}}
+	for d := In; d <= Out; d++ {
+		v := &rates[d]
+		w := strings.ToUpper(dirWord(d)[:1]) + dirWord(d)[1:]
+		for _, c := range cats {
+			if e.lay.col[mBps+c.c] >= 0 {
+				fmt.Fprintf(&b, "%s %s traffic: %.0f mbps\n", w, c.name, v[mBps+c.c]/1e6)
+			}
+			fmt.Fprintf(&b, "%s %s pps: %.0f packets per second\n", w, c.name, v[mPPS+c.c])
+		}
+	}
+	if c != nil {
+		c.mu.Lock()
+		writeTopFmt(&b, "Top source addresses", &c.srcs)
+		writeTopFmt(&b, "Top destination addresses", &c.dsts)
+		writeTopFmt(&b, "Top source ports", &c.srcPorts)
+		writeTopFmt(&b, "Top destination ports", &c.dstPorts)
+		if c.limit == 0 && e.cfg.SampleFlows > 0 {
+			fmt.Fprintf(&b, "\nFlow sample skipped: %d other attacks hold one (at most %d at a time)\n", e.sampled, e.cfg.MaxSampledAttacks)
+		}
+		fmt.Fprintf(&b, "\nFlow sample (%d of %d records seen):\n", len(a.Sample), c.seen)
+		for i := range a.Sample {
+			b.WriteString(flowLineFmt(&a.Sample[i], e.cfg.DefaultSamplingRate) + "\n")
+		}
+		c.mu.Unlock()
+	}
+	return b.String()
+}
+
+func writeTopFmt[K comparable](b *strings.Builder, title string, t *top[K]) {
+	ks, ws := t.sorted()
+	fmt.Fprintf(b, "\n%s (packets, approximate):\n", title)
+	for i := range ks {
+		fmt.Fprintf(b, "%v %.0f\n", ks[i], ws[i])
+	}
+}
+
+func TestDetailsTextMatchesFmt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	floats := []float64{0, 0.4, 0.5, 1.5, 2.5, 999.5, 1e6, 123456789.25, 1e21, 3e30, -0.0, -7.5,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64, math.SmallestNonzeroFloat64}
+	f := func() float64 {
+		if rng.IntN(3) == 0 {
+			return floats[rng.IntN(len(floats))]
+		}
+		return rng.Float64() * math.Pow(10, float64(rng.IntN(14)))
+	}
+	addrs := []netip.Addr{{}, netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::1"),
+		netip.MustParseAddr("::ffff:198.51.100.7"), netip.MustParseAddr("fe80::1%eth0")}
+	for _, udpMbps := range []uint64{0, 500} {
+		cfg := testConfig()
+		cfg.Global.UDPMbps = udpMbps
+		e, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			a := &Attack{
+				Scope: []string{ScopeHost, ScopeGroup}[rng.IntN(2)], IP: addrs[rng.IntN(len(addrs))],
+				Group: []string{"", "web", "dns <&>"}[rng.IntN(3)], Direction: Direction(rng.IntN(2)),
+				Type: "udp_flood", Protocol: "udp", Threshold: "pps",
+				InitialPPS: f(), PeakPPS: f(), InitialBps: f(), PeakBps: f(),
+			}
+			var rates [2]vec
+			for d := range rates {
+				for m := range rates[d] {
+					rates[d][m] = f()
+				}
+			}
+			var c *collector
+			if i%7 != 0 {
+				c = newCollector(rng.IntN(3)*20, false)
+				c.seen = rng.IntN(100000)
+				for range rng.IntN(15) {
+					c.srcs.add(addrs[rng.IntN(len(addrs))], f())
+					c.dsts.add(addrs[rng.IntN(len(addrs))], f())
+					c.srcPorts.add(uint16(rng.IntN(65536)), f())
+					c.dstPorts.add(uint16(rng.IntN(6)), f())
+				}
+				for range rng.IntN(40) {
+					a.Sample = append(a.Sample, flow.Record{
+						SrcAddr: addrs[1+rng.IntN(len(addrs)-1)], DstAddr: addrs[1+rng.IntN(len(addrs)-1)],
+						SrcPort: uint16(rng.IntN(65536)), Proto: uint8(rng.IntN(20)), TCPFlags: uint8(rng.IntN(64)),
+						Packets: rng.Uint64() >> rng.IntN(64), Bytes: rng.Uint64() >> rng.IntN(64),
+						Start: int64(rng.Uint64() >> 2),
+					})
+				}
+			}
+			e.sampled = rng.IntN(2000)
+			want := e.detailsTextFmt(a, &rates, c)
+			if got := e.detailsText(a, &rates, c); got != want {
+				t.Fatalf("attack %d:\n got %q\nwant %q", i, got, want)
+			}
 		}
 	}
 }

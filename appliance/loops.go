@@ -48,7 +48,7 @@ func (a *Appliance) detectLoop(ctx context.Context) {
 
 // attackRecord is an attack as kept in the store's history.
 func attackRecord(at detect.Attack) (storage.AttackRecord, error) {
-	data, err := json.Marshal(attackJSONOf(at, nil, true))
+	data, err := appendAttackJSON(make([]byte, 0, 512+len(at.Details)*9/8+400*len(at.Sample)), &at, false, true)
 	if err != nil {
 		return storage.AttackRecord{}, fmt.Errorf("encoding attack %s: %w", at.ID, err)
 	}

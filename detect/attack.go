@@ -460,3 +460,9 @@ func protoName(p uint8) string {
 	}
 	return fmt.Sprint(p)
 }
+
+// AppendFlowLine appends FlowLine's line (without a newline) to b.
+func AppendFlowLine(b []byte, r *flow.Record, defaultRate uint32) []byte {
+	b = appendFlowLine(b, r, defaultRate)
+	return b[:len(b)-1]
+}

@@ -193,6 +193,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		a.log.Warn("the store was damaged and moved aside; bans are rebuilt from the routers", "moved_to", moved)
 	}
 	a.restoreTemplates(ctx)
+	a.restoreHistory(ctx, detect.DefaultConfiguration().RetainEndedCount)
 
 	for _, addr := range a.cfg.RouterOSAddresses {
 		a.routers = append(a.routers, newRouterClient(a.cfg, addr, a.log))

@@ -66,48 +66,55 @@ func appendAttackJSON(b []byte, at *detect.Attack, banned, full bool) ([]byte, e
 	b = append(b, `,"banned":`...)
 	b = strconv.AppendBool(b, banned)
 	if full {
-		b = append(b, `,"details":`...)
-		b = appendJSONString(b, at.Details)
-		if len(at.Sample) > 0 {
-			b = append(b, `,"flows":[`...)
-			var line [160]byte
-			for i := range at.Sample {
-				f := &at.Sample[i]
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"time":"`...)
-				b = time.Unix(0, f.End).UTC().AppendFormat(b, time.RFC3339Nano)
-				b = append(b, `","src":`...)
-				b = appendJSONAddr(b, f.SrcAddr)
-				b = append(b, `,"dst":`...)
-				b = appendJSONAddr(b, f.DstAddr)
-				b = append(b, `,"src_port":`...)
-				b = strconv.AppendUint(b, uint64(f.SrcPort), 10)
-				b = append(b, `,"dst_port":`...)
-				b = strconv.AppendUint(b, uint64(f.DstPort), 10)
-				b = append(b, `,"protocol":`...)
-				b = strconv.AppendUint(b, uint64(f.Proto), 10)
-				b = append(b, `,"tcp_flags":`...)
-				b = strconv.AppendUint(b, uint64(f.TCPFlags), 10)
-				b = append(b, `,"fragment":`...)
-				b = strconv.AppendBool(b, f.Fragment)
-				b = append(b, `,"packets":`...)
-				b = strconv.AppendUint(b, f.Packets, 10)
-				b = append(b, `,"bytes":`...)
-				b = strconv.AppendUint(b, f.Bytes, 10)
-				b = append(b, `,"sampling_rate":`...)
-				b = strconv.AppendUint(b, uint64(f.SamplingRate), 10)
-				b = append(b, `,"exporter":`...)
-				b = appendJSONAddr(b, f.Exporter)
-				b = append(b, `,"line":`...)
-				b = appendJSONString(b, detect.AppendFlowLine(line[:0], f, 1))
-				b = append(b, '}')
-			}
-			b = append(b, ']')
-		}
+		b = appendAttackDetails(append(b, ','), at)
 	}
 	return append(b, '}'), nil
+}
+
+// appendAttackDetails appends the fields only GET /api/v1/attacks/{id}
+// has: "details" and, when there is a sample, "flows".
+func appendAttackDetails(b []byte, at *detect.Attack) []byte {
+	b = append(b, `"details":`...)
+	b = appendJSONString(b, at.Details)
+	if len(at.Sample) > 0 {
+		b = append(b, `,"flows":[`...)
+		var line [160]byte
+		for i := range at.Sample {
+			f := &at.Sample[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"time":"`...)
+			b = time.Unix(0, f.End).UTC().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, `","src":`...)
+			b = appendJSONAddr(b, f.SrcAddr)
+			b = append(b, `,"dst":`...)
+			b = appendJSONAddr(b, f.DstAddr)
+			b = append(b, `,"src_port":`...)
+			b = strconv.AppendUint(b, uint64(f.SrcPort), 10)
+			b = append(b, `,"dst_port":`...)
+			b = strconv.AppendUint(b, uint64(f.DstPort), 10)
+			b = append(b, `,"protocol":`...)
+			b = strconv.AppendUint(b, uint64(f.Proto), 10)
+			b = append(b, `,"tcp_flags":`...)
+			b = strconv.AppendUint(b, uint64(f.TCPFlags), 10)
+			b = append(b, `,"fragment":`...)
+			b = strconv.AppendBool(b, f.Fragment)
+			b = append(b, `,"packets":`...)
+			b = strconv.AppendUint(b, f.Packets, 10)
+			b = append(b, `,"bytes":`...)
+			b = strconv.AppendUint(b, f.Bytes, 10)
+			b = append(b, `,"sampling_rate":`...)
+			b = strconv.AppendUint(b, uint64(f.SamplingRate), 10)
+			b = append(b, `,"exporter":`...)
+			b = appendJSONAddr(b, f.Exporter)
+			b = append(b, `,"line":`...)
+			b = appendJSONString(b, detect.AppendFlowLine(line[:0], f, 1))
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return b
 }
 
 // appendJSONAddr appends a as encoding/json writes a.String(). Without a

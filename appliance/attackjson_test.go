@@ -100,7 +100,7 @@ func BenchmarkAttackRecord(b *testing.B) {
 	})
 	b.Run("append", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := attackRecord(at); err != nil {
+			if _, err := attackRecord(&at, true); err != nil {
 				b.Fatal(err)
 			}
 		}

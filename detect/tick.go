@@ -464,3 +464,39 @@ func (e *Engine) Attack(id string) (Attack, bool) {
 	}
 	return Attack{}, false
 }
+
+// RestoreEnded adds attacks that ended before a restart (from the store's
+// history) to the ended ones, under the same retention, so the list the
+// API gives survives restarts as the contract's 24 hours or 1,000 say.
+// Attacks not ended, or already known, are skipped. It returns how many
+// were added.
+func (e *Engine) RestoreEnded(now time.Time, attacks []Attack) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	known := make(map[string]bool, len(e.ended)+len(e.active))
+	for i := range e.ended {
+		known[e.ended[i].ID] = true
+	}
+	for id := range e.active {
+		known[id] = true
+	}
+	merged := make([]Attack, 0, len(attacks)+len(e.ended))
+	for _, a := range attacks {
+		if a.EndedAt.IsZero() || known[a.ID] {
+			continue
+		}
+		known[a.ID] = true
+		merged = append(merged, a)
+	}
+	added := len(merged)
+	merged = append(merged, e.ended...)
+	sort.SliceStable(merged, func(i, j int) bool { return merged[i].EndedAt.Before(merged[j].EndedAt) })
+	e.ended = merged
+	e.applyEvents(now, nil)
+	// applyEvents stops at the first sample already dropped; restored ones
+	// are interleaved, so drop every sample past the retained count here.
+	for k := 0; k < len(e.ended)-e.cfg.RetainEndedCount; k++ {
+		e.ended[k].Sample = nil
+	}
+	return added
+}

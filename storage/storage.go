@@ -42,13 +42,17 @@ const SchemaVersion = 1
 var (
 	bucketBans      = []byte("bans")
 	bucketAttacks   = []byte("attacks")
+	// bucketAttackDetails holds each attack's heavy part (details text and
+	// flow sample) under the attack's key: written once, when known, so
+	// the updates at start and end rewrite a few hundred bytes, not 16 KB.
+	bucketAttackDetails = []byte("attack_details")
 	bucketTemplates = []byte("templates")
 	bucketBaselines = []byte("baselines")
 	bucketMeta      = []byte("meta")
 
 	keySchema = []byte("schema_version")
 
-	allBuckets = [][]byte{bucketBans, bucketAttacks, bucketTemplates, bucketBaselines, bucketMeta}
+	allBuckets = [][]byte{bucketBans, bucketAttacks, bucketAttackDetails, bucketTemplates, bucketBaselines, bucketMeta}
 )
 
 // ErrLocked is returned (wrapped, with the file name) when another process
@@ -100,6 +104,14 @@ type Store struct {
 	recovered string
 
 	commits, skipped, pruned, writeErrors atomic.Uint64
+
+	// attacks is the number of history records, counted once at open and
+	// kept by the writers (bbolt has one writer at a time), so a save need
+	// not walk the history to know whether it is over its bounds.
+	attacks atomic.Int64
+	// lastPrune is when SaveAttacks last walked the history for records
+	// past their age (Unix ns): at most once a minute, unless over the hard cap.
+	lastPrune atomic.Int64
 }
 
 // Open opens (or creates) the database at path. A damaged file is moved aside
@@ -294,6 +306,7 @@ func (s *Store) init() error {
 				return fmt.Errorf("creating bucket %s in %s: %w", name, s.path, err)
 			}
 		}
+		s.attacks.Store(int64(tx.Bucket(bucketAttacks).Stats().KeyN))
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySchema); len(v) == 8 {
 			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
@@ -482,6 +495,10 @@ type AttackRecord struct {
 	StartedAt time.Time
 	EndedAt   time.Time // zero while active: never pruned
 	Data      []byte
+	// Details is the attack's heavy part (details text, flow sample) in the
+	// caller's encoding. Saving nil leaves the stored one as it is, so it
+	// is written once though the record is updated again at the end.
+	Details []byte
 }
 
 func attackKey(started time.Time, id string) []byte {
@@ -513,39 +530,80 @@ func decodeAttack(k, v []byte) (AttackRecord, bool) {
 	return r, true
 }
 
-// SaveAttacks upserts attack records in one transaction and prunes the
-// history to its bounds in the same commit.
+// SaveAttacks upserts attack records in one transaction and keeps the
+// history within its bounds in the same commit.
 func (s *Store) SaveAttacks(ctx context.Context, records []AttackRecord) error {
 	if len(records) == 0 {
 		return nil
 	}
 	put := make(map[string][]byte, len(records))
+	details := map[string][]byte{}
 	for _, r := range records {
-		put[string(attackKey(r.StartedAt, r.ID))] = attackValue(r)
+		k := string(attackKey(r.StartedAt, r.ID))
+		put[k] = attackValue(r)
+		if r.Details != nil {
+			details[k] = r.Details
+		}
 	}
-	return s.update(ctx, "saving attacks",
-		func(tx *bolt.Tx) bool { return batchChanges(tx.Bucket(bucketAttacks), put, nil) },
+	var added, pruned int64
+	err := s.update(ctx, "saving attacks",
+		func(tx *bolt.Tx) bool {
+			return batchChanges(tx.Bucket(bucketAttacks), put, nil) || batchChanges(tx.Bucket(bucketAttackDetails), details, nil)
+		},
 		func(tx *bolt.Tx) error {
+			added, pruned = 0, 0
 			b := tx.Bucket(bucketAttacks)
+			for k := range put {
+				if b.Get([]byte(k)) == nil {
+					added++
+				}
+			}
 			if err := applyBatch(b, put, nil); err != nil {
 				return err
 			}
-			return s.prune(b)
+			if err := applyBatch(tx.Bucket(bucketAttackDetails), details, nil); err != nil {
+				return err
+			}
+			// Walking the history costs a read of every record: only when
+			// over the hard cap, or once a minute when past the count that
+			// is always kept (age decides then).
+			n := s.attacks.Load() + added
+			now := s.opts.Now().UnixNano()
+			if n > int64(s.opts.HistoryMaxCount) ||
+				n > int64(s.opts.HistoryMinCount) && now-s.lastPrune.Load() >= int64(time.Minute) {
+				s.lastPrune.Store(now)
+				var err error
+				pruned, err = s.prune(tx, n)
+				return err
+			}
+			return nil
 		})
+	if err == nil {
+		s.attacks.Add(added - pruned)
+	}
+	return err
 }
 
 // PruneAttacks applies the history bounds now.
 func (s *Store) PruneAttacks(ctx context.Context) error {
-	return s.update(ctx, "pruning attacks",
-		func(tx *bolt.Tx) bool { return len(s.prunable(tx.Bucket(bucketAttacks))) > 0 },
-		func(tx *bolt.Tx) error { return s.prune(tx.Bucket(bucketAttacks)) })
+	var pruned int64
+	err := s.update(ctx, "pruning attacks",
+		func(tx *bolt.Tx) bool { return len(s.prunable(tx.Bucket(bucketAttacks), int(s.attacks.Load()))) > 0 },
+		func(tx *bolt.Tx) error {
+			var err error
+			pruned, err = s.prune(tx, s.attacks.Load())
+			return err
+		})
+	if err == nil {
+		s.attacks.Add(-pruned)
+	}
+	return err
 }
 
 // prunable lists the keys beyond the bounds: oldest first, an ended attack
 // goes when more than HistoryMinCount remain and it ended before
 // now-HistoryMinAge, or when more than HistoryMaxCount remain.
-func (s *Store) prunable(b *bolt.Bucket) [][]byte {
-	n := b.Stats().KeyN
+func (s *Store) prunable(b *bolt.Bucket, n int) [][]byte {
 	if n <= s.opts.HistoryMinCount {
 		return nil
 	}
@@ -581,27 +639,45 @@ func (s *Store) prunable(b *bolt.Bucket) [][]byte {
 	return out
 }
 
-func (s *Store) prune(b *bolt.Bucket) error {
-	keys := s.prunable(b)
+// prune deletes the records beyond the bounds, with their details, and
+// says how many; n is how many records the history holds.
+func (s *Store) prune(tx *bolt.Tx, n int64) (int64, error) {
+	b, d := tx.Bucket(bucketAttacks), tx.Bucket(bucketAttackDetails)
+	keys := s.prunable(b, int(n))
 	for _, k := range keys {
 		if err := b.Delete(k); err != nil {
-			return err
+			return 0, err
+		}
+		if err := d.Delete(k); err != nil {
+			return 0, err
 		}
 	}
 	s.pruned.Add(uint64(len(keys)))
-	return nil
+	return int64(len(keys)), nil
 }
 
-// LoadAttacks returns the history, oldest start first.
-func (s *Store) LoadAttacks(ctx context.Context) ([]AttackRecord, error) {
+// LoadAttacks returns the history, oldest start first. The newest
+// withDetails records come with their details; older ones without, as a
+// long history's details would not fit in memory.
+func (s *Store) LoadAttacks(ctx context.Context, withDetails int) ([]AttackRecord, error) {
 	var out []AttackRecord
 	err := s.view(ctx, "loading attacks", func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAttacks).ForEach(func(k, v []byte) error {
+		err := tx.Bucket(bucketAttacks).ForEach(func(k, v []byte) error {
 			if r, ok := decodeAttack(k, v); ok {
 				out = append(out, r)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		details := tx.Bucket(bucketAttackDetails)
+		for i := max(0, len(out)-withDetails); i < len(out); i++ {
+			if d := details.Get(attackKey(out[i].StartedAt, out[i].ID)); d != nil {
+				out[i].Details = bytes.Clone(d)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

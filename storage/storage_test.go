@@ -254,7 +254,7 @@ func TestHistoryPruning(t *testing.T) {
 			if err := s.PruneAttacks(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.LoadAttacks(ctx)
+			got, err := s.LoadAttacks(ctx, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

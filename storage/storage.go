@@ -40,15 +40,15 @@ import (
 const SchemaVersion = 1
 
 var (
-	bucketBans      = []byte("bans")
-	bucketAttacks   = []byte("attacks")
+	bucketBans    = []byte("bans")
+	bucketAttacks = []byte("attacks")
 	// bucketAttackDetails holds each attack's heavy part (details text and
 	// flow sample) under the attack's key: written once, when known, so
 	// the updates at start and end rewrite a few hundred bytes, not 16 KB.
 	bucketAttackDetails = []byte("attack_details")
-	bucketTemplates = []byte("templates")
-	bucketBaselines = []byte("baselines")
-	bucketMeta      = []byte("meta")
+	bucketTemplates     = []byte("templates")
+	bucketBaselines     = []byte("baselines")
+	bucketMeta          = []byte("meta")
 
 	keySchema = []byte("schema_version")
 

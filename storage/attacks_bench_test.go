@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// BenchmarkSaveAttacks is an attack storm's history write: each op saves
-// 10 attacks of 16 KB (a 40-flow sample) into a history of `size` records.
-func BenchmarkSaveAttacks(b *testing.B) {
+// BenchmarkAttackStorm is the history's share of an attack storm: 50
+// attacks a tick go through their life (start, details with a 16 KB
+// sample, end), each event one SaveAttacks per tick, over a history of
+// `history` records. It reports the bytes written (wchar) per attack.
+func BenchmarkAttackStorm(b *testing.B) {
 	for _, size := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("history=%d", size), func(b *testing.B) {
 			ctx := context.Background()
@@ -19,28 +21,40 @@ func BenchmarkSaveAttacks(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			data := make([]byte, 16<<10)
+			summary, details := make([]byte, 400), make([]byte, 16<<10)
 			t0 := time.Unix(1764050000, 0)
 			n := 0
-			batch := func(k int) []AttackRecord {
-				recs := make([]AttackRecord, k)
-				for i := range recs {
-					n++
-					recs[i] = AttackRecord{ID: fmt.Sprintf("a%d", n), StartedAt: t0.Add(time.Duration(n) * time.Millisecond),
-						EndedAt: t0.Add(time.Duration(n)*time.Millisecond + time.Second), Data: data}
+			tick := func(k int) {
+				// k attacks start, the k before them get their details, and
+				// the k before those end: three events per attack in all.
+				var recs []AttackRecord
+				for i := range k {
+					id := n + i
+					at := func(id int) time.Time { return t0.Add(time.Duration(id) * time.Millisecond) }
+					recs = append(recs, AttackRecord{ID: fmt.Sprint(id), StartedAt: at(id), Data: summary})
+					if id >= k {
+						recs = append(recs, AttackRecord{ID: fmt.Sprint(id - k), StartedAt: at(id - k), Data: summary, Details: details})
+					}
+					if id >= 2*k {
+						recs = append(recs, AttackRecord{ID: fmt.Sprint(id - 2*k), StartedAt: at(id - 2*k), EndedAt: at(id), Data: summary})
+					}
 				}
-				return recs
+				n += k
+				if err := s.SaveAttacks(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
 			}
 			for n < size {
-				if err := s.SaveAttacks(ctx, batch(500)); err != nil {
-					b.Fatal(err)
-				}
+				tick(500)
 			}
+			_, wc0 := procIO(b)
+			n0 := n
 			for b.Loop() {
-				if err := s.SaveAttacks(ctx, batch(10)); err != nil {
-					b.Fatal(err)
-				}
+				tick(50)
 			}
+			_, wc1 := procIO(b)
+			b.ReportMetric(float64(wc1-wc0)/float64(n-n0), "wchar-bytes/attack")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n-n0), "ns/attack")
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/netsampler/goflow2/v2/producer"
 
 	"github.com/flowshield/flowshield/flow"
+	"github.com/flowshield/flowshield/flow/flowgen"
 )
 
 // Benchmarks: 30 records a datagram; v9 and IPFIX with the RouterOS-shaped
@@ -174,5 +175,83 @@ func goflowLoop(bc benchCase) func(b *testing.B) int {
 			records += decodeOne(bc.data)
 		}
 		return records
+	}
+}
+
+// BenchmarkDecodePath compares the fast plan (fast.go) with the generic ops
+// on several template shapes, 30 records a datagram, one sub-benchmark per
+// shape and path:
+//
+//	go test -run '^$' -bench 'BenchmarkDecodePath' -benchtime 2s ./flow/netflow/
+func BenchmarkDecodePath(b *testing.B) {
+	const uptime = 3_600_000
+	now := time.Unix(1_700_000_000, 0)
+	shapes := []struct {
+		name string
+		bc   benchCase
+	}{
+		{"routeros-v9", benchV9()},
+		{"routeros-ipfix", benchIPFIX()},
+		{"routeros-v9-ipv6", benchCase{
+			setup: v9Datagram(uptime, 1_700_000_000, 0, set(0, tmplRecord(257, routerOSV9v6Fields...))),
+			data:  v9Datagram(uptime, 1_700_000_000, 0, routerOSV9DataSet(257, routerOSV9v6Fields, benchRecords, uptime)),
+		}},
+		{"flowgen-v9", flowgenBenchCase(b, flowgen.FormatNetFlowV9, now)},
+		{"flowgen-ipfix", flowgenBenchCase(b, flowgen.FormatIPFIX, now)},
+	}
+	for _, s := range shapes {
+		for _, path := range []string{"fast", "generic"} {
+			b.Run(s.name+"/"+path, func(b *testing.B) {
+				reportRun(b, pathLoop(s.bc, path == "generic"))
+			})
+		}
+	}
+}
+
+// flowgenBenchCase is the generator's template datagram and one data
+// datagram of benchRecords IPv4 records.
+func flowgenBenchCase(b *testing.B, format flowgen.Format, now time.Time) benchCase {
+	cfg := flowgen.DefaultEncoderConfiguration()
+	cfg.Format, cfg.TemplateRefresh, cfg.MaxRecordsPerDatagram, cfg.MaxDatagramSize = format, 1000, benchRecords, 65000
+	enc, err := flowgen.NewEncoder(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var flows []flowgen.Flow
+	for _, fl := range flowgenFlows(now, 0) {
+		if fl.Src.Is4() && fl.Dst.Is4() && len(flows) < benchRecords {
+			flows = append(flows, fl)
+		}
+	}
+	// The first datagram carries the templates; the second only data.
+	first, _ := enc.AppendDatagram(nil, flows, now, nil)
+	data, n := enc.AppendDatagram(nil, flows, now, nil)
+	if n != benchRecords || CarriesTemplates(data) {
+		b.Fatalf("generator datagram: %d records, templates %v", n, CarriesTemplates(data))
+	}
+	return benchCase{setup: first, data: data}
+}
+
+func pathLoop(bc benchCase, genericOnly bool) func(b *testing.B) int {
+	return func(b *testing.B) int {
+		d := New(DefaultConfiguration())
+		d.genericOnly = genericOnly
+		sink := &countSink{}
+		var rec flow.Record
+		dg := flow.Datagram{Exporter: netip.MustParseAddr("192.0.2.1"), Received: 1}
+		if bc.setup != nil {
+			dg.Payload = bc.setup
+			d.Decode(&dg, &rec, sink)
+		}
+		dg.Payload = bc.data
+		d.Decode(&dg, &rec, sink)
+		sink.records = 0
+		for b.Loop() {
+			d.Decode(&dg, &rec, sink)
+		}
+		if sink.errors != 0 {
+			b.Fatalf("%d decode errors", sink.errors)
+		}
+		return sink.records
 	}
 }

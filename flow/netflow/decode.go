@@ -93,7 +93,7 @@ func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, opt
 				d.decodeOptionsData(sc, t, body, sink)
 				continue
 			}
-			decodeData(dg, h, sc, t, body, rec, sink)
+			decodeData(dg, h, sc, t, body, rec, sink, d.genericOnly)
 		default:
 			sink.DecodeError(flow.ErrUnsupported)
 		}
@@ -136,7 +136,8 @@ type recTimes struct {
 }
 
 // decodeData decodes one data set with a flow template.
-func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byte, rec *flow.Record, sink flow.Sink) {
+// genericOnly skips the fast plan (the reference, for tests).
+func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byte, rec *flow.Record, sink flow.Sink, genericOnly bool) {
 	base := flow.Record{
 		Exporter:          dg.Exporter,
 		Received:          dg.Received,
@@ -153,6 +154,13 @@ func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byt
 	var samplers map[uint64]uint32
 	if t.sampler {
 		samplers = *sc.samplers.Load()
+	}
+	if t.fast != nil && !genericOnly {
+		body = decodeFast(h, sc, t, t.fast, &base, body, rec, sink, samplers)
+		if len(body) > 0 && !allZero(body) && len(body) > 3 {
+			sink.DecodeError(flow.ErrBadLength)
+		}
+		return
 	}
 	if t.fixed {
 		n := t.minLen

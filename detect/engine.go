@@ -510,17 +510,18 @@ func (e *Engine) apply(sc *scratch, records []flow.Record) {
 // applyShard accounts the list of entries of one shard starting at entry
 // i; the shard's lock is held.
 func (e *Engine) applyShard(sh *shard, first int32, sc *scratch, records []flow.Record) {
-	// Two passes. The first finds (or creates) each entry's host and reads
-	// the line of its ring the record will most likely add to; those
-	// loads do not depend on one another, so their cache misses overlap.
-	// In the daemon, with thousands of hosts hit in random order, these
-	// misses were most of Consume's cost (one miss on the host, one on its
-	// ring, one after the other, for every record).
+	// Two passes before the work. With thousands of hosts hit in random
+	// order, the daemon's Consume was mostly cache misses, one after the
+	// other for each record: the host table, the host, its ring line. The
+	// first pass finds every entry's host, the second loads its lines and
+	// the ring line the record will add to. Within a pass the loads of
+	// different entries do not depend on one another and the loop body is
+	// short, so the processor keeps many misses in flight instead of one
+	// or two (BenchmarkPipeline/net=20/cold: 180 -> 143 ns/record).
 	if cap(sc.hostOf) < len(sc.entries) {
 		sc.hostOf = make([]*host, len(sc.entries), 2*len(sc.entries))
 	}
 	hostOf := sc.hostOf[:len(sc.entries)]
-	var touch float32
 	for i := first; i >= 0; i = sc.entries[i].next {
 		en := &sc.entries[i]
 		var k6 [16]byte
@@ -548,11 +549,23 @@ func (e *Engine) applyShard(sh *shard, first int32, sc *scratch, records []flow.
 			}
 		}
 		hostOf[i] = h
-		if d := &h.dir[en.dir]; len(d.slots) > 0 {
-			touch += d.slots[int(d.headSlot)*e.lay.width]
+	}
+	// The host's lines (its direction's ring header and totals) and the
+	// ring line the record adds to (its end second's slot).
+	var touch uint64
+	var ftouch float32
+	for i := first; i >= 0; i = sc.entries[i].next {
+		if h := hostOf[i]; h != nil {
+			en := &sc.entries[i]
+			dir := en.dir & 1
+			touch += h.total[dir].Packets
+			if d := &h.dir[dir]; len(d.slots) > 0 {
+				n := &sc.norms[en.norm]
+				ftouch += d.slots[d.slotIndex(n.endSec, n.recvSec, &e.lay)]
+			}
 		}
 	}
-	sc.touch = touch // keeps the loads
+	sc.touch = ftouch + float32(touch&1) // keeps the loads
 	for i := first; i >= 0; i = sc.entries[i].next {
 		h := hostOf[i]
 		if h == nil {

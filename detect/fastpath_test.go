@@ -232,3 +232,51 @@ func TestConcurrentAttacks(t *testing.T) {
 		t.Error("no hostgroup attack")
 	}
 }
+
+// TestSlotIndexPredictsAdd: the slot applyShard loads ahead of a record is
+// the one add then writes, whenever the record lands in the ring.
+func TestSlotIndexPredictsAdd(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, nslots := range []int{3, 7, 12, 62} {
+		l := newLayout(nslots, [numCats]bool{})
+		var d dirState
+		sec := int64(1_790_000_000)
+		for i := 0; i < 5000; i++ {
+			// Arrival moves on by 0-3 seconds now and then, sometimes a
+			// jump past the ring; records end up to a ring behind, or
+			// (clock trouble) ahead.
+			switch x := rng.Intn(100); {
+			case x < 10:
+				sec += int64(rng.Intn(4))
+			case x == 10:
+				sec += int64(nslots + rng.Intn(5))
+			}
+			endSec := sec - int64(rng.Intn(nslots+2)) + int64(rng.Intn(2))
+			n := &norm{recvSec: sec, endSec: endSec, start: endSec*1e9 + 1, end: endSec*1e9 + 2, pkts: 1, bits: 8, mask: 1 << catAll}
+			var guess int
+			if d.slots != nil {
+				guess = d.slotIndex(n.endSec, n.recvSec, &l)
+			}
+			before := append([]float32(nil), d.slots...)
+			d.add(n, &l)
+			if before == nil {
+				continue
+			}
+			inRing := endSec <= d.head && endSec > d.head-int64(nslots)
+			if !inRing {
+				continue
+			}
+			// add wrote second endSec's slot (by the modulo, not by
+			// headSlot): its packets grew by the record's one packet, from
+			// zero if advancing cleared it.
+			want := int(((endSec%int64(nslots))+int64(nslots))%int64(nslots)) * l.width
+			c := want + int(l.col[mPPS+catAll])
+			if got := d.slots[c]; got != before[c]+1 && got != 1 {
+				t.Fatalf("nslots %d, step %d: slot %d has %v packets, had %v", nslots, i, want, got, before[c])
+			}
+			if guess != want {
+				t.Fatalf("nslots %d, step %d: recv %d end %d: slotIndex %d, add wrote %d", nslots, i, sec, endSec, guess, want)
+			}
+		}
+	}
+}

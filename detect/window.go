@@ -129,6 +129,30 @@ func (d *dirState) recent(back int, l *layout) []float32 {
 	return d.slots[i : i+l.width : i+l.width]
 }
 
+// slotIndex is the index in slots of second sec's first column once the
+// ring has advanced to recvSec (what add does first), or of the newest slot
+// when sec will not be in the ring then: where add will write, to load it
+// early. No division as long as the ring moves less than its length.
+func (d *dirState) slotIndex(sec, recvSec int64, l *layout) int {
+	head, hs := d.head, int64(d.headSlot)
+	if adv := recvSec - head; adv > 0 && adv < int64(l.nslots) {
+		head, hs = recvSec, hs+adv
+		if hs >= int64(l.nslots) {
+			hs -= int64(l.nslots)
+		}
+	} else if adv > 0 { // the ring restarts: rare, so the division is fine
+		n := int64(l.nslots)
+		head, hs = recvSec, ((recvSec%n)+n)%n
+	}
+	if back := head - sec; back > 0 && back < int64(l.nslots) {
+		hs -= back
+		if hs < 0 {
+			hs += int64(l.nslots)
+		}
+	}
+	return int(hs) * l.width
+}
+
 // setHead makes sec the newest second.
 func (d *dirState) setHead(sec int64, l *layout) {
 	n := int64(l.nslots)

@@ -75,6 +75,41 @@ start_daemon() {
 	die "daemon not healthy after 10 s (log: $work/daemon.log)"
 }
 
+# limit_cpu PID PERCENT: puts PID (the whole process) in a cgroup of its
+# own allowed PERCENT of one core (CFS quota over a 20 ms period, cgroup v2
+# cpu.max or v1 cpu.cfs_quota_us): a router's slower or shared CPU on this
+# machine, so that one blaster can offer many times what the daemon can
+# take. Sets CPU_CGROUP (removed by release_cpu).
+CPU_CGROUP=
+limit_cpu() {
+	local pid=$1 pct=$2 quota dir
+	quota=$((pct * 200)) # µs of CPU per 20,000 µs period
+	if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+		dir=/sys/fs/cgroup/flowshield-bench.$$
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control || die "enabling the cpu controller"
+		mkdir "$dir" && echo "$quota 20000" >"$dir/cpu.max" || die "creating cgroup $dir"
+	elif [[ -d /sys/fs/cgroup/cpu ]]; then
+		dir=/sys/fs/cgroup/cpu/flowshield-bench.$$
+		mkdir "$dir" && echo 20000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us" || die "creating cgroup $dir"
+	else
+		die "no cgroup cpu controller for --cpu-quota"
+	fi
+	echo "$pid" >"$dir/cgroup.procs" || die "moving pid $pid into $dir"
+	CPU_CGROUP=$dir
+	log "daemon limited to $pct % of one core ($dir)"
+}
+
+# release_cpu: removes the cgroup of limit_cpu once its process is gone.
+release_cpu() {
+	[[ -n $CPU_CGROUP ]] || return 0
+	local i
+	for ((i = 0; i < 50; i++)); do
+		rmdir "$CPU_CGROUP" 2>/dev/null && { CPU_CGROUP=; return 0; }
+		sleep 0.1
+	done
+	log "could not remove $CPU_CGROUP"
+}
+
 # stop_daemon: stops the daemon this script started (SIGTERM, then SIGKILL after 10 s).
 stop_daemon() {
 	local i

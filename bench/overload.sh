@@ -16,8 +16,14 @@
 # anything that grows with the offered load), and drops counted > 0.
 #
 # Usage: bench/overload.sh [--duration D] [--workers N] [--format F] [--rss-limit-mb N] [--prefix P]
+#                          [--cpu-quota PCT]
 #   or env: DURATION (20s), WORKERS (2), FORMAT (routeros-v9), RSS_LIMIT_MB (200),
-#   PREFIX (203.0.113.0/24).
+#   PREFIX (203.0.113.0/24), CPU_QUOTA (none).
+#   --cpu-quota PCT runs the daemon in a cgroup allowed PCT % of one core
+#   (needs root and a cgroup cpu controller): on 2 cores the blaster and the
+#   daemon otherwise share the machine and the blast reaches only a few times
+#   what the daemon takes; with a quota it reaches 10x and more, as on a
+#   router whose CPU is small or busy forwarding.
 #   SKIP_BUILD=1 FS_BIN=... FLOWGEN_BIN=... reuse binaries.
 # Exit status: 0 if every criterion holds, 1 if not, 2 on usage errors.
 set -euo pipefail
@@ -30,6 +36,7 @@ RSS_LIMIT_MB=${RSS_LIMIT_MB:-200}
 # PREFIX: the daemon's FLOWSHIELD_NETWORKS and flowgen's hosts (a /16 makes
 # the consumer slower, so the same blast overloads it more).
 PREFIX=${PREFIX:-203.0.113.0/24}
+CPU_QUOTA=${CPU_QUOTA:-}
 while (($#)); do
 	case $1 in
 	--duration) DURATION=$2; shift 2 ;;
@@ -37,6 +44,7 @@ while (($#)); do
 	--format) FORMAT=$2; shift 2 ;;
 	--rss-limit-mb) RSS_LIMIT_MB=$2; shift 2 ;;
 	--prefix) PREFIX=$2; shift 2 ;;
+	--cpu-quota) CPU_QUOTA=$2; shift 2 ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -52,6 +60,7 @@ cleanup() {
 	local p
 	for p in "${PROBE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	stop_daemon
+	release_cpu
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -60,6 +69,7 @@ build_binaries "$WORK"
 MACHINE=$(machine_line)
 log "machine: $MACHINE"
 start_daemon "$WORK"
+[[ -z $CPU_QUOTA ]] || limit_cpu "$DAEMON_PID" "$CPU_QUOTA"
 
 dur_s=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; print int(n + 0.999) }')
 probe_s=$((dur_s + 5)) # probes run a little past the blast, so the catch-up is covered too
@@ -177,12 +187,13 @@ summary=$(jq -cn --arg format "$FORMAT" --arg duration "$DURATION" --argjson wor
 	--argjson healthz_max_ms "$max_latency_ms" --argjson healthz_p99_ms "$p99_latency_ms" \
 	--argjson rss_max_kb "$rss_max_kb" --argjson rss_growth_kb "$rss_growth_kb" --argjson rss_late_growth_kb "$rss_late_growth_kb" --argjson peak_rss_kb "$hwm_kb" \
 	--argjson load1 "$load_at_start" --arg prefix "$PREFIX" --argjson pass "$pass" \
+	--argjson cpu_quota_pct "${CPU_QUOTA:-null}" \
 	'{format:$format, duration:$duration, workers:$workers, sent:$sent, sent_datagrams:$sent_datagrams,
 	  send_rate:$send_rate, consume_rate:$consume_rate, overload_factor:$overload_factor, counted:$counted,
 	  ns_per_record:$ns_per_record, dropped:$dropped, kernel_drops_metric:$kernel_drops_metric,
 	  kernel_drops_proc:$kernel_drops_proc, unaccounted_datagrams:$unaccounted_datagrams,
 	  healthz_probes:$healthz_probes, healthz_failures:$healthz_failures, healthz_max_ms:$healthz_max_ms,
 	  healthz_p99_ms:$healthz_p99_ms, rss_max_kb:$rss_max_kb, rss_growth_kb:$rss_growth_kb, rss_late_growth_kb:$rss_late_growth_kb,
-	  peak_rss_kb:$peak_rss_kb, prefix:$prefix, load1:$load1, pass:$pass}')
+	  peak_rss_kb:$peak_rss_kb, prefix:$prefix, cpu_quota_pct:$cpu_quota_pct, load1:$load1, pass:$pass}')
 echo "$summary" | tee "$WORK/summary.json"
 [[ $pass == true ]]

@@ -591,3 +591,45 @@ func TestPollingCoalescesReads(t *testing.T) {
 		})
 	}
 }
+
+// TestBehindWithFullQueueDecodesInline: a primary reader that falls behind
+// hands its backlog to the workers only while their queue has room; once
+// they are behind too it decodes the rest itself, leaving the backlog in
+// the socket buffer, so a burst that the buffer holds loses nothing. (It
+// used to move datagrams from the socket into the full queue and drop
+// them there.)
+func TestBehindWithFullQueueDecodesInline(t *testing.T) {
+	cfg := testConfig()
+	cfg.SFlowListen = ""
+	cfg.Workers = 1
+	cfg.QueueDatagrams = 64
+	cfg.PollInterval = 5 * time.Millisecond
+	cfg.StallAfter = time.Minute // no standby: this is about the primary
+	// Every datagram is its own Consume call (the batch is handed over at
+	// its end), so the consumer takes 300 µs a datagram: far slower than
+	// the burst below arrives.
+	consumer := &countingConsumer{delay: 300 * time.Microsecond}
+	c := startCollector(t, cfg, Decoders{NetFlow: &fakeDecoder{}, NetFlowInOrder: fakeInOrder}, consumer)
+	conn := sender(t, "127.0.0.1", listenAddr(t, c, ProtocolNetFlow))
+	send(t, conn, fakeDatagram(ProtocolNetFlow, 9, fakeTemplate, 1, 0, 0, 0))
+	const datagrams = 1500
+	for range datagrams {
+		send(t, conn, fakeDatagram(ProtocolNetFlow, 9, fakeData, 1, 2, 1, 1))
+	}
+	waitFor(t, 30*time.Second, "every datagram read", func() bool {
+		s := c.Stats()
+		return s.Datagrams+s.KernelDropped >= datagrams+1 && s.QueueDatagrams == 0 &&
+			consumer.records.Load() == 2*(s.Datagrams-1-s.Dropped)
+	})
+	s := c.Stats()
+	t.Logf("%d datagrams read, %d decoded on the reader, %d queue drops, %d kernel drops", s.Datagrams, s.Inline, s.Dropped, s.KernelDropped)
+	if s.Dropped != 0 {
+		t.Errorf("%d datagrams dropped from the queue; want 0 (the primary decodes itself when the queue is full)", s.Dropped)
+	}
+	if s.Inline >= s.Datagrams {
+		t.Errorf("all %d datagrams decoded on the reader: it never fell behind, so the test proves nothing", s.Datagrams)
+	}
+	if got, want := consumer.records.Load(), 2*(s.Datagrams-1); got != want {
+		t.Errorf("%d records delivered, want %d", got, want)
+	}
+}

@@ -128,6 +128,12 @@ func (c *Collector) putPacket(p *packet) {
 	c.pool.Put(p)
 }
 
+// queueHasRoom reports whether n more datagrams of size bytes in all fit
+// in the queue, by count and by bytes.
+func (c *Collector) queueHasRoom(n int, size int64) bool {
+	return len(c.queue)+n <= cap(c.queue) && c.queued.Load()+size <= int64(c.cfg.QueueBytes)
+}
+
 func (c *Collector) enqueue(p *packet) {
 	c.queued.Add(p.size)
 	select {

@@ -27,8 +27,10 @@ import (
 //   - Using the machine's cores under load: when the primary has worked for
 //     a whole PollInterval without emptying the socket it is falling behind,
 //     and it hands the rest of the backlog to the workers through the
-//     bounded queue (dropping and counting when that is full), exactly as
-//     every datagram used to be handled.
+//     bounded queue while that has room for a read; when it has none it
+//     decodes the read itself, so the backlog waits in the socket buffer
+//     (far larger than the queue) instead of being moved into a full queue
+//     and dropped there. The kernel drops, and counts, once that is full.
 //   - Never waiting for the consumer: if the primary is held inside the
 //     consumer (or its decoder) for longer than StallAfter, the listener's
 //     standby reader takes the socket over and feeds the queue until the
@@ -229,7 +231,15 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 		r.consecutiveErr = 0
 		r.l.setErr(nil)
 	}
-	spill = spill || r.inline == nil || r.full && now-r.drainStart > int64(r.interval)
+	// Behind: a full read after draining for a whole interval. The rest of
+	// the backlog then goes to the workers, but only while their queue has
+	// room for this read: once they are behind too, datagrams moved from
+	// the socket into a full queue would only be dropped there, while the
+	// primary decoding them itself loses nothing and leaves the backlog in
+	// the socket's buffer, far larger than the queue (kernel drops, counted,
+	// only once that is full).
+	behind := r.full && now-r.drainStart > int64(r.interval)
+	spill = spill || r.inline == nil || behind && r.c.queueHasRoom(n, r.br.bytes(n))
 	if spill {
 		// Template datagrams are decoded here, before the next read. The
 		// primary keeps their records in its own batch (queued, they

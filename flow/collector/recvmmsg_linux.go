@@ -118,6 +118,15 @@ func (b *batchReader) datagram(i int) ([]byte, netip.Addr) {
 	return payload, sockaddrAddr(&b.names[i])
 }
 
+// bytes is the payload size of the first n datagrams read.
+func (b *batchReader) bytes(n int) int64 {
+	var size int64
+	for i := range n {
+		size += int64(min(b.msgs[i].len, maxDatagram))
+	}
+	return size
+}
+
 // kernelDrops returns the socket's drop counter carried by the last
 // datagram of the batch that had one.
 func (b *batchReader) kernelDrops(n int) (uint32, bool) {

@@ -35,4 +35,6 @@ func (b *batchReader) read(bool) (int, error) {
 
 func (b *batchReader) datagram(int) ([]byte, netip.Addr) { return b.buf[:b.n], b.from }
 
+func (b *batchReader) bytes(n int) int64 { return int64(n * b.n) }
+
 func (b *batchReader) kernelDrops(int) (uint32, bool) { return 0, false }

@@ -179,13 +179,17 @@ func TestConcurrentAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The consumers go on until Tick has described an attack (so a loaded
+	// machine, where they would finish before enough ticks, cannot fail
+	// the test), at least 1,000 batches each and at most 200,000.
+	var described atomic.Bool
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			recs := make([]flow.Record, 24)
-			for b := 0; b < 1000; b++ {
+			for b := 0; b < 1000 || !described.Load() && b < 200000; b++ {
 				now := nowNs.Load()
 				for i := range recs {
 					recs[i] = flow.Record{SrcAddr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i + w)}),
@@ -209,6 +213,9 @@ func TestConcurrentAttacks(t *testing.T) {
 			}
 			for _, ev := range e.Tick(time.Unix(0, nowNs.Add(int64(100*time.Millisecond)))) {
 				kinds[ev.Kind]++
+				if ev.Kind == AttackDetails {
+					described.Store(true)
+				}
 			}
 			for _, a := range e.Attacks(false) {
 				e.Attack(a.ID)

@@ -605,9 +605,9 @@ func TestBehindWithFullQueueDecodesInline(t *testing.T) {
 	cfg.QueueDatagrams = 64
 	cfg.PollInterval = 5 * time.Millisecond
 	cfg.StallAfter = time.Minute // no standby: this is about the primary
-	// Every datagram is its own Consume call (the batch is handed over at
-	// its end), so the consumer takes 300 µs a datagram: far slower than
-	// the burst below arrives.
+	// The consumer sleeps 300 µs a call: the burst below arrives far
+	// faster than it is taken, so the primary falls behind and the one
+	// worker with it.
 	consumer := &countingConsumer{delay: 300 * time.Microsecond}
 	c := startCollector(t, cfg, Decoders{NetFlow: &fakeDecoder{}, NetFlowInOrder: fakeInOrder}, consumer)
 	conn := sender(t, "127.0.0.1", listenAddr(t, c, ProtocolNetFlow))

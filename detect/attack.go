@@ -20,7 +20,9 @@ type attackState struct {
 	ampPort     uint16  // reflector port confirmed by the flow sample, 0 if none
 	udpSize     float64 // average UDP packet size in the flow sample, 0 if unknown
 	col         *collector
-	sampled     bool // counted in Engine.sampled: col keeps a sample
+	sampled     bool   // counted in Engine.sampled: col keeps a sample
+	hold        uint8  // holdCode: the attack is not ended sooner after its last sign
+	votePort    uint16 // the host's reflector port vote at the start (0: none)
 }
 
 type groupDir struct {

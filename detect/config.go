@@ -62,9 +62,12 @@ type Configuration struct {
 	FallbackDuration time.Duration // duration assumed for a record whose times are zero
 	GarbageLogEvery  time.Duration // log garbage at most this often per exporter
 
-	MaxHosts    int           // tracked hosts at most; new hosts past it are counted and not tracked
-	IdleTimeout time.Duration // a host with no traffic this long (and no active attack) is forgotten
-	Shards      int           // host table shards (power of two); 0 picks one
+	MaxHosts int // tracked hosts at most; new hosts past it are counted and not tracked
+	// MaxExporters bounds the exporters whose anomalies and timers are
+	// kept; past it the one heard from least recently is forgotten.
+	MaxExporters int
+	IdleTimeout  time.Duration // a host with no traffic this long (and no active attack) is forgotten
+	Shards       int           // host table shards (power of two); 0 picks one
 
 	RetainEnded      time.Duration // ended attacks kept at least this long ...
 	RetainEndedCount int           // ... or the last this many, whichever keeps more
@@ -94,6 +97,7 @@ func DefaultConfiguration() Configuration {
 		FallbackDuration:    time.Second,
 		GarbageLogEvery:     time.Minute,
 		MaxHosts:            250000,
+		MaxExporters:        1024,
 		IdleTimeout:         2 * time.Minute,
 		RetainEnded:         24 * time.Hour,
 		RetainEndedCount:    1000,
@@ -137,6 +141,9 @@ func (c *Configuration) validate() error {
 	}
 	if c.MaxHosts <= 0 {
 		errs = append(errs, fmt.Errorf("max hosts %d: want > 0", c.MaxHosts))
+	}
+	if c.MaxExporters < 0 {
+		errs = append(errs, fmt.Errorf("max exporters %d: want >= 0 (0: the default)", c.MaxExporters))
 	}
 	if c.MaxSampledAttacks < 0 {
 		errs = append(errs, fmt.Errorf("max sampled attacks %d: want >= 0", c.MaxSampledAttacks))

@@ -222,6 +222,10 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 		return sc
 	}
 	e.exporters.m = map[netip.Addr]*exporterState{}
+	e.exporters.max = cfg.MaxExporters
+	if e.exporters.max == 0 {
+		e.exporters.max = DefaultConfiguration().MaxExporters
+	}
 	return e, nil
 }
 
@@ -235,6 +239,7 @@ type norm struct {
 	rec        int32  // index into the batch
 	udpPort    uint16 // source port of non-fragment UDP, else 0
 	mask       uint8
+	hold       uint8 // holdCode: how long the exporter may stay silent about this traffic
 }
 
 // entry is one host direction a record counts toward. The host's key is
@@ -271,6 +276,7 @@ func (e *Engine) Consume(records []flow.Record) {
 	var local struct{ accounted, unprotected, whitelisted, garbage, empty, fixed uint64 }
 	wl := !e.whitelist.empty()
 	var lastRecv, lastRecvSec int64 = 0, 0
+	stride := (len(records) + batchSamples - 1) / batchSamples // of the timer learner's samples
 	for i := range records {
 		r := &records[i]
 		dk, d4 := addrKey4(r.DstAddr)
@@ -328,17 +334,20 @@ func (e *Engine) Consume(records []flow.Record) {
 		sc.norms = sc.norms[:ni+1]
 		n := &sc.norms[ni]
 		fix, garbage := e.normalizeInto(r, recv, lastRecvSec, n)
+		xd := sc.exp.find(e, r.Exporter)
+		xd.lastRecv = max(xd.lastRecv, recv)
 		if fix != fixNone {
 			local.fixed++
-			sc.exp.add(e, r.Exporter, fix, recv)
+			xd.count[fix]++
 		}
 		if garbage {
 			local.garbage++
-			sc.exp.add(e, r.Exporter, fixGarbage, recv)
+			xd.count[fixGarbage]++
 			sc.norms = sc.norms[:ni]
 			continue
 		}
 		local.accounted++
+		e.applyTimers(xd, n, recv, stride)
 		n.rec = int32(i)
 		if dstProt {
 			if d4 {
@@ -378,6 +387,32 @@ func (e *Engine) Consume(records []flow.Record) {
 		c.clockFixed.Add(local.fixed)
 	}
 	e.scratch.Put(sc)
+}
+
+// applyTimers feeds the record's lag and duration to its exporter's
+// learner and applies what was learned: a late record is moved forward by
+// the exporter's shift (never past its arrival), and the record gets the
+// hold of its kind (cut by the active timeout, or not).
+func (e *Engine) applyTimers(xd *expDelta, n *norm, recv int64, stride int) {
+	dur := n.end - n.start
+	lagSec := n.recvSec - n.endSec
+	xd.sample(lagSec, dur, stride)
+	p := &xd.p
+	if p.shiftSec > 0 && lagSec > 0 {
+		if lagSec > p.shiftSec || recv-n.end >= p.shift {
+			n.start += p.shift
+			n.end += p.shift
+			n.endSec += p.shiftSec
+		} else {
+			n.start += recv - n.end
+			n.end = recv
+			n.endSec = n.recvSec
+		}
+	}
+	n.hold = p.holdLate
+	if p.active > 0 && dur >= p.active-cutSlackNs {
+		n.hold = p.holdCut
+	}
 }
 
 // addEntry4 appends an IPv4 entry field by field (a composite literal is

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowshield/flowshield/flow"
@@ -106,8 +107,8 @@ func (e *Engine) normalizeInto(r *flow.Record, recv, recvSec int64, n *norm) (fi
 	return fix, garbage
 }
 
-// ExporterStats counts, per exporter, the records whose clock was fixed and
-// those discarded as garbage.
+// ExporterStats are, per exporter, the records whose clock was fixed and
+// those discarded as garbage, and its reporting timers.
 type ExporterStats struct {
 	Exporter      netip.Addr
 	Garbage       uint64 // impossible on LINK_MBPS, discarded from detection
@@ -116,46 +117,124 @@ type ExporterStats struct {
 	ClockPast     uint64 // ending long before arrival (sysUpTime reset, clock behind)
 	ClockDuration uint64 // negative or impossibly long duration
 	LastGarbage   time.Time
+	LastSeen      time.Time // arrival of its last record
+	Timers        ExporterTimers
 }
 
 type exporterState struct {
 	ExporterStats
-	lastLog time.Time
+	lastLog  time.Time
+	lastSeen int64 // Unix ns
+	learn    timerLearner
+	params   params // what Consume uses, from learn
 }
 
-// exporterTable is touched only for anomalies, once per batch and exporter.
+// exporterTable is touched once per batch and exporter: to read the
+// exporter's params, and to add the batch's samples and anomalies. It is
+// bounded (MaxExporters): a new exporter past the bound takes the place of
+// the one heard from least recently, so spoofed sources cannot grow it.
 type exporterTable struct {
-	mu sync.Mutex
-	m  map[netip.Addr]*exporterState
+	mu      sync.Mutex
+	m       map[netip.Addr]*exporterState
+	max     int
+	evicted atomic.Uint64
+	maxHold atomic.Uint32 // the largest holdCode of any exporter
 }
 
-// expDeltas collects a batch's anomalies per exporter (a batch is usually
-// one datagram, so one exporter) and flushes them together.
+// get returns the exporter's state, made (and the table kept in its
+// bound) if new; t.mu is held.
+func (t *exporterTable) get(e *Engine, exporter netip.Addr, now time.Time) *exporterState {
+	if st := t.m[exporter]; st != nil {
+		return st
+	}
+	if len(t.m) >= t.max {
+		var oldest *exporterState
+		for _, st := range t.m {
+			if oldest == nil || st.lastSeen < oldest.lastSeen {
+				oldest = st
+			}
+		}
+		delete(t.m, oldest.Exporter)
+		t.evicted.Add(1)
+	}
+	st := &exporterState{ExporterStats: ExporterStats{Exporter: exporter}, lastSeen: now.UnixNano()}
+	t.m[exporter] = st
+	return st
+}
+
+// paramsOf is what Consume uses for the exporter's records.
+func (t *exporterTable) paramsOf(exporter netip.Addr) params {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.m[exporter]; st != nil {
+		return st.params
+	}
+	return params{}
+}
+
+// expDeltas collects what a batch says of each exporter (a batch is usually
+// one datagram, so one exporter) and flushes it under one lock.
 type expDeltas struct {
-	n int
-	d [4]expDelta
+	n    int
+	last int // the delta found last
+	d    [4]expDelta
 }
 
 type expDelta struct {
 	exporter netip.Addr
+	p        params
 	count    [numFixes]uint64
 	lastRecv int64
+	ns       int // samples taken
+	skip     int // records to pass over before the next sample
+	lag      [batchSamples]int64
+	dur      [batchSamples]uint16
+	nl       int // long records' durations taken
+	long     [batchSamples]int64
 }
 
-func (x *expDeltas) add(e *Engine, exporter netip.Addr, fix timeFix, recv int64) {
+// find returns the batch's delta of exporter, made with the exporter's
+// params if new.
+func (x *expDeltas) find(e *Engine, exporter netip.Addr) *expDelta {
+	if x.n > 0 && x.d[x.last].exporter == exporter {
+		return &x.d[x.last]
+	}
 	for i := 0; i < x.n; i++ {
 		if x.d[i].exporter == exporter {
-			x.d[i].count[fix]++
-			x.d[i].lastRecv = max(x.d[i].lastRecv, recv)
-			return
+			x.last = i
+			return &x.d[i]
 		}
 	}
 	if x.n == len(x.d) {
 		x.flush(e)
 	}
-	x.d[x.n] = expDelta{exporter: exporter, lastRecv: recv}
-	x.d[x.n].count[fix] = 1
+	d := &x.d[x.n]
+	d.exporter, d.p = exporter, e.exporters.paramsOf(exporter)
+	d.count, d.lastRecv, d.ns, d.skip, d.nl = [numFixes]uint64{}, 0, 0, 0, 0
+	x.last = x.n
 	x.n++
+	return d
+}
+
+// sample gives the learner a record's lag and duration: records spread
+// over the batch (one in stride, batchSamples at most), so that a
+// datagram's order does not bias the lag; and the duration of every long
+// record (up to batchSamples), which the active timeout is learned from
+// and which are few, as a report of cut records comes in one burst.
+func (d *expDelta) sample(lagSec, durNs int64, stride int) {
+	if durNs >= 15e8 && d.nl < batchSamples {
+		d.long[d.nl] = durNs
+		d.nl++
+	}
+	if d.skip > 0 {
+		d.skip--
+		return
+	}
+	if d.ns < batchSamples {
+		d.lag[d.ns], d.dur[d.ns] = lagSec, durBucket(durNs)
+		d.ns++
+		d.skip = stride - 1
+	}
 }
 
 func (x *expDeltas) flush(e *Engine) {
@@ -172,11 +251,8 @@ func (x *expDeltas) flush(e *Engine) {
 	t.mu.Lock()
 	for i := 0; i < x.n; i++ {
 		d := &x.d[i]
-		st := t.m[d.exporter]
-		if st == nil {
-			st = &exporterState{ExporterStats: ExporterStats{Exporter: d.exporter}}
-			t.m[d.exporter] = st
-		}
+		st := t.get(e, d.exporter, time.Unix(0, d.lastRecv))
+		st.lastSeen = max(st.lastSeen, d.lastRecv)
 		st.ClockZero += d.count[fixZero]
 		st.ClockFuture += d.count[fixFuture]
 		st.ClockPast += d.count[fixPast]
@@ -191,6 +267,22 @@ func (x *expDeltas) flush(e *Engine) {
 				nlogs++
 			}
 		}
+		l := &st.learn
+		for k := 0; k < d.ns; k++ {
+			l.add(d.lag[k])
+		}
+		for k := 0; k < d.nl; k++ {
+			l.addDur(d.long[k])
+		}
+		if l.sinceRun >= learnEvery || (l.samples < learnEvery && d.ns > 0) {
+			l.learn()
+			st.params = l.params()
+			var h uint8
+			for _, o := range t.m {
+				h = max(h, o.params.holdCut, o.params.holdLate)
+			}
+			t.maxHold.Store(uint32(h))
+		}
 	}
 	t.mu.Unlock()
 	for _, l := range logs[:nlogs] {
@@ -200,14 +292,17 @@ func (x *expDeltas) flush(e *Engine) {
 	x.n = 0
 }
 
-// ExporterStats returns the anomaly counters of every exporter that had any,
-// sorted by address.
+// ExporterStats returns the anomaly counters and timers of every exporter
+// heard from (at most MaxExporters, the most recent), sorted by address.
 func (e *Engine) ExporterStats() []ExporterStats {
 	t := &e.exporters
 	t.mu.Lock()
 	out := make([]ExporterStats, 0, len(t.m))
 	for _, st := range t.m {
-		out = append(out, st.ExporterStats)
+		s := st.ExporterStats
+		s.LastSeen = time.Unix(0, st.lastSeen)
+		s.Timers = st.learn.timers()
+		out = append(out, s)
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Exporter.Less(out[j].Exporter) })

@@ -239,9 +239,13 @@ func (e *Engine) evalHost(now time.Time, ip netip.Addr, h *host, dir Direction, 
 			group = e.cfg.HostGroups[h.group].Name
 		}
 		d.att = e.maybeStart(now, &d.aboveSince, lim, win, fast, port, ScopeHost, ip, group, dir, events)
+		if d.att != nil {
+			d.att.hold, d.att.votePort = d.hold, port
+		}
 		return
 	}
 	st := d.att
+	st.hold = max(st.hold, d.hold)
 	port := st.ampPort
 	if port == 0 {
 		if p, share := d.portVote(); share >= 0.2 {
@@ -265,6 +269,9 @@ func (e *Engine) evalGroup(now time.Time, g int, dir Direction, win, fast *vec, 
 		}
 		return
 	}
+	// A group's attack is fed by every exporter: it holds as long as the
+	// slowest one may stay silent.
+	gs.att.hold = uint8(e.exporters.maxHold.Load())
 	if e.progress(now, gs.att, lim, win, fast, gs.att.ampPort, shown, events) {
 		gs.att = nil
 		gs.aboveSince = 0
@@ -337,7 +344,10 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 	a.PPS, a.Bps, a.Flows = win[mPPS], win[mBps], win[mFlows]
 	a.PeakPPS = max(a.PeakPPS, win[mPPS], fast[mPPS])
 	a.PeakBps = max(a.PeakBps, win[mBps], fast[mBps])
-	if now.Sub(st.lastAbove) >= e.cfg.EndAfter {
+	// The hysteresis, or longer when the exporter may not yet have
+	// reported traffic that goes on (a long flow cut by a 60 s active
+	// timeout shows again only a minute later).
+	if now.Sub(st.lastAbove) >= max(e.cfg.EndAfter, holdDuration(st.hold)) {
 		if st.sampled {
 			e.sampled--
 		}
@@ -366,6 +376,12 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 			c.full.Store(true)
 			c.mu.Lock()
 			st.ampPort = c.reflectorPort()
+			if c.udpPkts == 0 {
+				// No UDP in the sample: a ban that works blinds the flows
+				// within a second, so the records that declared the attack
+				// may be all there was. Their vote stands.
+				st.ampPort = st.votePort
+			}
 			if c.udpAll > 0 {
 				st.udpSize = c.udpBits / 8 / c.udpAll
 			}

@@ -105,7 +105,12 @@ type dirState struct {
 	// headSlot is head modulo nslots (the newest slot's index in the ring),
 	// kept so the hot path finds a second's slot without a division. It
 	// lives in what would be padding.
-	headSlot          uint8
+	headSlot uint8
+	// hold is the largest holdCode of the records since the ring last
+	// emptied: how long their exporter may stay silent about traffic that
+	// goes on (a long flow cut by the active timeout is reported again
+	// only that much later). An attack is not ended before it passed.
+	hold              uint8
 	bmWeight, bmTotal float32
 
 	aboveSince int64 // Unix ns of the first evaluation above a threshold, 0 if below
@@ -174,6 +179,7 @@ func (d *dirState) advance(sec int64, l *layout) {
 	if gap >= int64(l.nslots) {
 		clear(d.slots)
 		d.bmWeight, d.bmTotal = 0, 0
+		d.hold = 0
 	} else {
 		for s := d.head + 1; s <= sec; s++ {
 			clear(d.slotFor(s, l))
@@ -214,6 +220,7 @@ func (d *dirState) add(n *norm, l *layout) {
 			l.addTraffic(d.recent(int(d.head-s), l), n.mask, n.pkts*f, n.bits*f, 1)
 		}
 	}
+	d.hold = max(d.hold, n.hold)
 	if n.udpPort != 0 {
 		w := n.pkts
 		switch {

@@ -1,0 +1,324 @@
+package detect
+
+import (
+	"math"
+	"net/netip"
+	"time"
+)
+
+// An exporter's reporting timers, learned from what it sends.
+//
+// A router reports a flow when it has been idle for the inactive timeout
+// (the record arrives that long after the flow's last packet) or when it
+// has lasted the active timeout (the record is cut and the flow goes on in
+// the cache). So records from an exporter fall into two populations: the
+// prompt ones (cut records, 1 s timers) with an arrival lag under 2 s, and
+// the late ones, whose lag starts at the inactive timeout (RouterOS: 15 s
+// by default) and spreads by the exporter's scan interval (softflowd's
+// expiry interval: up to a minute).
+//
+// The learner keeps two histograms per exporter: the arrival lag of a
+// sample of its records in whole seconds, and the duration of its long
+// records (1.5 s and more). From them:
+//   - shift: the lower edge of the late population (its 1st percentile). A
+//     record is moved forward by min(shift, its own lag): a late record
+//     lands where the exporter's usual lag puts it, at or just before its
+//     arrival, so it counts in the per-host ring (WINDOW + 2 s) with its
+//     real length and its neighbours' spacing; a prompt one is not moved.
+//     Records are moved, not the ring stretched, so a host costs no more
+//     memory whatever the timers.
+//   - active timeout: the largest duration carried by a clear spike of
+//     records (cut records all last the active timeout).
+//   - hold: after an attack's last sign above its thresholds, how long the
+//     exporter may stay silent about traffic that still goes on: the larger
+//     of the active timeout and the lag for a host that had cut records,
+//     the late population's spread for bursty exporters.
+const (
+	lagBuckets    = 128 // whole seconds of lag; the last bucket holds all later
+	durExact      = 128 // durations up to 127 s in 1 s buckets ...
+	durStep       = 32  // ... then 32 s buckets
+	durBuckets    = durExact + 64
+	learnHalveAt  = 1 << 15 // samples after which both histograms are halved (recent timers win)
+	batchSamples  = 32      // records per batch and exporter the learner sees
+	learnEvery    = 256     // new samples between recomputations
+	lateMinShare  = 0.10    // late records must be this share of all for a shift
+	lateMinCount  = 16
+	spikeMinCount = 16
+	holdSlack     = 2 // seconds added to a hold for the exporter's scan and the network
+	cutSlackNs    = int64(1500 * time.Millisecond)
+	maxHoldSec    = 128 + 127*16 // what holdCode can say: 36 min
+)
+
+// Sources of a timer value, strongest last.
+const (
+	TimerLearned  = "learned"
+	TimerRouter   = "router"   // /ip/traffic-flow read through the API
+	TimerOptions  = "options"  // NetFlow v9 / IPFIX options data (36, 37)
+	TimerOverride = "override" // the operator's setting
+)
+
+// ExporterTimers are what the engine knows of one exporter's timers.
+type ExporterTimers struct {
+	// ActiveTimeout is how often a long flow is reported, 0 if not known;
+	// ActiveFrom says where it comes from (TimerLearned, ...).
+	ActiveTimeout time.Duration
+	ActiveFrom    string
+	// InactiveTimeout is the exporter's announced or configured inactive
+	// timeout, 0 if none was announced.
+	InactiveTimeout time.Duration
+	// InactiveLag is the median arrival lag of the exporter's late records
+	// (those reported by the inactive timeout), or of all its records when
+	// it has no late ones (1 s timers): the time from a flow's last packet
+	// to its record's arrival. Learned only.
+	InactiveLag time.Duration
+	// Shift is how far the engine moves a late record forward (the late
+	// records' lowest lag); Hold how long an attack whose host this
+	// exporter reports is kept after its last sign, at most.
+	Shift, Hold time.Duration
+	// Samples is the weight of the histograms the values were learned from.
+	Samples uint64
+}
+
+// timerLearner is one exporter's histograms and what was learned from them.
+type timerLearner struct {
+	lag      [lagBuckets]uint32
+	dur      [durBuckets]uint32
+	durSum   [durBuckets]float64 // seconds, so a spike's mean is exact in the coarse buckets
+	total    uint32              // samples in the lag histogram
+	durTotal uint32              // samples in the duration histogram
+	sinceRun uint32              // samples since the last learn
+	samples  uint64              // since start
+
+	// configured timers, 0 when not set, with their sources
+	active, inactive         time.Duration
+	activeFrom, inactiveFrom string
+
+	// learned, in force
+	learnedActive int64 // ns, 0 unknown
+	lagMedian     int64 // s
+	shiftSec      int64 // 0: no late population
+	spreadSec     int64 // late population's p90 minus its lower edge
+}
+
+// durBucket is the histogram bucket of a duration in ns, rounded to
+// seconds.
+func durBucket(ns int64) uint16 {
+	switch {
+	case ns < 5e8:
+		return 0
+	case ns < 15e8:
+		return 1
+	}
+	s := (ns + 5e8) / 1e9
+	if s < durExact {
+		return uint16(s)
+	}
+	return uint16(min(durExact+(s-durExact)/durStep, durBuckets-1))
+}
+
+// add counts one record's lag.
+func (l *timerLearner) add(lagSec int64) {
+	l.lag[min(max(lagSec, 0), lagBuckets-1)]++
+	l.total++
+	l.sinceRun++
+	l.samples++
+	if l.total >= learnHalveAt {
+		l.total = 0
+		for i := range l.lag {
+			l.lag[i] /= 2
+			l.total += l.lag[i]
+		}
+	}
+}
+
+// addDur counts one long record's duration (ns).
+func (l *timerLearner) addDur(ns int64) {
+	b := durBucket(ns)
+	l.dur[b]++
+	l.durSum[b] += float64(ns) / 1e9
+	l.durTotal++
+	l.sinceRun++
+	if l.durTotal >= learnHalveAt {
+		l.durTotal = 0
+		for i := range l.dur {
+			l.dur[i] /= 2
+			l.durSum[i] /= 2
+			l.durTotal += l.dur[i]
+		}
+	}
+}
+
+// learn recomputes the learned timers from the histograms.
+func (l *timerLearner) learn() {
+	l.sinceRun = 0
+	var all, late uint64
+	for b, c := range l.lag {
+		all += uint64(c)
+		if b >= 2 {
+			late += uint64(c)
+		}
+	}
+	if all == 0 {
+		return
+	}
+	l.shiftSec, l.spreadSec = 0, 0
+	lo, hi := 0, lagBuckets-1 // the population the median is taken of
+	if late >= lateMinCount && float64(late) >= lateMinShare*float64(all) {
+		lo = 2
+		l.shiftSec = int64(quantile(l.lag[:], 2, late, 0.01))
+		l.spreadSec = int64(quantile(l.lag[:], 2, late, 0.90)) - l.shiftSec
+	} else {
+		hi = 1
+	}
+	var n uint64
+	for b := lo; b <= hi; b++ {
+		n += uint64(l.lag[b])
+	}
+	l.lagMedian = int64(quantile(l.lag[:hi+1], lo, n, 0.5))
+
+	// The active timeout: of the duration spikes (a bucket pair far above
+	// its neighbours), the longest; the cut records of long flows all last
+	// it, while other durations spread.
+	l.learnedActive = 0
+	for b := durBuckets - 2; b >= 1; b-- {
+		pair := uint64(l.dur[b]) + uint64(l.dur[b+1])
+		if pair < spikeMinCount {
+			continue
+		}
+		var around, nb uint64
+		for _, k := range [...]int{b - 4, b - 3, b - 2, b - 1, b + 2, b + 3, b + 4, b + 5} {
+			if k >= 1 && k < durBuckets && (k > 1 || b > 2) {
+				around += uint64(l.dur[k])
+				nb++
+			}
+		}
+		if nb > 0 && float64(pair) < 4*(float64(around)/float64(nb)+1) {
+			continue
+		}
+		// the pair's mean duration, to the second
+		mean := (l.durSum[b] + l.durSum[b+1]) / float64(pair)
+		l.learnedActive = int64(math.Round(mean)) * 1e9
+		break
+	}
+}
+
+// quantile is the smallest bucket b >= from whose cumulative count from
+// from reaches q of n.
+func quantile(h []uint32, from int, n uint64, q float64) int {
+	want := q * float64(n)
+	var cum uint64
+	for b := from; b < len(h); b++ {
+		cum += uint64(h[b])
+		if float64(cum) >= want && cum > 0 {
+			return b
+		}
+	}
+	return len(h) - 1
+}
+
+// params are the per-record values Consume uses for one exporter.
+type params struct {
+	shift    int64 // ns, whole seconds
+	shiftSec int64
+	active   int64 // ns, 0 unknown
+	holdCut  uint8 // holdCode of a cut record
+	holdLate uint8 // holdCode of any other record
+}
+
+func (l *timerLearner) params() params {
+	p := params{shift: l.shiftSec * 1e9, shiftSec: l.shiftSec, active: l.activeNs()}
+	if p.shiftSec == 0 && l.inactive >= 2*time.Second && l.samples < lateMinCount {
+		// Nothing learned yet: an announced inactive timeout is the best guess.
+		p.shiftSec = int64(l.inactive / time.Second)
+		p.shift = p.shiftSec * 1e9
+	}
+	if p.active > 0 {
+		p.holdCut = holdCode(max(p.active/1e9, l.lagMedian) + holdSlack)
+	}
+	if l.spreadSec > holdSlack {
+		p.holdLate = holdCode(l.spreadSec + holdSlack)
+	}
+	return p
+}
+
+func (l *timerLearner) activeNs() int64 {
+	if l.active > 0 {
+		return int64(l.active)
+	}
+	return l.learnedActive
+}
+
+func (l *timerLearner) timers() ExporterTimers {
+	t := ExporterTimers{
+		InactiveTimeout: l.inactive,
+		InactiveLag:     time.Duration(l.lagMedian) * time.Second,
+		Shift:           time.Duration(l.shiftSec) * time.Second,
+		Samples:         l.samples,
+	}
+	if l.active > 0 {
+		t.ActiveTimeout, t.ActiveFrom = l.active, l.activeFrom
+	} else if l.learnedActive > 0 {
+		t.ActiveTimeout, t.ActiveFrom = time.Duration(l.learnedActive), TimerLearned
+	}
+	p := l.params()
+	t.Hold = holdDuration(max(p.holdCut, p.holdLate))
+	return t
+}
+
+// holdCode packs a hold in seconds into a byte: exact below 128 s, then in
+// 16 s steps up to maxHoldSec.
+func holdCode(sec int64) uint8 {
+	switch {
+	case sec <= 0:
+		return 0
+	case sec < 128:
+		return uint8(sec)
+	}
+	return uint8(min(128+(sec-128+15)/16, 255))
+}
+
+func holdDuration(c uint8) time.Duration {
+	if c < 128 {
+		return time.Duration(c) * time.Second
+	}
+	return time.Duration(128+int64(c-128)*16) * time.Second
+}
+
+// SetExporterTimers records timers an exporter announced (TimerOptions),
+// its router's configuration read through the API (TimerRouter) or the
+// operator's (TimerOverride); a zero duration leaves that timer alone. An
+// active timeout so set takes precedence over the learned one from a
+// weaker or equal source; an inactive timeout is the first guess of the
+// lag until records teach it.
+func (e *Engine) SetExporterTimers(exporter netip.Addr, active, inactive time.Duration, from string) {
+	t := &e.exporters
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.get(e, exporter.Unmap(), e.now())
+	l := &st.learn
+	if active > 0 && timerRank(from) >= timerRank(l.activeFrom) {
+		l.active, l.activeFrom = active, from
+	}
+	if inactive > 0 && timerRank(from) >= timerRank(l.inactiveFrom) {
+		l.inactive, l.inactiveFrom = inactive, from
+	}
+	st.params = l.params()
+}
+
+func timerRank(from string) int {
+	switch from {
+	case TimerRouter:
+		return 1
+	case TimerOptions:
+		return 2
+	case TimerOverride:
+		return 3
+	}
+	return 0
+}
+
+// MaxHold is the longest hold of any exporter: how long a hostgroup's
+// attack, fed by all of them, is kept after its last sign.
+func (e *Engine) maxHold() time.Duration {
+	return holdDuration(uint8(e.exporters.maxHold.Load()))
+}

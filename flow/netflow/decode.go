@@ -90,7 +90,7 @@ func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, opt
 				continue
 			}
 			if t.options {
-				d.decodeOptionsData(sc, t, body, sink)
+				d.decodeOptionsData(sc, t, body, dg.Received, sink)
 				continue
 			}
 			decodeData(dg, h, sc, t, body, rec, sink, d.genericOnly)
@@ -431,12 +431,14 @@ func finish(h *header, sc *scope, t *template, rec *flow.Record, rt *recTimes, s
 	}
 }
 
-// decodeOptionsData reads sampling state from an options data set.
-func (d *Decoder) decodeOptionsData(sc *scope, t *template, body []byte, sink flow.Sink) {
+// decodeOptionsData reads sampling state, systemInitTimeMilliseconds and
+// the reporting timers from an options data set received at received
+// (Unix ns).
+func (d *Decoder) decodeOptionsData(sc *scope, t *template, body []byte, received int64, sink flow.Sink) {
 	for len(body) >= t.minLen {
 		var id uint64
 		var hasID bool
-		var r34, r50, pi, ps, initMs uint64
+		var r34, r50, pi, ps, initMs, active, inactive uint64
 		off := 0
 		ops := t.ops
 		if !t.fixed {
@@ -484,6 +486,10 @@ func (d *Decoder) decodeOptionsData(sc *scope, t *template, body []byte, sink fl
 				ps = beUint(v)
 			case opSysInitMs:
 				initMs = beUint(v)
+			case opOptActiveTimeout:
+				active = beUint(v)
+			case opOptInactiveTimeout:
+				inactive = beUint(v)
 			}
 		}
 		if !ok {
@@ -515,6 +521,24 @@ func (d *Decoder) decodeOptionsData(sc *scope, t *template, body []byte, sink fl
 		}
 		if initMs != 0 && sc.sysInitMs.Load() != initMs {
 			sc.sysInitMs.Store(initMs)
+		}
+		// Timers out of range are ignored (the previous ones stay): an
+		// unconfigured 0 or a misread, neither worth a decode error.
+		announced := false
+		if v, ok := timeoutSec(active); ok {
+			if sc.activeTimeout.Load() != v {
+				sc.activeTimeout.Store(v)
+			}
+			announced = true
+		}
+		if v, ok := timeoutSec(inactive); ok {
+			if sc.inactiveTimeout.Load() != v {
+				sc.inactiveTimeout.Store(v)
+			}
+			announced = true
+		}
+		if announced && sc.timeoutsAt.Load() != received {
+			sc.timeoutsAt.Store(received)
 		}
 	}
 	if len(body) > 3 && !allZero(body) {

@@ -184,7 +184,7 @@ func TestFastPathMatchesGenericOnFlowgen(t *testing.T) {
 var shapeTypes = []uint16{
 	8, 12, 27, 28, 7, 11, 4, 6, 1, 2, 23, 24, 85, 86, 10, 14, 88, 197,
 	22, 21, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 34, 48, 302,
-	312, 315, 5, 15, 56, 225, 305, 306, 50,
+	312, 315, 5, 15, 56, 225, 305, 306, 36, 37, 50,
 }
 
 // shapeLengths are the lengths a field may get besides its usual one.
@@ -197,7 +197,7 @@ func usualLength(typ uint16) uint16 {
 		return 4
 	case 27, 28:
 		return 16
-	case 7, 11, 88, 312:
+	case 7, 11, 88, 312, 36, 37:
 		return 2
 	case 4, 6, 197, 5, 48:
 		return 1
@@ -326,6 +326,7 @@ var handShapes = []struct {
 	{"sysinit in record", []fieldSpec{f(160, 8), f(22, 4), f(21, 8), f(12, 4)}},
 	{"sampler id", []fieldSpec{f(8, 4), f(302, 4), f(2, 4), f(48, 1)}},
 	{"fragments", []fieldSpec{f(8, 4), f(88, 2), f(197, 1), f(12, 4)}},
+	{"reporting timers in data", []fieldSpec{f(8, 4), f(36, 2), f(37, 2), f(12, 4), f(2, 4), f(1, 4)}}, // options-only elements: skipped
 	{"frame section fixed", []fieldSpec{f(315, 60), f(312, 2), f(8, 4)}},
 	{"zero-length fields", []fieldSpec{f(8, 0), f(12, 4), f(7, 0), f(1, 4)}},
 	{"sampler id, under eight bytes", []fieldSpec{f(8, 4), f(48, 1)}},

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/flowshield/flowshield/flow"
 	"github.com/flowshield/flowshield/flow/pcapfile"
@@ -18,6 +19,11 @@ func addCaptureSeeds(fz *testing.F) {
 	fz.Add(ipfixDatagram(1, 0, set(2, tmplRecord(256, routerOSIPFIXFields...))), ipfixDatagram(1, 0, routerOSV9DataSet(256, routerOSIPFIXFields, 2, uptime)))
 	fz.Add(ipfixDatagram(1, 5, set(2, tmplRecord(500, f(8, 4), f(82, 0xffff), fieldSpec{typ: 100, length: 4, pen: 9}))), ipfixDatagram(1, 5, set(500, []byte{1, 2, 3, 4, 2, 'a', 'b', 0, 0, 0, 0})))
 	fz.Add([]byte{}, v5Datagram(2, uptime, 1, 0x4000|10))
+	// Options data with reporting timers (36/37), 2, 1 and 4 bytes wide,
+	// then RouterOS-shaped flows.
+	fz.Add(timerOptionsV9(2, 2, 100, 60, 15), v9Datagram(uptime, 1, 0, set(0, tmplRecord(256, routerOSV9Fields...)), routerOSV9DataSet(256, routerOSV9Fields, 2, uptime)))
+	fz.Add(timerOptionsV9(1, 4, 100, 120, 86401), timerOptionsIPFIX(4, 1, 1800, 15))
+	fz.Add(timerOptionsIPFIX(2, 2, 1800, 15), ipfixDatagram(1, 0, set(2, tmplRecord(256, routerOSIPFIXFields...)), routerOSV9DataSet(256, routerOSIPFIXFields, 2, uptime)))
 	if _, err := os.Stat(testdataDir); err != nil {
 		return // seeds from captures are a bonus; the fuzz target still runs
 	}
@@ -50,7 +56,13 @@ func FuzzDecode(fz *testing.F) {
 			for _, p := range [][]byte{setup, data} {
 				d.Decode(&flow.Datagram{Exporter: exporterA, Payload: p}, &rec, &sink)
 			}
-			d.Exporters()
+			for _, e := range d.Exporters() {
+				for _, v := range []time.Duration{e.ActiveTimeout, e.InactiveTimeout} {
+					if v < 0 || v > maxTimeoutSec*time.Second || v%time.Second != 0 {
+						t.Fatalf("reporting timer %v out of range", v)
+					}
+				}
+			}
 			d.RestoreTemplates(d.SnapshotTemplates())
 			return sink, CarriesTemplates(setup), CarriesTemplates(data)
 		}
@@ -274,12 +286,18 @@ func FuzzRestoreTemplates(fz *testing.F) {
 		d.RestoreTemplates([]SavedTemplate{{
 			Exporter: exporterA, Version: uint16(version), TemplateID: 256, Options: options,
 			ScopeFields: uint16(scope), Fields: fields, SamplingRate: 10, Samplers: map[uint64]uint32{1: 5},
+			ActiveTimeoutSec: 60, InactiveTimeoutSec: uint32(scope) * 1000, // over a day from scope 87 on: skipped
 		}})
 		sink := &countSink{}
 		var rec flow.Record
 		d.Decode(&flow.Datagram{Exporter: exporterA, Payload: data}, &rec, sink)
 		if sink.records > len(data) {
 			t.Fatalf("%d records from %d bytes", sink.records, len(data))
+		}
+		for _, e := range d.Exporters() {
+			if e.ActiveTimeout > maxTimeoutSec*time.Second || e.InactiveTimeout > maxTimeoutSec*time.Second {
+				t.Fatalf("restored timers %v/%v", e.ActiveTimeout, e.InactiveTimeout)
+			}
 		}
 	})
 }

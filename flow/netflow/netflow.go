@@ -43,14 +43,23 @@
 //     record carrying 48/302 gets its own sampler's rate. RouterOS puts 34
 //     inside the data records, little-endian: see routerOSSamplingRate.
 //     Records are never multiplied by the rate.
+//   - reporting timers: options data 36 flowActiveTimeout and 37
+//     flowIdleTimeout (IPFIX; v9 FLOW_ACTIVE_TIMEOUT and
+//     FLOW_INACTIVE_TIMEOUT), seconds, any length of 1 to 8 bytes read
+//     big-endian. They are kept per exporter scope for Exporters
+//     (ActiveTimeout, InactiveTimeout) and SnapshotTemplates; 0 and values
+//     over 24 h are ignored, uncounted. 36/37 inside flow data records are
+//     not read: the data path never looks at them.
 package netflow
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowshield/flowshield/flow"
 )
@@ -179,6 +188,49 @@ type ExporterTemplates struct {
 	// read from RouterOS data records), 0 when the exporter said nothing.
 	SamplingRate uint32 `json:"sampling_rate"`
 	LastTemplate int64  `json:"last_template"` // Unix ns of the last template received, 0 if restored only
+	// ActiveTimeout and InactiveTimeout are the exporter's reporting timers
+	// from options data (36 flowActiveTimeout, 37 flowIdleTimeout; v9
+	// FLOW_ACTIVE_TIMEOUT, FLOW_INACTIVE_TIMEOUT), whole seconds, 0 when
+	// not announced. In JSON they are integer seconds, active_timeout_s
+	// and inactive_timeout_s (see MarshalJSON).
+	ActiveTimeout   time.Duration `json:"-"`
+	InactiveTimeout time.Duration `json:"-"`
+	// TimeoutsAnnounced is the Unix ns an options record last announced a
+	// timer (the datagram's receive time), 0 if none since start (restored
+	// from a snapshot only, or never announced).
+	TimeoutsAnnounced int64 `json:"timeouts_announced"`
+}
+
+// exporterTemplatesFields is ExporterTemplates without its JSON methods.
+type exporterTemplatesFields ExporterTemplates
+
+type exporterTemplatesJSON struct {
+	exporterTemplatesFields
+	ActiveTimeoutS   int64 `json:"active_timeout_s"`
+	InactiveTimeoutS int64 `json:"inactive_timeout_s"`
+}
+
+// MarshalJSON writes the fields under their json tags, and the timers as
+// whole seconds: active_timeout_s, inactive_timeout_s (0 when not
+// announced).
+func (e ExporterTemplates) MarshalJSON() ([]byte, error) {
+	return json.Marshal(exporterTemplatesJSON{
+		exporterTemplatesFields: exporterTemplatesFields(e),
+		ActiveTimeoutS:          int64(e.ActiveTimeout / time.Second),
+		InactiveTimeoutS:        int64(e.InactiveTimeout / time.Second),
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *ExporterTemplates) UnmarshalJSON(b []byte) error {
+	var v exporterTemplatesJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = ExporterTemplates(v.exporterTemplatesFields)
+	e.ActiveTimeout = time.Duration(v.ActiveTimeoutS) * time.Second
+	e.InactiveTimeout = time.Duration(v.InactiveTimeoutS) * time.Second
+	return nil
 }
 
 // Exporters returns per exporter scope statistics, sorted by exporter,
@@ -194,6 +246,9 @@ func (d *Decoder) Exporters() []ExporterTemplates {
 			Templates:         len(*s.templates.Load()),
 			SamplingRate:      s.samplingRate.Load(),
 			LastTemplate:      s.lastTemplate.Load(),
+			ActiveTimeout:     time.Duration(s.activeTimeout.Load()) * time.Second,
+			InactiveTimeout:   time.Duration(s.inactiveTimeout.Load()) * time.Second,
+			TimeoutsAnnounced: s.timeoutsAt.Load(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {

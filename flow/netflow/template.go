@@ -29,6 +29,11 @@ type scope struct {
 	samplingRate atomic.Uint32                     // from options data, 0 unknown
 	sysInitMs    atomic.Uint64                     // IPFIX systemInitTimeMilliseconds from options data
 	lastTemplate atomic.Int64
+	// Reporting timers from options data (36/37), seconds, 0 unknown, and
+	// when an options record last announced one (Unix ns).
+	activeTimeout   atomic.Uint32
+	inactiveTimeout atomic.Uint32
+	timeoutsAt      atomic.Int64
 }
 
 func newScope() *scope {
@@ -63,6 +68,12 @@ type SavedTemplate struct {
 	SamplingRate uint32            `json:"sampling_rate,omitempty"`
 	Samplers     map[uint64]uint32 `json:"samplers,omitempty"`
 	SysInitMs    uint64            `json:"sys_init_ms,omitempty"`
+	// Reporting timers of the scope in seconds (options data 36/37), 0 when
+	// not announced; absent from snapshots taken before they were kept.
+	// When they were announced is not saved, so that an unchanged scope
+	// snapshots to unchanged values.
+	ActiveTimeoutSec   uint32 `json:"active_timeout_s,omitempty"`
+	InactiveTimeoutSec uint32 `json:"inactive_timeout_s,omitempty"`
 }
 
 // opKind says what a template field sets in the record.
@@ -104,6 +115,8 @@ const (
 	opOptRate50
 	opOptPktInterval
 	opOptPktSpace
+	opOptActiveTimeout   // 36 flowActiveTimeout / FLOW_ACTIVE_TIMEOUT
+	opOptInactiveTimeout // 37 flowIdleTimeout / FLOW_INACTIVE_TIMEOUT
 )
 
 // fieldOp is one compiled step: the field at off (fixed templates) or the
@@ -355,8 +368,25 @@ func optionKind(f TemplateField) opKind {
 		return opSamplerID
 	case 160:
 		return opSysInitMs
+	case 36:
+		return opOptActiveTimeout
+	case 37:
+		return opOptInactiveTimeout
 	}
 	return opSkip
+}
+
+// maxTimeoutSec bounds the reporting timers taken from options data: a
+// flow timer of more than a day is a misreading, not a configuration.
+const maxTimeoutSec = 24 * 60 * 60
+
+// timeoutSec returns a reporting timer read from options data, false when
+// it is out of range (0, or more than maxTimeoutSec).
+func timeoutSec(v uint64) (uint32, bool) {
+	if v == 0 || v > maxTimeoutSec {
+		return 0, false
+	}
+	return uint32(v), true
 }
 
 // lookupScope returns the scope for k, or nil.
@@ -577,6 +607,7 @@ func (d *Decoder) SnapshotTemplates() []SavedTemplate {
 				TemplateID: id, Options: t.options, ScopeFields: t.scopeFields,
 				Fields: append([]TemplateField(nil), t.fields...), Received: t.received,
 				SamplingRate: s.samplingRate.Load(), Samplers: samplers, SysInitMs: s.sysInitMs.Load(),
+				ActiveTimeoutSec: s.activeTimeout.Load(), InactiveTimeoutSec: s.inactiveTimeout.Load(),
 			})
 		}
 	}
@@ -637,6 +668,12 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 		}
 		if st.SysInitMs != 0 && sc.sysInitMs.Load() == 0 {
 			sc.sysInitMs.Store(st.SysInitMs)
+		}
+		if v, ok := timeoutSec(uint64(st.ActiveTimeoutSec)); ok && sc.activeTimeout.Load() == 0 {
+			sc.activeTimeout.Store(v)
+		}
+		if v, ok := timeoutSec(uint64(st.InactiveTimeoutSec)); ok && sc.inactiveTimeout.Load() == 0 {
+			sc.inactiveTimeout.Store(v)
 		}
 		for id, r := range st.Samplers {
 			if _, ok := (*sc.samplers.Load())[id]; !ok {

@@ -30,6 +30,14 @@ type EncoderConfiguration struct {
 	AgentAddr netip.Addr
 	// EngineType and EngineID go in the NetFlow v5 header.
 	EngineType, EngineID uint8
+	// AnnounceTimers, when its Active or Inactive is set, makes a v9 or
+	// IPFIX exporter announce both, with every template refresh, in an
+	// options record scoped to the exporter: flowActiveTimeout (36) and
+	// flowIdleTimeout (37), 2 bytes of whole seconds each, as some
+	// exporters do, so a collector can learn how late and how long records
+	// are. Give it the Timers of the TimedSource feeding the encoder. Other
+	// fields and formats ignore it; zero announces nothing.
+	AnnounceTimers Timers
 }
 
 // DefaultEncoderConfiguration is a RouterOS v9 exporter with a healthy clock.
@@ -50,6 +58,7 @@ const (
 	v9HeaderLen     = 20
 	ipfixHeaderLen  = 16
 	optionsTemplate = 258 // template id of the sampling options
+	timersTemplate  = 259 // template id of the timer options
 	minDatagramSize = 200
 )
 
@@ -243,10 +252,14 @@ func (e *Encoder) appendTemplated(dst []byte, flows []Flow, now time.Time, tot *
 		sendOptions = rate != 0 && (sendTemplates || !e.announcedOK || rate != e.announced)
 	}
 
+	timers := sendTemplates && (e.cfg.AnnounceTimers.Active > 0 || e.cfg.AnnounceTimers.Inactive > 0)
 	if sendTemplates {
 		dst, count = e.appendTemplateSet(dst, count, ipfix)
 		if !e.ratesInRecords() {
 			dst, count = e.appendOptionsTemplateSet(dst, count, ipfix)
+		}
+		if timers {
+			dst, count = e.appendTimersTemplateSet(dst, count, ipfix)
 		}
 	}
 	dataRecords := uint32(0)
@@ -255,6 +268,11 @@ func (e *Encoder) appendTemplated(dst []byte, flows []Flow, now time.Time, tot *
 		count++
 		dataRecords++
 		e.announced, e.announcedOK = rate, true
+	}
+	if timers {
+		dst = e.appendTimersData(dst)
+		count++
+		dataRecords++
 	}
 
 	limit := e.cfg.MaxDatagramSize
@@ -405,6 +423,41 @@ func (e *Encoder) appendOptionsData(dst []byte, rate uint32, ipfix bool) []byte 
 	dst = binary.BigEndian.AppendUint32(dst, e.cfg.ObservationDomain)
 	dst = binary.BigEndian.AppendUint32(dst, rate)
 	dst = append(dst, e.cfg.SamplingAlgorithm)
+	return padSet(dst, setStart)
+}
+
+// The timer options: scope = the exporter, options = flowActiveTimeout
+// (36) and flowIdleTimeout (37), unsigned16 seconds.
+func (e *Encoder) appendTimersTemplateSet(dst []byte, count int, ipfix bool) ([]byte, int) {
+	setStart := len(dst)
+	if ipfix {
+		dst = binary.BigEndian.AppendUint16(dst, 3)
+		dst = binary.BigEndian.AppendUint16(dst, 0)
+		dst = binary.BigEndian.AppendUint16(dst, timersTemplate)
+		dst = binary.BigEndian.AppendUint16(dst, 3) // field count
+		dst = binary.BigEndian.AppendUint16(dst, 1) // scope field count
+		dst = appendField(dst, fieldObservationDom, 4)
+	} else {
+		dst = binary.BigEndian.AppendUint16(dst, 1)
+		dst = binary.BigEndian.AppendUint16(dst, 0)
+		dst = binary.BigEndian.AppendUint16(dst, timersTemplate)
+		dst = binary.BigEndian.AppendUint16(dst, 4) // scope length in bytes
+		dst = binary.BigEndian.AppendUint16(dst, 8) // options length in bytes
+		dst = appendField(dst, v9ScopeSystem, 4)
+	}
+	dst = appendField(dst, fieldActiveTimeout, 2)
+	dst = appendField(dst, fieldInactiveTimeout, 2)
+	return padSet(dst, setStart), count + 1
+}
+
+func (e *Encoder) appendTimersData(dst []byte) []byte {
+	seconds := func(d time.Duration) uint16 { return uint16(min(max(d/time.Second, 0), 0xffff)) }
+	setStart := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, timersTemplate)
+	dst = binary.BigEndian.AppendUint16(dst, 0)
+	dst = binary.BigEndian.AppendUint32(dst, e.cfg.ObservationDomain)
+	dst = binary.BigEndian.AppendUint16(dst, seconds(e.cfg.AnnounceTimers.Active))
+	dst = binary.BigEndian.AppendUint16(dst, seconds(e.cfg.AnnounceTimers.Inactive))
 	return padSet(dst, setStart)
 }
 

@@ -5,6 +5,15 @@
 // the overload test and `flowshield demo` use it in-process; cmd/flowgen is a
 // thin command-line wrapper.
 //
+// A Scenario says what the wire carries each second, as 1 s flows: alone, it
+// stands for an exporter with 1 s active and inactive timeouts (its
+// background's long transfers aside). Real operators run
+// longer timers (RouterOS defaults to 30m active, 15s inactive), so records
+// arrive up to the inactive timeout late and long flows are reported once
+// per active timeout: TimedSource models that exporter flow cache over any
+// Source, and DropSource, under it, removes the traffic a ban drops before
+// the router's traffic-flow sees it.
+//
 // The unit everything counts in is Flow: what a test says it sent. Encoders
 // report, through Totals, what actually went on the wire (after the format's
 // limits: 32-bit counters, no IPv6 in v5, one packet per sFlow sample), so a

@@ -83,6 +83,14 @@ type Flood struct {
 	Period time.Duration
 	// SamplingRate overrides the scenario's for this flood's records.
 	SamplingRate uint32
+	// Persistent keeps the same FlowsPerSecond flow keys (remote address,
+	// ports, local host) every second of the flood instead of drawing new
+	// ones: a reflection attack from a fixed set of reflectors (addr:53 ->
+	// victim:port) looks like that, and under a TimedSource each key
+	// becomes one long flow cut by the active timeout. The default (false)
+	// suits floods from random spoofed sources, where every second brings
+	// new short flows.
+	Persistent bool
 }
 
 // Background is normal traffic to and from Hosts addresses of Prefix.
@@ -100,6 +108,15 @@ type Background struct {
 	MaxLongFlow   time.Duration // default 60s
 	// OutShare is the fraction of records sent by the local hosts (default 0.3).
 	OutShare float64
+	// StreamLongFlows sends each long transfer as the traffic it carries
+	// each second it lasts (one 1 s record a second, with the transfer's
+	// fixed flow key; SYN in its first, FIN in its last) instead of one
+	// record at its end, so that a TimedSource makes real long flows of
+	// them, cut by its active timeout. FlowsPerSecond × LongFlowShare
+	// transfers start each second (and were already running when the run
+	// began); the other records are short ones as by default. Generating a
+	// second costs MaxLongFlow/1s × that many draws.
+	StreamLongFlows bool
 }
 
 // ScenarioConfiguration is a deterministic traffic mix.
@@ -235,7 +252,14 @@ func (s *Scenario) Second(dst []Flow, index int, start time.Time) []Flow {
 	if b := s.cfg.Background; b != nil {
 		s.pcg.Seed(s.cfg.Seed, uint64(index)<<8)
 		for range b.FlowsPerSecond {
-			dst = append(dst, s.backgroundFlow(b, start))
+			f, long := s.backgroundFlow(b, start)
+			if long && b.StreamLongFlows {
+				continue // appendTransfers sends them second by second
+			}
+			dst = append(dst, f)
+		}
+		if b.StreamLongFlows {
+			dst = s.appendTransfers(dst, b, index, start)
 		}
 	}
 	at := time.Duration(index) * time.Second
@@ -249,7 +273,7 @@ func (s *Scenario) Second(dst []Flow, index int, start time.Time) []Flow {
 			continue
 		}
 		s.pcg.Seed(s.cfg.Seed, uint64(index)<<8|uint64(i+1))
-		dst = s.appendFlood(dst, f, start)
+		dst = s.appendFlood(dst, f, i, start)
 	}
 	return dst
 }
@@ -261,13 +285,27 @@ func (s *Scenario) remote(v6 bool, n int) netip.Addr {
 	return addrAt(remoteV4, uint64(s.rng.IntN(n)))
 }
 
-func (s *Scenario) backgroundFlow(b *Background, start time.Time) Flow {
+// Seed streams other than Second's (index<<8 | part), so options draw from
+// their own streams and leave the default output unchanged.
+const (
+	transferStream   = 0x7472616e73666572 // "transfer"
+	persistentStream = 0x70657273697374   // "persist"
+)
+
+func (s *Scenario) backgroundHost(b *Background) netip.Addr {
 	r := s.rng
 	host := addrAt(b.Prefix, 1+uint64(r.IntN(b.Hosts)))
 	if b.Hosts == int(prefixHosts(b.Prefix)) {
 		host = addrAt(b.Prefix, uint64(r.IntN(b.Hosts)))
 	}
-	f := Flow{
+	return host
+}
+
+// backgroundFlow draws one background record; long reports a long transfer.
+func (s *Scenario) backgroundFlow(b *Background, start time.Time) (f Flow, long bool) {
+	r := s.rng
+	host := s.backgroundHost(b)
+	f = Flow{
 		Src: s.remote(host.Is6(), 1<<16), Dst: host,
 		SrcPort: uint16(1024 + r.IntN(64512)), InIf: 1, OutIf: 2,
 		SamplingRate: s.cfg.SamplingRate,
@@ -285,6 +323,7 @@ func (s *Scenario) backgroundFlow(b *Background, start time.Time) Flow {
 		f.Start = f.End.Add(-d)
 		f.Packets = uint64(d/time.Second) * uint64(100+r.IntN(1900))
 		size = 1400
+		long = true
 	case p < 0.80:
 		f.Proto, f.TCPFlags = 6, []uint8{0x1b, 0x18, 0x1a, 0x11}[r.IntN(4)]
 		f.DstPort = []uint16{443, 443, 443, 80, 22, 993, 25, 8080}[r.IntN(8)]
@@ -317,10 +356,57 @@ func (s *Scenario) backgroundFlow(b *Background, start time.Time) Flow {
 			f.SrcPort, f.DstPort = f.DstPort, f.SrcPort
 		}
 	}
-	return f
+	return f, long
 }
 
-func (s *Scenario) appendFlood(dst []Flow, fl *Flood, start time.Time) []Flow {
+// appendTransfers appends the second-index pieces of the streamed long
+// transfers still running: those that started in the last MaxLongFlow
+// seconds. The transfers starting in second j are drawn from a stream of
+// their own (seeded with j), so every second sees the same ones.
+func (s *Scenario) appendTransfers(dst []Flow, b *Background, index int, start time.Time) []Flow {
+	r := s.rng
+	maxSec := max(int(b.MaxLongFlow/time.Second), 1)
+	span := max(maxSec-9, 1)
+	perSecond := float64(b.FlowsPerSecond) * b.LongFlowShare
+	for j := index - maxSec + 1; j <= index; j++ {
+		s.pcg.Seed(s.cfg.Seed^transferStream, uint64(int64(j)))
+		n := int(perSecond)
+		if r.Float64() < perSecond-float64(n) {
+			n++
+		}
+		for range n {
+			host := s.backgroundHost(b)
+			remote := s.remote(host.Is6(), 1<<16)
+			port := uint16(1024 + r.IntN(64512))
+			d := min(10+r.IntN(span), maxSec) // seconds
+			pps := uint64(100 + r.IntN(1900))
+			out := r.Float64() < b.OutShare
+			if j+d <= index {
+				continue // over
+			}
+			f := Flow{
+				Src: remote, Dst: host, SrcPort: port, DstPort: 443, Proto: 6, TCPFlags: 0x18,
+				Packets: pps, Bytes: pps * 1400, SamplingRate: s.cfg.SamplingRate, InIf: 1, OutIf: 2,
+				Start: start, End: start.Add(999 * time.Millisecond),
+			}
+			if j == index {
+				f.TCPFlags |= 0x02 // SYN
+			}
+			if j+d-1 == index {
+				f.TCPFlags |= 0x01 // FIN
+			}
+			if out {
+				f.Src, f.Dst = f.Dst, f.Src
+				f.InIf, f.OutIf = f.OutIf, f.InIf
+				f.SrcPort, f.DstPort = f.DstPort, f.SrcPort
+			}
+			dst = append(dst, f)
+		}
+	}
+	return dst
+}
+
+func (s *Scenario) appendFlood(dst []Flow, fl *Flood, floodIndex int, start time.Time) []Flow {
 	r := s.rng
 	rate := fl.SamplingRate
 	if rate == 0 {
@@ -341,6 +427,10 @@ func (s *Scenario) appendFlood(dst []Flow, fl *Flood, start time.Time) []Flow {
 	v6 := fl.Target.Addr().Is6()
 	per, extra := exported/records, exported%records
 	for i := range records {
+		if fl.Persistent {
+			// the same draws for record i every second: a fixed flow key
+			s.pcg.Seed(s.cfg.Seed^persistentStream, uint64(floodIndex)<<32|i)
+		}
 		idx := i % hosts
 		if records < hosts {
 			idx = i * hosts / records // fewer records than hosts: spread them

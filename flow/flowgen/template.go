@@ -31,6 +31,8 @@ const (
 	fieldIPv6FlowLabel    = 31
 	fieldSamplingInterval = 34
 	fieldSamplingAlgo     = 35
+	fieldActiveTimeout    = 36 // v9 FLOW_ACTIVE_TIMEOUT, IPFIX flowActiveTimeout (seconds)
+	fieldInactiveTimeout  = 37 // v9 FLOW_INACTIVE_TIMEOUT, IPFIX flowIdleTimeout (seconds)
 	fieldIPv6NextHop      = 62
 	fieldFragmentOffset   = 88
 	fieldObservationDom   = 149 // IPFIX observationDomainId (options scope)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/routeros"
 )
 
@@ -25,9 +26,24 @@ const (
 
 // checkRouterAccess is the router part of `flowshield check`: for each of
 // cfg.RouterOSAddresses (in parallel), log in, read /system/resource and the
-// API user's group policies, and return one line per problem (unreachable,
-// login refused, a policy the configured actions need is missing: read,
-// write, api). The version and board of each router reached are logged.
+// API user's group policies, then the flow export (/ip/traffic-flow, its
+// targets, the switch chips' L3 hardware offloading), and return one line
+// per problem. The version and board of each router reached are logged.
+//
+// Problems (exit 1): unreachable, login refused, a policy the configured
+// actions need is missing (read, write, api), the traffic-flow settings
+// unreadable, traffic-flow disabled or without an enabled target (flowshield
+// would see no flows from that router).
+//
+// Warnings (logged at WARN, exit unaffected, since flowshield still works):
+// timers above routeros.FastFlowTimeout, with the detection latency they
+// give (a short-flow flood is seen about the inactive timeout after it
+// starts, a long-flow flood about the active timeout, the end confirmed up
+// to active + inactive + the detector's hysteresis after the flood stops)
+// and the command that shortens them; L3 hardware offloading on a switch
+// chip (floods through offloaded paths are invisible); a NetFlow v1 target.
+// Fast timers are logged at INFO with the latency they give.
+//
 // It runs only when the configuration itself is valid and a router is
 // configured; nil means all is well. The password never appears in what it
 // returns or logs.
@@ -87,13 +103,52 @@ func checkRouter(ctx context.Context, cfg appliance.Configuration, addr string, 
 			missing = append(missing, p)
 		}
 	}
+	var problems []string
 	if len(missing) > 0 {
-		return []string{fmt.Sprintf("router %s: the group of user %q lacks the %s %s; %s needs %s",
+		problems = append(problems, fmt.Sprintf("router %s: the group of user %q lacks the %s %s; %s needs %s",
 			addr, cfg.RouterOSUser, strings.Join(missing, ", "), plural(len(missing), "policy", "policies"),
-			actionsText(actions), strings.Join(need, ", "))}
+			actionsText(actions), strings.Join(need, ", ")))
+	} else {
+		log.Info("router access is sufficient", "address", addr, "policies", strings.Join(need, ","), "for", actionsText(actions))
 	}
-	log.Info("router access is sufficient", "address", addr, "policies", strings.Join(need, ","), "for", actionsText(actions))
-	return nil
+	if slices.Contains(have, "read") {
+		problems = append(problems, checkFlowExport(ctx, r, addr, res["version"], log)...)
+	}
+	return problems
+}
+
+// checkFlowExport reads the router's traffic-flow settings and switch chips
+// and reports what they mean for detection (routeros.AdviseTrafficFlow):
+// problems returned, warnings and the latency logged.
+func checkFlowExport(ctx context.Context, r *routeros.Router, addr, version string, log *slog.Logger) []string {
+	tf, err := r.TrafficFlow(ctx)
+	if err != nil {
+		return []string{fmt.Sprintf("router %s: cannot read the traffic-flow settings: %v", addr, err)}
+	}
+	offloaded, err := r.L3HWOffload(ctx)
+	if err != nil {
+		log.Warn(fmt.Sprintf("router %s: cannot read the switch chips' L3 hardware offloading: %v", addr, err))
+	}
+	adv := routeros.AdviseTrafficFlow(tf, offloaded, version, detect.DefaultConfiguration().EndAfter)
+	targets := make([]string, 0, len(tf.Targets))
+	for _, t := range tf.Targets {
+		if !t.Disabled {
+			targets = append(targets, t.Address+" "+t.Version)
+		}
+	}
+	if tf.Exporting() {
+		log.Info("traffic-flow export", "address", addr, "targets", strings.Join(targets, ","),
+			"active_flow_timeout", routeros.FormatDuration(tf.ActiveTimeout),
+			"inactive_flow_timeout", routeros.FormatDuration(tf.InactiveTimeout), "detection", adv.Summary)
+	}
+	for _, w := range adv.Warnings {
+		log.Warn("router " + addr + ": " + w)
+	}
+	problems := make([]string, len(adv.Problems))
+	for i, p := range adv.Problems {
+		problems[i] = "router " + addr + ": " + p
+	}
+	return problems
 }
 
 // describeRouterError turns the first call's error into one plain line:

@@ -18,6 +18,9 @@ const (
 	kindRoute
 	kindUser
 	kindGroup
+	kindFlowTarget
+	kindSwitch
+	kindSettings // a menu of one settings object, without ids (/ip/traffic-flow)
 )
 
 // schema says what a menu accepts and prints.
@@ -28,6 +31,16 @@ type schema struct {
 	bools    map[string]bool
 	required []string
 	defaults map[string]string
+	// seedable properties are read-only to the API but Seed may set them
+	// (a switch chip's type).
+	seedable map[string]bool
+	// fixed menus take no add or remove through the API (switch chips).
+	fixed bool
+	// legacy is RouterOS 6: traffic-flow timeouts print as a clock
+	// ("00:30:00") and targets take address=IP:port.
+	legacy bool
+	// minActive refuses a smaller active-flow-timeout.
+	minActive time.Duration
 }
 
 func set(names ...string) map[string]bool {
@@ -49,6 +62,12 @@ const (
 	MenuUser          = "/user"
 	MenuUserGroup     = "/user/group"
 	MenuResource      = "/system/resource"
+	// MenuTrafficFlow is one settings object (print, set), no ids.
+	MenuTrafficFlow       = "/ip/traffic-flow"
+	MenuTrafficFlowTarget = "/ip/traffic-flow/target"
+	// MenuSwitch lists the switch chips; Seed adds one (name, type,
+	// l3-hw-offloading on RouterOS 7), the API can only print and set.
+	MenuSwitch = "/interface/ethernet/switch"
 )
 
 // newSchemas builds the menus; legacy is RouterOS 6, whose routes say
@@ -95,7 +114,146 @@ func newSchemas(legacy bool) map[string]*schema {
 			bools: set("disabled"), required: []string{"name", "group"}, defaults: map[string]string{"disabled": "false"}},
 		MenuUserGroup: {kind: kindGroup, writable: set("name", "policy", "comment", "skin"),
 			required: []string{"name"}, defaults: map[string]string{"skin": "default"}},
+		MenuTrafficFlowTarget: flowTargetSchema(legacy),
+		MenuSwitch:            switchSchema(legacy),
 	}
+}
+
+// flowTargetSchema is /ip/traffic-flow/target: RouterOS 7 has dst-address,
+// port and src-address, RouterOS 6 one address=IP:port.
+func flowTargetSchema(legacy bool) *schema {
+	if legacy {
+		return &schema{kind: kindFlowTarget, legacy: true,
+			writable: set("address", "version", "v9-template-refresh", "v9-template-timeout", "disabled"),
+			bools:    set("disabled"),
+			required: []string{"address"},
+			defaults: map[string]string{"version": "9", "v9-template-refresh": "20", "v9-template-timeout": "00:30:00", "disabled": "false"}}
+	}
+	return &schema{kind: kindFlowTarget,
+		writable: set("dst-address", "port", "src-address", "version", "v9-template-refresh", "v9-template-timeout", "disabled"),
+		bools:    set("disabled"),
+		required: []string{"dst-address"},
+		defaults: map[string]string{"port": "2055", "src-address": "0.0.0.0", "version": "9",
+			"v9-template-refresh": "20", "v9-template-timeout": "30m", "disabled": "false"}}
+}
+
+// switchSchema is /interface/ethernet/switch; RouterOS 6 has no
+// l3-hw-offloading.
+func switchSchema(legacy bool) *schema {
+	sc := &schema{kind: kindSwitch, fixed: true, legacy: legacy,
+		writable: set("name", "l3-hw-offloading", "cpu-flow-control", "mirror-source", "mirror-target"),
+		bools:    set("l3-hw-offloading", "cpu-flow-control", "invalid"),
+		seedable: set("type"),
+		required: []string{"name"},
+		defaults: map[string]string{"type": "Marvell-98DX3255", "l3-hw-offloading": "false", "cpu-flow-control": "true",
+			"mirror-source": "none", "mirror-target": "none"}}
+	if legacy {
+		delete(sc.writable, "l3-hw-offloading")
+		delete(sc.bools, "l3-hw-offloading")
+		delete(sc.defaults, "l3-hw-offloading")
+	}
+	return sc
+}
+
+// trafficFlowSchema is /ip/traffic-flow with RouterOS's defaults (export
+// off, 30m/15s); RouterOS 6 has no packet sampling. minActive refuses a
+// shorter active-flow-timeout, as old RouterOS 6 releases did under 60 s.
+func trafficFlowSchema(legacy bool, minActive time.Duration) *schema {
+	sc := &schema{kind: kindSettings, legacy: legacy, minActive: minActive,
+		writable: set("enabled", "interfaces", "cache-entries", "active-flow-timeout", "inactive-flow-timeout",
+			"packet-sampling", "sampling-interval", "sampling-space"),
+		bools: set("enabled", "packet-sampling"),
+		defaults: map[string]string{"enabled": "false", "interfaces": "all", "cache-entries": "4k",
+			"active-flow-timeout": "30m", "inactive-flow-timeout": "15s",
+			"packet-sampling": "false", "sampling-interval": "0", "sampling-space": "0"}}
+	if legacy {
+		for _, k := range []string{"packet-sampling", "sampling-interval", "sampling-space"} {
+			delete(sc.writable, k)
+			delete(sc.bools, k)
+			delete(sc.defaults, k)
+		}
+		sc.defaults["active-flow-timeout"] = formatFlowDuration(30*time.Minute, true)
+		sc.defaults["inactive-flow-timeout"] = formatFlowDuration(15*time.Second, true)
+	}
+	return sc
+}
+
+// formatFlowDuration prints a traffic-flow timer: "30m", "1s", "500ms" on
+// RouterOS 7, a clock ("00:30:00", "1d00:00:00") on RouterOS 6.
+func formatFlowDuration(d time.Duration, legacy bool) string {
+	ms := (d % time.Second).Milliseconds()
+	if !legacy {
+		if d < time.Second {
+			return strconv.FormatInt(ms, 10) + "ms"
+		}
+		out := rosfmt.FormatDuration(d)
+		if ms > 0 {
+			out += strconv.FormatInt(ms, 10) + "ms"
+		}
+		return out
+	}
+	day := 24 * time.Hour
+	out := fmt.Sprintf("%02d:%02d:%02d", d%day/time.Hour, d%time.Hour/time.Minute, d%time.Minute/time.Second)
+	if ms > 0 {
+		out += fmt.Sprintf(".%03d", ms)
+	}
+	if d >= day {
+		out = strconv.FormatInt(int64(d/day), 10) + "d" + out
+	}
+	return out
+}
+
+// normalizeFlow checks the properties of traffic-flow and its targets; ok
+// is false for a property it does not handle.
+func (sc *schema) normalizeFlow(key, val string) (out string, ok bool, err error) {
+	invalid := fmt.Errorf("invalid value for argument %s", key)
+	switch key {
+	case "active-flow-timeout", "inactive-flow-timeout", "v9-template-timeout":
+		d, err := rosfmt.ParseDuration(val)
+		if err != nil {
+			return "", true, invalid
+		}
+		if key == "active-flow-timeout" && d < sc.minActive {
+			return "", true, fmt.Errorf("value of active-flow-timeout out of range (%s..1d)", formatFlowDuration(sc.minActive, sc.legacy))
+		}
+		return formatFlowDuration(d, sc.legacy), true, nil
+	case "dst-address", "src-address":
+		a, err := netip.ParseAddr(val)
+		if err != nil {
+			return "", true, invalid
+		}
+		return a.String(), true, nil
+	case "address":
+		ap, err := netip.ParseAddrPort(val)
+		if err != nil {
+			return "", true, invalid
+		}
+		return ap.String(), true, nil
+	case "port", "v9-template-refresh", "sampling-interval", "sampling-space":
+		n, err := strconv.ParseUint(val, 10, 32)
+		if err != nil || key == "port" && (n == 0 || n > 65535) {
+			return "", true, invalid
+		}
+		return strconv.FormatUint(n, 10), true, nil
+	case "version":
+		switch strings.ToUpper(val) {
+		case "1", "5", "9", "IPFIX":
+			return strings.ToUpper(val), true, nil
+		}
+		return "", true, invalid
+	case "cache-entries":
+		n := strings.TrimRight(val, "kM")
+		if _, err := strconv.ParseUint(n, 10, 32); err != nil || len(val)-len(n) > 1 {
+			return "", true, invalid
+		}
+		return val, true, nil
+	case "interfaces":
+		if val == "" {
+			return "", true, invalid
+		}
+		return val, true, nil
+	}
+	return "", false, nil
 }
 
 // Default RouterOS 7 group policies.
@@ -166,6 +324,11 @@ func (sc *schema) normalize(key, val string) (string, error) {
 		}
 		return strconv.FormatBool(b), nil
 	}
+	if sc.kind == kindFlowTarget || sc.kind == kindSettings {
+		if out, ok, err := sc.normalizeFlow(key, val); ok {
+			return out, err
+		}
+	}
 	switch key {
 	case "address", "src-address", "dst-address":
 		if val == "" && key != "address" {
@@ -181,6 +344,9 @@ func (sc *schema) normalize(key, val string) (string, error) {
 			return "", fmt.Errorf("invalid value for argument distance")
 		}
 	case "type":
+		if sc.kind != kindRoute {
+			break
+		}
 		switch val {
 		case "unicast", "blackhole", "prohibit", "unreachable":
 		default:
@@ -221,6 +387,8 @@ func (t *table) render(o *object, now time.Time) map[string]string {
 		m["dynamic"] = "false"
 		m["static"] = "true"
 		m["active"] = strconv.FormatBool(m["disabled"] != "true")
+	case kindSwitch:
+		m["invalid"] = "false"
 	}
 	return m
 }

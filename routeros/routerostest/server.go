@@ -3,7 +3,12 @@
 // (length-prefixed words, sentences, .tag, !re/!done/!trap/!fatal/!empty),
 // post-6.43 login, and the menus flowshield uses, with address-list timeouts
 // that count down on an injectable clock, a reboot that drops timed entries,
-// and fault injection (drops, stalls, traps, !fatal).
+// and fault injection (drops, stalls, traps, !fatal). It also serves the
+// flow export flowshield checks: /ip/traffic-flow (one settings object,
+// RouterOS defaults: off, 30m/15s; SetTrafficFlow or the API's set change
+// it), /ip/traffic-flow/target, and /interface/ethernet/switch (Seed a chip,
+// with l3-hw-offloading on RouterOS 7), each in RouterOS 6 form when
+// Version is "6.x".
 package routerostest
 
 import (
@@ -11,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -29,7 +35,10 @@ type Configuration struct {
 	// one added later with Seed(MenuUserGroup, ...).
 	Group string
 	// Version is /system/resource's version; "6.x" makes routes take
-	// RouterOS 6's type=blackhole instead of blackhole=yes.
+	// RouterOS 6's type=blackhole instead of blackhole=yes, traffic-flow
+	// targets take address=IP:port instead of dst-address and port,
+	// traffic-flow timeouts print as a clock ("00:30:00"), and switch chips
+	// have no l3-hw-offloading.
 	Version      string
 	BoardName    string
 	Architecture string
@@ -40,6 +49,10 @@ type Configuration struct {
 	Now func() time.Time
 	// TLS makes the listener speak API-SSL.
 	TLS *tls.Config
+	// MinActiveFlowTimeout makes /ip/traffic-flow refuse a shorter
+	// active-flow-timeout, as RouterOS 6 releases before the change did
+	// under 1m; 0 takes any.
+	MinActiveFlowTimeout time.Duration
 }
 
 // DefaultConfiguration is a RouterOS 7.18 CHR with user admin/admin.
@@ -96,6 +109,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	tables   map[string]*table
+	settings map[string]*settings
 	conns    map[*conn]struct{}
 	faults   []*Fault
 	commands []string
@@ -140,11 +154,24 @@ func New(cfg Configuration) *Server {
 	return s
 }
 
+// settings is a menu of one object without id, such as /ip/traffic-flow.
+type settings struct {
+	schema *schema
+	props  map[string]string
+}
+
 func (s *Server) reset() {
+	legacy := strings.HasPrefix(s.cfg.Version, "6.")
 	s.tables = map[string]*table{}
-	for menu, sc := range newSchemas(strings.HasPrefix(s.cfg.Version, "6.")) {
-		s.tables[menu] = &table{schema: sc, nextID: 1}
+	for menu, sc := range newSchemas(legacy) {
+		t := &table{schema: sc, nextID: 1}
+		if sc.kind == kindSwitch {
+			t.nextID = 0 // the first switch chip is *0
+		}
+		s.tables[menu] = t
 	}
+	tf := trafficFlowSchema(legacy, s.cfg.MinActiveFlowTimeout)
+	s.settings = map[string]*settings{MenuTrafficFlow: {schema: tf, props: maps.Clone(tf.defaults)}}
 	s.boot = s.cfg.Now()
 	for _, g := range []struct{ name, policy string }{{"read", PolicyRead}, {"write", PolicyWrite}, {"full", PolicyFull}} {
 		s.addLocked(MenuUserGroup, map[string]string{"name": g.name, "policy": g.policy}, "")
@@ -308,6 +335,9 @@ func (s *Server) TrapNext(k int, message string) {
 func (s *Server) Objects(menu string) []Object {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if st := s.settings[menu]; st != nil {
+		return []Object{{Props: maps.Clone(st.props)}}
+	}
 	t := s.tables[menu]
 	if t == nil {
 		return nil
@@ -336,6 +366,35 @@ func (s *Server) Seed(menu string, props map[string]string) (string, error) {
 		}
 	}
 	return s.addLocked(menu, clean, props["place-before"])
+}
+
+// SetTrafficFlow changes /ip/traffic-flow as the API's set does ("enabled",
+// "active-flow-timeout", "inactive-flow-timeout", "cache-entries", ...),
+// with the same checks, whatever the user's policies.
+func (s *Server) SetTrafficFlow(props map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings[MenuTrafficFlow].set(props)
+}
+
+// set applies the writable properties, all or none.
+func (st *settings) set(attrs map[string]string) error {
+	changes := map[string]string{}
+	for k, v := range attrs {
+		if k == ".id" || k == "numbers" {
+			continue
+		}
+		if !st.schema.writable[k] {
+			return fmt.Errorf("unknown parameter %s", k)
+		}
+		nv, err := st.schema.normalize(k, v)
+		if err != nil {
+			return err
+		}
+		changes[k] = nv
+	}
+	maps.Copy(st.props, changes)
+	return nil
 }
 
 // AddCounters bumps a raw rule's packet and byte counters, as dropped
@@ -604,6 +663,10 @@ func (s *Server) execute(c *conn, req request, rep *reply) bool {
 		s.printResource(req, rep, now)
 		return true
 	}
+	if st := s.settings[menu]; st != nil {
+		s.executeSettings(st, verb, req, rep, policy)
+		return true
+	}
 	t := s.tables[menu]
 	if t == nil {
 		dir := menu[strings.LastIndexByte(menu, '/')+1:]
@@ -617,6 +680,10 @@ func (s *Server) execute(c *conn, req request, rep *reply) bool {
 	}
 	if !policy[needs] || (t.schema.kind == kindUser || t.schema.kind == kindGroup) && needs == "write" && !policy["policy"] {
 		rep.trap("not enough permissions (9)")
+		return true
+	}
+	if t.schema.fixed && (verb == "add" || verb == "remove") {
+		rep.trap("no such command")
 		return true
 	}
 	switch verb {
@@ -651,6 +718,31 @@ func (s *Server) execute(c *conn, req request, rep *reply) bool {
 		rep.trap("no such command")
 	}
 	return true
+}
+
+// executeSettings answers print and set on a settings menu.
+func (s *Server) executeSettings(st *settings, verb string, req request, rep *reply, policy map[string]bool) {
+	switch verb {
+	case "print", "getall":
+		if !policy["read"] {
+			rep.trap("not enough permissions (9)")
+			return
+		}
+		rep.sentence(renderWords("!re", st.props, proplist(req.attrs))...)
+		rep.sentence("!done")
+	case "set":
+		if !policy["write"] {
+			rep.trap("not enough permissions (9)")
+			return
+		}
+		if err := st.set(req.attrs); err != nil {
+			rep.trap(err.Error())
+			return
+		}
+		rep.sentence("!done")
+	default:
+		rep.trap("no such command")
+	}
 }
 
 func idList(attrs map[string]string) []string {
@@ -867,7 +959,7 @@ func (s *Server) addLocked(menu string, props map[string]string, placeBefore str
 		o.props[k] = v
 	}
 	for k, v := range props {
-		if !sc.writable[k] {
+		if !sc.writable[k] && !sc.seedable[k] {
 			return "", fmt.Errorf("unknown parameter %s", k)
 		}
 		nv, err := sc.normalize(k, v)

@@ -102,12 +102,19 @@ func parseClock(s string) (time.Duration, error) {
 			if err != nil || f < 0 || p[0] < '0' || p[0] > '9' {
 				return 0, fmt.Errorf("bad clock %q", s)
 			}
+			if f > maxDuration.Seconds() {
+				return 0, fmt.Errorf("clock %q: too long", s)
+			}
 			d += time.Duration(f * float64(time.Second))
 			continue
 		}
 		n, err := strconv.ParseUint(p, 10, 32)
 		if err != nil {
 			return 0, fmt.Errorf("bad clock %q", s)
+		}
+		// Bounded before multiplying: 8000000 hours would overflow.
+		if n > uint64(maxDuration/units[i]) {
+			return 0, fmt.Errorf("clock %q: too long", s)
 		}
 		d += time.Duration(n) * units[i]
 	}

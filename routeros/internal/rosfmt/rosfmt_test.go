@@ -23,6 +23,9 @@ func TestParseDuration(t *testing.T) {
 		{in: "m", bad: true},
 		{in: "1:2", bad: true},
 		{in: "99999999999w", bad: true},
+		{in: "8000000:0:0", bad: true}, // overflowed to a negative duration (found by FuzzParseTrafficFlow)
+		{in: "0:0:99999999999", bad: true},
+		{in: "876000:00:00", want: 876000 * time.Hour},
 	} {
 		got, err := ParseDuration(tc.in)
 		if (err != nil) != tc.bad || got != tc.want {

@@ -17,11 +17,14 @@ func (a *Appliance) detectLoop(ctx context.Context) {
 	defer a.loops.Done()
 	t := time.NewTicker(a.options.TickEvery)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%10 == 0 {
+			a.announcedTimers()
 		}
 		events := a.engine.Tick(a.options.Now())
 		// Only while /metrics is scraped or Graphite/push send: walking
@@ -45,6 +48,16 @@ func (a *Appliance) detectLoop(ctx context.Context) {
 			if err := a.store.SaveAttacks(ctx, history); err != nil {
 				a.log.Warn("saving attack history", "err", err)
 			}
+		}
+	}
+}
+
+// announcedTimers hands the detector the reporting timers exporters
+// announced in options data (NetFlow v9 / IPFIX 36 and 37).
+func (a *Appliance) announcedTimers() {
+	for _, t := range a.netflow.Exporters() {
+		if t.ActiveTimeout > 0 || t.InactiveTimeout > 0 {
+			a.engine.SetExporterTimers(t.Exporter, t.ActiveTimeout, t.InactiveTimeout, detect.TimerOptions)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package appliance
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
 	"sort"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/web"
@@ -23,9 +27,9 @@ func (a *Appliance) Status() web.Status {
 	cs := a.collector.Stats()
 	s.Records, s.FlowPackets, s.FlowBytes, s.Dropped = cs.Records, cs.FlowPackets, cs.FlowBytes, cs.Dropped
 
-	garbage := map[netip.Addr]uint64{}
+	detected := map[netip.Addr]detect.ExporterStats{}
 	for _, e := range a.engine.ExporterStats() {
-		garbage[e.Exporter] = e.Garbage
+		detected[e.Exporter] = e
 	}
 	templates := map[netip.Addr]int{}
 	for _, t := range a.netflow.Exporters() {
@@ -35,8 +39,18 @@ func (a *Appliance) Status() web.Status {
 		es := web.ExporterStatus{
 			Address: e.Address.String(), Protocol: e.Protocol,
 			Datagrams: e.Datagrams, Records: e.Records, FlowPackets: e.FlowPackets, FlowBytes: e.FlowBytes,
-			Garbage: garbage[e.Address], DecodeErrors: e.DecodeErrors, Templates: templates[e.Address],
+			Garbage: detected[e.Address].Garbage, DecodeErrors: e.DecodeErrors, Templates: templates[e.Address],
 			LastSeen: e.LastSeen, SamplingRate: e.SamplingRate,
+		}
+		if d, ok := detected[e.Address]; ok {
+			if at := d.Timers.ActiveTimeout; at > 0 {
+				v := at.Seconds()
+				es.ActiveTimeoutSeconds, es.ActiveTimeoutFrom = &v, d.Timers.ActiveFrom
+			}
+			if d.Timers.Samples > 0 {
+				v := d.Timers.InactiveLag.Seconds()
+				es.InactiveLagSeconds = &v
+			}
 		}
 		switch e.Version {
 		case "v5":
@@ -78,6 +92,8 @@ func (a *Appliance) registerMetrics() {
 	// Attacks declared without a flow sample (detect.MaxSampledAttacks).
 	m.NewGauge(`flowshield_attacks_unsampled_total`, func() float64 { return float64(a.engine.Stats().UnsampledAttacks) })
 	m.NewGauge(`flowshield_uptime_seconds`, func() float64 { return time.Since(a.startedAt).Seconds() })
+	m.NewGauge(`flowshield_exporters_forgotten_total`, func() float64 { return float64(a.engine.Stats().ExportersForgotten) })
+	m.RegisterMetricsWriter(a.writeExporterTimers)
 	for _, r := range a.routers {
 		r := r
 		m.NewGauge(`flowshield_router_connected{router="`+r.Address()+`"}`, func() float64 {
@@ -87,4 +103,32 @@ func (a *Appliance) registerMetrics() {
 			return 0
 		})
 	}
+}
+
+// writeExporterTimers writes each exporter's reporting timers as the
+// detector uses them (the table is bounded by detect's MaxExporters).
+func (a *Appliance) writeExporterTimers(w io.Writer) {
+	stats := a.engine.ExporterStats()
+	gauge := func(name string, get func(t detect.ExporterTimers) (float64, bool)) {
+		metrics.WriteMetadataIfNeeded(w, name, "gauge")
+		for _, e := range stats {
+			if v, ok := get(e.Timers); ok {
+				fmt.Fprintf(w, "%s{exporter=%q} %g\n", name, e.Exporter.String(), v)
+			}
+		}
+	}
+	gauge("flowshield_exporter_active_timeout_seconds", func(t detect.ExporterTimers) (float64, bool) {
+		return t.ActiveTimeout.Seconds(), t.ActiveTimeout > 0
+	})
+	gauge("flowshield_exporter_inactive_lag_seconds", func(t detect.ExporterTimers) (float64, bool) {
+		return t.InactiveLag.Seconds(), t.Samples > 0
+	})
+	// How far late records are moved forward, and how long an attack is
+	// held after its last sign (see detect/timers.go).
+	gauge("flowshield_exporter_lag_shift_seconds", func(t detect.ExporterTimers) (float64, bool) {
+		return t.Shift.Seconds(), t.Samples > 0
+	})
+	gauge("flowshield_exporter_attack_hold_seconds", func(t detect.ExporterTimers) (float64, bool) {
+		return t.Hold.Seconds(), t.Samples > 0
+	})
 }

@@ -8,9 +8,27 @@
 // is spread evenly over the seconds it spans, and the part before the ring
 // (WINDOW + 2 seconds) is dropped, never piled into the present. So the
 // RouterOS long flow (480,000 packets over 60 s, exported once) counts 8,000
-// pps, not 480,000. A consequence: flows that reach the collector more than
-// WINDOW after they ended (a 15 s inactive timeout) do not count; exporters
-// should use short active and inactive timeouts (1 s).
+// pps, not 480,000.
+//
+// Export timers (timers.go). A router reports a short flow when it has been
+// idle for the inactive timeout (RouterOS default 15 s), and cuts a long
+// one every active timeout (default 30 m; operators run 1 m). The engine
+// learns both per exporter from its records (arrival lag, durations of cut
+// records), or takes them from options data (IPFIX/v9 36 and 37) or the
+// router's /ip/traffic-flow. A record that arrives late by the exporter's
+// usual lag is moved forward by that lag, never past its arrival, so it
+// counts in the ring with its real length and spacing: a short-flow flood
+// is detected about one second after its first records arrive, whatever
+// the inactive timeout (which is when they can first be seen at all). A
+// long-flow flood is seen from its first report (one active timeout after
+// it starts). An attack is then held, after its last sign above the
+// thresholds, as long as the exporter may stay silent about traffic that
+// goes on: the active timeout (or the lag, if longer) plus 2 s for a host
+// with cut records, the spread of the lag for an exporter that sends in
+// bursts (softflowd's expiry interval). So one flood is one attack, and
+// its end is declared within active timeout + inactive lag + WINDOW +
+// EndAfter after its last packets. With 1 s timers nothing moves and
+// nothing is held longer than EndAfter: the fast path is as before.
 //
 // Flows/s counts flow records per second: a record adds one flow to each
 // second it overlaps. With 1 s active timeouts this is the number of
@@ -54,6 +72,10 @@
 // tcp_flood, udp_flood, icmp_flood, unknown. At the start the reflector port
 // comes from a per-host majority vote; the flow sample confirms it for the
 // details.
+//
+// Classification after a ban: a ban that works blinds the flows within a
+// second, so the flow sample may hold nothing; the port vote of the records
+// that declared the attack then names the reflector.
 //
 // Memory: a host is ~176 bytes plus, per direction with traffic, a ring of
 // WINDOW+2 seconds x 32 bytes (8 float32: packets of the six categories,

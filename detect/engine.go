@@ -141,6 +141,9 @@ type Stats struct {
 	// UnsampledAttacks counts attacks declared without a flow sample
 	// because MaxSampledAttacks others held one.
 	UnsampledAttacks uint64
+	// ExportersForgotten counts exporters dropped from the exporter table
+	// (MaxExporters) to make room for a new one.
+	ExportersForgotten uint64
 }
 
 // New validates cfg and returns an engine; now is its clock (time.Now if nil).
@@ -646,6 +649,7 @@ func (e *Engine) Stats() Stats {
 		Records: c.records.Load(), Accounted: c.accounted.Load(), Unprotected: c.unprotected.Load(),
 		Whitelisted: c.whitelisted.Load(), Garbage: c.garbage.Load(), Empty: c.empty.Load(),
 		ClockFixed: c.clockFixed.Load(), UnsampledAttacks: e.unsampled.Load(),
+		ExportersForgotten: e.exporters.evicted.Load(),
 	}
 	for i := range e.shards {
 		sh := &e.shards[i]

@@ -60,6 +60,14 @@ type ExporterStatus struct {
 	LastSeen         time.Time `json:"last_seen"`
 	SamplingRate     uint32    `json:"sampling_rate"`      // last announced (or SAMPLING_RATE)
 	ClockSkewSeconds float64   `json:"clock_skew_seconds"` // export header clock minus local receive time
+
+	// The exporter's reporting timers, null until known: how often a long
+	// flow is reported (learned from the records' durations, or announced
+	// in options data, or read from the router), where that came from, and
+	// the learned lag from a flow's last packet to its record's arrival.
+	ActiveTimeoutSeconds *float64 `json:"active_timeout_s"`
+	ActiveTimeoutFrom    string   `json:"active_timeout_from,omitempty"` // "learned", "options", "router", "override"
+	InactiveLagSeconds   *float64 `json:"inactive_lag_s"`
 }
 
 // RouterStatus is one configured RouterOS API connection.

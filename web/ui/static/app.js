@@ -275,12 +275,19 @@
     return tr.children;
   }
 
+  // fmtTimer shows a timer in seconds as "1 s", "15 s", "1 m", "30 m", or "?" while unknown.
+  function fmtTimer(s) {
+    if (s === null || s === undefined) return '?';
+    if (s >= 60 && s % 60 === 0) return (s / 60) + ' m';
+    return Math.round(s) + ' s';
+  }
+
   function renderExporters(list) {
     const tbody = $('exporters').tBodies[0];
     syncChildren(tbody, list, (e) => e.address + '/' + (e.observation_domain || 0),
       () => el('tr', { 'data-testid': 'exporter-row' }),
       (tr, e) => {
-        const td = cells(tr, 10);
+        const td = cells(tr, 12);
         const errs = Object.entries(e.decode_errors || {}).filter(([, n]) => n > 0);
         const errTotal = errs.reduce((a, [, n]) => a + n, 0);
         const stale = Date.now() - Date.parse(e.last_seen) > 60000;
@@ -298,6 +305,11 @@
         setText(td[8], '1:' + e.sampling_rate);
         setText(td[9], (e.clock_skew_seconds || 0).toFixed(1) + ' s');
         td[9].className = 'num' + (Math.abs(e.clock_skew_seconds || 0) > 5 ? ' warn' : '');
+        setText(td[10], fmtTimer(e.active_timeout_s), e.active_timeout_from || 'not known yet');
+        setText(td[11], fmtTimer(e.inactive_lag_s), 'learned from the records');
+        // Detection is fastest with 1 s timers; longer ones delay it (see README).
+        td[10].className = 'num' + (e.active_timeout_s > 1 ? ' warn' : '');
+        td[11].className = 'num' + (e.inactive_lag_s > 2 ? ' warn' : '');
         for (const i of [2, 3, 6, 8]) td[i].className = 'num';
       });
     showEmpty('exporters', list.length === 0);

@@ -162,6 +162,13 @@ func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 		}
 		return float64(a.cfg.Thresholds.PPS)
 	}
+	// A ban that works blinds the flows: what its rule drops keeps the
+	// host's attack on, so one flood stays one attack and one ban.
+	c.OnDropRate = func(p netip.Prefix, dir detect.Direction, pps float64, at time.Time) {
+		if p.IsSingleIP() {
+			a.engine.Sustain(p.Addr(), dir, pps, at)
+		}
+	}
 	if a.options.ReconcileInterval > 0 {
 		c.ReconcileInterval = a.options.ReconcileInterval
 	}
@@ -216,6 +223,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 			if err := a.mitigator.Reconcile(runCtx, i); err != nil {
 				a.log.Warn("reconciling after connect", "router", r.Address(), "err", err)
 			}
+			a.routerTimers(runCtx, r)
 		}
 		if err := r.Start(runCtx); err != nil {
 			return fmt.Errorf("starting router client %s: %w", r.Address(), err)

@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -135,4 +137,59 @@ func (rc *routerClient) SetTimeout(ctx context.Context, o mitigation.RouterObjec
 
 func (rc *routerClient) Counters(ctx context.Context, o mitigation.RouterObject) (uint64, uint64, error) {
 	return rc.Router.Counters(ctx, toRouterOS(o))
+}
+
+// routerTimers reads the router's traffic-flow settings after a connect:
+// its timers go to the detector for the exporters that are this router
+// (its API address, and the source address its targets export from), and
+// what they cost in detection latency, or an L3 hardware offload that
+// hides traffic from the export, is logged. A router that does not answer
+// (no read policy, RouterOS without the menu) only loses the log line:
+// the detector learns the timers from the records anyway.
+func (a *Appliance) routerTimers(ctx context.Context, r *routerClient) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tf, err := r.TrafficFlow(ctx)
+	if err != nil {
+		a.log.Debug("cannot read the router's traffic-flow settings", "router", r.Address(), "err", err)
+		return
+	}
+	for _, addr := range routerExporters(r.Address(), tf) {
+		a.engine.SetExporterTimers(addr, tf.ActiveTimeout, tf.InactiveTimeout, detect.TimerRouter)
+	}
+	offloaded, err := r.L3HWOffload(ctx)
+	if err != nil {
+		offloaded = nil
+	}
+	advice := routeros.AdviseTrafficFlow(tf, offloaded, "", a.detectConfiguration().EndAfter)
+	for _, p := range advice.Problems {
+		a.log.Warn(p, "router", r.Address())
+	}
+	for _, w := range advice.Warnings {
+		a.log.Warn(w, "router", r.Address())
+	}
+	a.log.Info("router traffic-flow", "router", r.Address(), "active_flow_timeout", tf.ActiveTimeout,
+		"inactive_flow_timeout", tf.InactiveTimeout, "detection", advice.Summary)
+}
+
+// routerExporters are the addresses a router's exports may come from: the
+// host of its API address and its targets' explicit source addresses.
+func routerExporters(apiAddress string, tf routeros.TrafficFlow) []netip.Addr {
+	var out []netip.Addr
+	add := func(s string) {
+		if a, err := netip.ParseAddr(s); err == nil && !a.IsUnspecified() {
+			out = append(out, a.Unmap())
+		}
+	}
+	if host, _, err := net.SplitHostPort(apiAddress); err == nil {
+		add(host)
+	} else {
+		add(apiAddress)
+	}
+	for _, t := range tf.Targets {
+		if !t.Disabled {
+			add(t.SrcAddress)
+		}
+	}
+	return out
 }

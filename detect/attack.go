@@ -23,6 +23,10 @@ type attackState struct {
 	sampled     bool   // counted in Engine.sampled: col keeps a sample
 	hold        uint8  // holdCode: the attack is not ended sooner after its last sign
 	votePort    uint16 // the host's reflector port vote at the start (0: none)
+	// dropPPS is what the router last said it dropped for the attack's
+	// ban (Sustain), at dropAt: the flood's power while the ban blinds it.
+	dropPPS float64
+	dropAt  time.Time
 }
 
 type groupDir struct {

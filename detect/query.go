@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"net/netip"
 	"sort"
+	"time"
 )
 
 // Rates are per-second averages over the window; bps are bits per second.
@@ -208,4 +209,40 @@ func (e *Engine) HostTotals() map[netip.Addr]HostTotal {
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// Sustain tells the engine that the router dropped pps packets a second
+// of traffic to (In) or from (Out) ip, measured at at by a ban's drop
+// counters. A ban that works blinds the flows (raw drops and blackholes
+// act before traffic-flow), so without this the attack would end while
+// the flood goes on. At or above EndFraction of the host's pps threshold it
+// counts as a sign above the threshold for the host's active attack in
+// that direction; it never starts one. It reports whether it did.
+func (e *Engine) Sustain(ip netip.Addr, dir Direction, pps float64, at time.Time) bool {
+	ip = ip.Unmap()
+	if dir > Out || e.protected.lookup(ip) < 0 {
+		return false
+	}
+	sh := e.shardOf(ip)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var h *host
+	if ip.Is4() {
+		h = sh.v4[v4key(ip)]
+	} else {
+		h = sh.v6[ip.As16()]
+	}
+	if h == nil || h.dir[dir].att == nil {
+		return false
+	}
+	lim := e.hostLimits(h)[mPPS+catAll]
+	if lim <= 0 || pps < e.cfg.EndFraction*lim {
+		return false
+	}
+	st := h.dir[dir].att
+	if at.After(st.lastAbove) {
+		st.lastAbove = at
+	}
+	st.dropPPS, st.dropAt = pps, at
+	return true
 }

@@ -342,7 +342,11 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		st.lastAbove = now
 	}
 	a.PPS, a.Bps, a.Flows = win[mPPS], win[mBps], win[mFlows]
-	a.PeakPPS = max(a.PeakPPS, win[mPPS], fast[mPPS])
+	if !st.dropAt.IsZero() && now.Sub(st.dropAt) <= e.cfg.EndAfter {
+		// The ban blinds the flows: the router's drops are the flood.
+		a.PPS = max(a.PPS, st.dropPPS)
+	}
+	a.PeakPPS = max(a.PeakPPS, a.PPS, fast[mPPS])
 	a.PeakBps = max(a.PeakBps, win[mBps], fast[mBps])
 	// The hysteresis, or longer when the exporter may not yet have
 	// reported traffic that goes on (a long flow cut by a 60 s active

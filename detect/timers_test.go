@@ -356,3 +356,48 @@ func skipUnderRace(t *testing.T) {
 		t.Skip("single-threaded simulation: run without -race")
 	}
 }
+
+// TestSustainKeepsBlindedAttack: a ban that works blinds the flows; what
+// the router says it drops (Sustain) keeps the attack on while it is above
+// the threshold, and the attack ends once the drops stop.
+func TestSustainKeepsBlindedAttack(t *testing.T) {
+	victim := netip.MustParseAddr("10.0.5.1")
+	tm := timerSettings[0]
+	// The flood's flows vanish from the exports 2 s after it starts (the
+	// ban), while the flood itself goes on until 100 s.
+	flood := tm.shortFlows(10*time.Second, 12*time.Second, 60000, 512, 200, 200*time.Millisecond, func(i int, r *flow.Record) {
+		r.SrcAddr = netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})
+		r.DstAddr, r.Proto, r.SrcPort, r.DstPort = victim, flow.ProtoUDP, uint16(1024+i), 80
+	})
+	s := newSim(t, testConfig())
+	s.arrivals = byArrival(flood)
+	if s.e.Sustain(victim, In, 60000, t0) {
+		t.Fatal("Sustain counted for a host without an attack")
+	}
+	for at := 15 * time.Second; at <= 100*time.Second; at += 5 * time.Second {
+		s.run(at)
+		if !s.e.Sustain(victim, In, 55000, s.now) {
+			t.Fatalf("Sustain at %v not counted", at)
+		}
+		if s.e.Sustain(victim, In, 100, s.now) {
+			t.Fatal("a drop rate below the threshold counted")
+		}
+	}
+	s.run(140 * time.Second)
+	starts, ends := hostAttacks(s.events, victim)
+	if len(starts) != 1 || len(ends) != 1 {
+		t.Fatalf("%d starts, %d ends, want one attack", len(starts), len(ends))
+	}
+	if end := ends[0].Time.Sub(t0); end < 100*time.Second || end > 100*time.Second+s.e.cfg.EndAfter+2*time.Second {
+		t.Errorf("ended at %v, want between the last drops (100 s) and EndAfter later", end)
+	}
+	var peak float64
+	for _, ev := range s.events {
+		if ev.Attack.IP == victim && ev.Kind == AttackUpdate && ev.Time.Sub(t0) > 50*time.Second && ev.Time.Sub(t0) < 100*time.Second {
+			peak = max(peak, ev.Attack.PPS)
+		}
+	}
+	if peak != 55000 {
+		t.Errorf("while blinded the attack shows %v pps, want the router's 55000", peak)
+	}
+}

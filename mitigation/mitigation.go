@@ -14,15 +14,19 @@
 //
 // Whether an attack is still on after its ban: traffic dropped in raw
 // prerouting or by a blackhole route never reaches the router's
-// traffic-flow export, so the detector soon reports AttackEnd for a banned
-// target however hard the flood goes on. For the raw-drop action the
-// manager reads the ban's raw rule packet counter (Router.Counters) every
-// CounterInterval; while the counter grows faster than the drop threshold
-// (DropThresholdPPS, or DropThresholdFor the host), the ban is extended.
-// Address-list and blackhole objects have no per-ban counter: their ban runs
-// out, the flood shows again in the flows, and the detector's next
-// AttackStart bans again at once. With a threshold of 0 the raw-drop ban
-// also just runs out (a raw rule drops the host's legitimate traffic too, so
+// traffic-flow export, so the flows go silent however hard the flood goes
+// on. The manager reads what the router counts every CounterInterval: the
+// ban's raw rule for raw-drop, and for address-list the setup script's
+// raw rules that drop the list, attributable to a ban while the list holds
+// no other ban of its family and direction on that router. Each reading is
+// handed to OnDropRate (the detector keeps the attack on while it is above
+// its threshold: one flood, one attack), and while it grows faster than the
+// drop threshold (DropThresholdPPS, or DropThresholdFor the host) a ban
+// whose attack has ended anyway is extended. Blackhole routes count
+// nothing: such a ban runs out, the flood shows again in the flows, and
+// the detector's next AttackStart bans again at once; so does an
+// address-list ban sharing its list. With a threshold of 0 the ban also
+// just runs out (a drop rule drops the host's legitimate traffic too, so
 // "any packet" would keep it forever).
 //
 // Routers are reconciled against the desired set one by one (a worker per
@@ -128,9 +132,15 @@ type Configuration struct {
 	DropThresholdPPS float64
 	// DropThresholdFor, when set, gives the threshold per host (hostgroups).
 	DropThresholdFor func(netip.Addr) float64
+	// OnDropRate, when set, is told every counter reading of a ban that
+	// can be attributed (a raw-drop rule; an address-list entry while its
+	// list holds no other ban of its family on that router): the packets
+	// per second the router dropped for it. A ban that works blinds the
+	// flows, so this is how the detector learns the flood goes on.
+	OnDropRate func(prefix netip.Prefix, dir detect.Direction, pps float64, at time.Time)
 
 	ReconcileInterval time.Duration // full pass per router
-	CounterInterval   time.Duration // raw-drop counter reads
+	CounterInterval   time.Duration // drop counter reads (raw-drop rules, address-list drop rules)
 	CallTimeout       time.Duration // per router call
 	// TimeoutTolerance: an address-list timeout within this of the wanted
 	// remaining time is left alone. Refreshes after extensions are also

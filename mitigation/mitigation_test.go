@@ -787,3 +787,47 @@ func FuzzDecodeBan(f *testing.F) {
 		}
 	})
 }
+
+// TestDropRateReported: what the router drops for a ban is reported while
+// it can be told apart: a raw-drop rule always, an address-list entry only
+// while its list holds no other ban (the list's drop rules count for every
+// entry).
+func TestDropRateReported(t *testing.T) {
+	type report struct {
+		prefix netip.Prefix
+		pps    float64
+	}
+	var got []report
+	h := newHarness(t, func(c *Configuration) {
+		c.Actions = []string{ActionAddressList}
+		c.DropThresholdPPS = 1000
+		c.OnDropRate = func(p netip.Prefix, dir detect.Direction, pps float64, at time.Time) {
+			got = append(got, report{p, pps})
+		}
+	})
+	h.event(detect.AttackStart, attack("a", victim(0), detect.In))
+	h.sync(false) // adds, takes the first counter sample
+	id := h.router.ourObjects()[0].ID
+	for range 3 {
+		h.clock.Advance(5 * time.Second)
+		h.router.addPackets(id, 25000)
+		h.sync(false)
+	}
+	if len(got) != 3 || got[2].prefix.Addr() != victim(0) || got[2].pps != 5000 {
+		t.Fatalf("reports of a lone address-list ban: %+v, want 3 of 5000 pps", got)
+	}
+	// A second ban shares the list: neither can be told apart any more.
+	h.event(detect.AttackStart, attack("b", victim(1), detect.In))
+	h.sync(false)
+	got = nil
+	for range 3 {
+		h.clock.Advance(5 * time.Second)
+		for _, o := range h.router.ourObjects() {
+			h.router.addPackets(o.ID, 25000)
+		}
+		h.sync(false)
+	}
+	if len(got) != 0 {
+		t.Fatalf("shared list counters were attributed: %+v", got)
+	}
+}

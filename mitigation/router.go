@@ -559,8 +559,10 @@ func containsString(s []string, v string) bool {
 	return false
 }
 
-// readCounters samples the raw-drop rules and extends the bans whose
-// attack the flows no longer show but whose rule still drops a flood.
+// readCounters samples what the router dropped for each ban that can be
+// told apart (raw-drop rules; address-list entries alone in their list),
+// reports it (OnDropRate), and extends the bans whose attack the flows no
+// longer show but whose rule still drops a flood.
 func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 	now := m.now()
 	type sample struct {
@@ -568,10 +570,32 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 		o      RouterObject
 		banKey string
 	}
+	type listKey struct {
+		v4   bool
+		list string
+	}
 	var due []sample
 	m.mu.Lock()
+	inList := map[listKey]int{}
 	for k, st := range rs.objs {
-		if k.action != ActionRawDrop || st.obj.ID == "" {
+		if k.action == ActionAddressList {
+			inList[listKey{st.obj.Prefix.Addr().Is4(), k.side}]++
+		}
+	}
+	for k, st := range rs.objs {
+		if st.obj.ID == "" {
+			continue
+		}
+		switch k.action {
+		case ActionRawDrop:
+		case ActionAddressList:
+			if inList[listKey{st.obj.Prefix.Addr().Is4(), k.side}] != 1 {
+				// Shared counters: whose drops they are is not known, and a
+				// later rate must not span this time.
+				st.packetsAt = time.Time{}
+				continue
+			}
+		default:
 			continue
 		}
 		if !st.packetsAt.IsZero() && now.Sub(st.packetsAt) < m.cfg.CounterInterval {
@@ -600,17 +624,25 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 		}
 		m.mu.Lock()
 		st := rs.objs[s.k]
+		rate, report := 0.0, false
+		var dir detect.Direction
 		if st != nil && st.obj.ID == s.o.ID {
 			if !st.packetsAt.IsZero() && packets >= st.packets && now.After(st.packetsAt) {
-				rate := float64(packets-st.packets) / now.Sub(st.packetsAt).Seconds()
-				if b := m.bans[s.banKey]; b != nil && !b.attackActive && rate >= b.dropPPS {
-					m.extend(b, now)
-					m.stats.counterExtensions.Add(1)
+				rate = float64(packets-st.packets) / now.Sub(st.packetsAt).Seconds()
+				if b := m.bans[s.banKey]; b != nil {
+					report, dir = true, b.Direction
+					if !b.attackActive && rate >= b.dropPPS {
+						m.extend(b, now)
+						m.stats.counterExtensions.Add(1)
+					}
 				}
 			}
 			st.packets, st.packetsAt = packets, now
 		}
 		m.mu.Unlock()
+		if report && m.cfg.OnDropRate != nil {
+			m.cfg.OnDropRate(s.o.Prefix, dir, rate, now)
+		}
 	}
 	if len(due) > 0 {
 		m.flush(ctx)

@@ -344,12 +344,20 @@ func (r *Router) SetTimeout(ctx context.Context, o Object, d time.Duration) erro
 	return nil
 }
 
-// Counters reads a raw-drop rule's packet and byte counters: what it has
-// dropped, which flows no longer show (traffic-flow exports after raw
-// prerouting), to decide whether the attack goes on.
+// Counters reads what a ban has dropped, which flows no longer show
+// (traffic-flow exports after raw prerouting), to decide whether the
+// attack goes on: a raw-drop rule's packet and byte counters, or for an
+// address-list entry the counters of the raw drop rules that drop its list
+// (the setup script's; shared by every entry of the list, so the caller
+// attributes them only while the list holds one ban). Blackhole routes
+// count nothing.
 func (r *Router) Counters(ctx context.Context, o Object) (packets, bytes uint64, err error) {
-	if o.Action != ActionRawDrop {
-		return 0, 0, fmt.Errorf("counters of %s: only raw-drop rules count", o)
+	switch o.Action {
+	case ActionRawDrop:
+	case ActionAddressList:
+		return r.listDropCounters(ctx, o)
+	default:
+		return 0, 0, fmt.Errorf("counters of %s: a blackhole route counts nothing", o)
 	}
 	m, err := r.byID(ctx, o, "=.proplist=.id,comment,packets,bytes")
 	if err != nil {
@@ -359,6 +367,38 @@ func (r *Router) Counters(ctx context.Context, o Object) (packets, bytes uint64,
 	bytes, err2 := strconv.ParseUint(m["bytes"], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
 		return 0, 0, fmt.Errorf("counters of %s: %w", o, err)
+	}
+	return packets, bytes, nil
+}
+
+// listDropCounters sums the counters of the enabled raw drop rules in
+// prerouting that match o's list on the side of its direction.
+func (r *Router) listDropCounters(ctx context.Context, o Object) (packets, bytes uint64, err error) {
+	match := "dst-address-list"
+	if o.Direction == Out {
+		match = "src-address-list"
+	}
+	list := r.listOf(o.Direction)
+	reply, err := r.call(ctx, true, family(o.Prefix)+"/firewall/raw/print",
+		"=.proplist=.id,packets,bytes,disabled", "?chain=prerouting", "?action=drop", "?"+match+"="+list)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counters of the drop rules of list %s: %w", list, err)
+	}
+	found := false
+	for _, re := range reply.Re {
+		m := re.Map
+		if m["disabled"] == "true" || m["disabled"] == "yes" {
+			continue
+		}
+		p, err1 := strconv.ParseUint(m["packets"], 10, 64)
+		b, err2 := strconv.ParseUint(m["bytes"], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, 0, fmt.Errorf("counters of the drop rules of list %s: %w", list, err)
+		}
+		packets, bytes, found = packets+p, bytes+b, true
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("counters of the drop rules of list %s: %w (run the setup script)", list, ErrNotFound)
 	}
 	return packets, bytes, nil
 }

@@ -280,6 +280,7 @@ func (e *Engine) Consume(records []flow.Record) {
 	wl := !e.whitelist.empty()
 	var lastRecv, lastRecvSec int64 = 0, 0
 	stride := (len(records) + batchSamples - 1) / batchSamples // of the timer learner's samples
+	var xd *expDelta                                           // the exporter of the record before
 	for i := range records {
 		r := &records[i]
 		dk, d4 := addrKey4(r.DstAddr)
@@ -337,7 +338,9 @@ func (e *Engine) Consume(records []flow.Record) {
 		sc.norms = sc.norms[:ni+1]
 		n := &sc.norms[ni]
 		fix, garbage := e.normalizeInto(r, recv, lastRecvSec, n)
-		xd := sc.exp.find(e, r.Exporter)
+		if xd == nil || xd.exporter != r.Exporter {
+			xd = sc.exp.find(e, r.Exporter)
+		}
 		xd.lastRecv = max(xd.lastRecv, recv)
 		if fix != fixNone {
 			local.fixed++
@@ -350,7 +353,21 @@ func (e *Engine) Consume(records []flow.Record) {
 			continue
 		}
 		local.accounted++
-		e.applyTimers(xd, n, recv, stride)
+		// The exporter's timers, inline: most records are neither sampled
+		// nor moved.
+		dur := n.end - n.start
+		if xd.skip == 0 || dur >= 15e8 {
+			xd.sample(n.recvSec-n.endSec, dur, stride)
+		} else {
+			xd.skip--
+		}
+		if xd.p.shiftSec > 0 {
+			shiftLate(&xd.p, n, recv)
+		}
+		n.hold = xd.p.holdLate
+		if xd.p.active > 0 && dur >= xd.p.active-cutSlackNs {
+			n.hold = xd.p.holdCut
+		}
 		n.rec = int32(i)
 		if dstProt {
 			if d4 {
@@ -392,29 +409,21 @@ func (e *Engine) Consume(records []flow.Record) {
 	e.scratch.Put(sc)
 }
 
-// applyTimers feeds the record's lag and duration to its exporter's
-// learner and applies what was learned: a late record is moved forward by
-// the exporter's shift (never past its arrival), and the record gets the
-// hold of its kind (cut by the active timeout, or not).
-func (e *Engine) applyTimers(xd *expDelta, n *norm, recv int64, stride int) {
-	dur := n.end - n.start
+// shiftLate moves a late record forward by its exporter's shift, never
+// past its arrival (see timers.go).
+func shiftLate(p *params, n *norm, recv int64) {
 	lagSec := n.recvSec - n.endSec
-	xd.sample(lagSec, dur, stride)
-	p := &xd.p
-	if p.shiftSec > 0 && lagSec > 0 {
-		if lagSec > p.shiftSec || recv-n.end >= p.shift {
-			n.start += p.shift
-			n.end += p.shift
-			n.endSec += p.shiftSec
-		} else {
-			n.start += recv - n.end
-			n.end = recv
-			n.endSec = n.recvSec
-		}
+	if lagSec <= 0 {
+		return
 	}
-	n.hold = p.holdLate
-	if p.active > 0 && dur >= p.active-cutSlackNs {
-		n.hold = p.holdCut
+	if lagSec > p.shiftSec || recv-n.end >= p.shift {
+		n.start += p.shift
+		n.end += p.shift
+		n.endSec += p.shiftSec
+	} else {
+		n.start += recv - n.end
+		n.end = recv
+		n.endSec = n.recvSec
 	}
 }
 

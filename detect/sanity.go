@@ -221,6 +221,8 @@ func (x *expDeltas) find(e *Engine, exporter netip.Addr) *expDelta {
 // datagram's order does not bias the lag; and the duration of every long
 // record (up to batchSamples), which the active timeout is learned from
 // and which are few, as a report of cut records comes in one burst.
+// Consume calls it only for a long record or when skip is 0, and passes
+// over the others itself.
 func (d *expDelta) sample(lagSec, durNs int64, stride int) {
 	if durNs >= 15e8 && d.nl < batchSamples {
 		d.long[d.nl] = durNs

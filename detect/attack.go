@@ -20,9 +20,13 @@ type attackState struct {
 	ampPort     uint16  // reflector port confirmed by the flow sample, 0 if none
 	udpSize     float64 // average UDP packet size in the flow sample, 0 if unknown
 	col         *collector
-	sampled     bool   // counted in Engine.sampled: col keeps a sample
-	hold        uint8  // holdCode: the attack is not ended sooner after its last sign
-	votePort    uint16 // the host's reflector port vote at the start (0: none)
+	sampled     bool // counted in Engine.sampled: col keeps a sample
+	// The attack's holds (see timers.go): holdLate after its last sign,
+	// holdCut after the earlier of its last sign and lastCut, the arrival
+	// (Unix s) of its host's last record cut by the active timeout.
+	holdCut, holdLate uint8
+	lastCut           int64
+	votePort          uint16 // the host's reflector port vote at the start (0: none)
 	// dropPPS is what the router last said it dropped for the attack's
 	// ban (Sustain), at dropAt: the flood's power while the ban blinds it.
 	dropPPS float64

@@ -242,7 +242,7 @@ type norm struct {
 	rec        int32  // index into the batch
 	udpPort    uint16 // source port of non-fragment UDP, else 0
 	mask       uint8
-	hold       uint8 // holdCode: how long the exporter may stay silent about this traffic
+	hold       uint8 // holdCode (with holdCutFlag for a cut record): how long its exporter may stay silent about this traffic
 }
 
 // entry is one host direction a record counts toward. The host's key is
@@ -633,6 +633,9 @@ func (e *Engine) applyShard(sh *shard, first int32, sc *scratch, records []flow.
 		d.add(n, &e.lay)
 		if d.att != nil {
 			d.att.col.add(r, n)
+			if n.hold&holdCutFlag != 0 {
+				d.att.lastCut = max(d.att.lastCut, n.recvSec)
+			}
 		}
 		if h.group >= 0 {
 			if gc := e.groupCols[h.group][en.dir].Load(); gc != nil && !gc.full.Load() {

@@ -281,7 +281,7 @@ func (x *expDeltas) flush(e *Engine) {
 			st.params = l.params()
 			var h uint8
 			for _, o := range t.m {
-				h = max(h, o.params.holdCut, o.params.holdLate)
+				h = max(h, o.params.holdCut&^holdCutFlag, o.params.holdLate)
 			}
 			t.maxHold.Store(uint32(h))
 		}

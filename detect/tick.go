@@ -240,12 +240,18 @@ func (e *Engine) evalHost(now time.Time, ip netip.Addr, h *host, dir Direction, 
 		}
 		d.att = e.maybeStart(now, &d.aboveSince, lim, win, fast, port, ScopeHost, ip, group, dir, events)
 		if d.att != nil {
-			d.att.hold, d.att.votePort = d.hold, port
+			d.att.votePort = port
+			d.att.holdCut, d.att.holdLate = d.holdCut, d.holdLate
+			if d.holdCut != 0 {
+				// the records that declared it were cut ones, or came
+				// with some: the cut is about now
+				d.att.lastCut = now.Unix()
+			}
 		}
 		return
 	}
 	st := d.att
-	st.hold = max(st.hold, d.hold)
+	st.holdCut, st.holdLate = max(st.holdCut, d.holdCut), max(st.holdLate, d.holdLate)
 	port := st.ampPort
 	if port == 0 {
 		if p, share := d.portVote(); share >= 0.2 {
@@ -271,7 +277,7 @@ func (e *Engine) evalGroup(now time.Time, g int, dir Direction, win, fast *vec, 
 	}
 	// A group's attack is fed by every exporter: it holds as long as the
 	// slowest one may stay silent.
-	gs.att.hold = uint8(e.exporters.maxHold.Load())
+	gs.att.holdLate = uint8(e.exporters.maxHold.Load())
 	if e.progress(now, gs.att, lim, win, fast, gs.att.ampPort, shown, events) {
 		gs.att = nil
 		gs.aboveSince = 0
@@ -348,10 +354,7 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 	}
 	a.PeakPPS = max(a.PeakPPS, a.PPS, fast[mPPS])
 	a.PeakBps = max(a.PeakBps, win[mBps], fast[mBps])
-	// The hysteresis, or longer when the exporter may not yet have
-	// reported traffic that goes on (a long flow cut by a 60 s active
-	// timeout shows again only a minute later).
-	if now.Sub(st.lastAbove) >= max(e.cfg.EndAfter, holdDuration(st.hold)) {
+	if e.over(now, st) {
 		if st.sampled {
 			e.sampled--
 		}
@@ -419,6 +422,25 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		st.nextUpdate = now.Add(e.cfg.UpdateEvery)
 	}
 	return false
+}
+
+// over says whether an attack's hysteresis and holds have all passed: the
+// end is not declared before the exporter could have reported traffic
+// that goes on (a long flow cut by a 60 s active timeout shows again only
+// a minute after its last cut).
+func (e *Engine) over(now time.Time, st *attackState) bool {
+	since := now.Sub(st.lastAbove)
+	if since < e.cfg.EndAfter || since < holdDuration(st.holdLate) {
+		return false
+	}
+	if st.holdCut == 0 {
+		return true
+	}
+	from := st.lastAbove
+	if cut := time.Unix(st.lastCut, 0); st.lastCut != 0 && cut.Before(from) {
+		from = cut
+	}
+	return now.Sub(from) >= holdDuration(st.holdCut)
 }
 
 // applyEvents keeps the registry of active and ended attacks; e.mu is held.

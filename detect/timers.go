@@ -29,10 +29,12 @@ import (
 //     memory whatever the timers.
 //   - active timeout: the largest duration carried by a clear spike of
 //     records (cut records all last the active timeout).
-//   - hold: after an attack's last sign above its thresholds, how long the
-//     exporter may stay silent about traffic that still goes on: the larger
-//     of the active timeout and the lag for a host that had cut records,
-//     the late population's spread for bursty exporters.
+//   - hold: how long the exporter may stay silent about traffic that still
+//     goes on. For a host with cut records, the larger of the active
+//     timeout and the lag, counted from the last cut record (the next cut of
+//     a flow that goes on comes an active timeout later) or the attack's
+//     last sign, whichever is earlier; for a bursty exporter, the late
+//     population's spread, from the attack's last sign.
 const (
 	lagBuckets    = 128 // whole seconds of lag; the last bucket holds all later
 	durExact      = 128 // durations up to 127 s in 1 s buckets ...
@@ -46,7 +48,8 @@ const (
 	spikeMinCount = 16
 	holdSlack     = 2 // seconds added to a hold for the exporter's scan and the network
 	cutSlackNs    = int64(1500 * time.Millisecond)
-	maxHoldSec    = 128 + 127*16 // what holdCode can say: 36 min
+	maxHoldSec    = 64 + 63*32 // what holdCode can say: 34 min
+	holdCutFlag   = 0x80       // in a norm's hold: the record was cut by the active timeout
 )
 
 // Sources of a timer value, strongest last.
@@ -221,7 +224,7 @@ type params struct {
 	shift    int64 // ns, whole seconds
 	shiftSec int64
 	active   int64 // ns, 0 unknown
-	holdCut  uint8 // holdCode of a cut record
+	holdCut  uint8 // holdCode of a cut record, with holdCutFlag
 	holdLate uint8 // holdCode of any other record
 }
 
@@ -233,7 +236,7 @@ func (l *timerLearner) params() params {
 		p.shift = p.shiftSec * 1e9
 	}
 	if p.active > 0 {
-		p.holdCut = holdCode(max(p.active/1e9, l.lagMedian) + holdSlack)
+		p.holdCut = holdCode(max(p.active/1e9, l.lagMedian)+holdSlack) | holdCutFlag
 	}
 	if l.spreadSec > holdSlack {
 		p.holdLate = holdCode(l.spreadSec + holdSlack)
@@ -261,27 +264,28 @@ func (l *timerLearner) timers() ExporterTimers {
 		t.ActiveTimeout, t.ActiveFrom = time.Duration(l.learnedActive), TimerLearned
 	}
 	p := l.params()
-	t.Hold = holdDuration(max(p.holdCut, p.holdLate))
+	t.Hold = max(holdDuration(p.holdCut), holdDuration(p.holdLate))
 	return t
 }
 
-// holdCode packs a hold in seconds into a byte: exact below 128 s, then in
-// 16 s steps up to maxHoldSec.
+// holdCode packs a hold in seconds into 7 bits (the eighth is the cut
+// flag): exact below 64 s, then in 32 s steps, rounded up, to maxHoldSec.
 func holdCode(sec int64) uint8 {
 	switch {
 	case sec <= 0:
 		return 0
-	case sec < 128:
+	case sec < 64:
 		return uint8(sec)
 	}
-	return uint8(min(128+(sec-128+15)/16, 255))
+	return uint8(min(64+(sec-64+31)/32, 127))
 }
 
 func holdDuration(c uint8) time.Duration {
-	if c < 128 {
+	c &^= holdCutFlag
+	if c < 64 {
 		return time.Duration(c) * time.Second
 	}
-	return time.Duration(128+int64(c-128)*16) * time.Second
+	return time.Duration(64+int64(c-64)*32) * time.Second
 }
 
 // SetExporterTimers records timers an exporter announced (TimerOptions),

@@ -106,12 +106,14 @@ type dirState struct {
 	// kept so the hot path finds a second's slot without a division. It
 	// lives in what would be padding.
 	headSlot uint8
-	// hold is the largest holdCode of the records since the ring last
-	// emptied: how long their exporter may stay silent about traffic that
-	// goes on (a long flow cut by the active timeout is reported again
-	// only that much later). An attack is not ended before it passed.
-	hold              uint8
+	// holdCut and holdLate are the largest hold codes of the cut records
+	// and of the others since the ring last emptied: how long their
+	// exporter may stay silent about traffic that goes on (a long flow cut
+	// by the active timeout is reported again only that much later). They
+	// live in what would be padding.
+	holdCut           uint8
 	bmWeight, bmTotal float32
+	holdLate          uint8
 
 	aboveSince int64 // Unix ns of the first evaluation above a threshold, 0 if below
 	att        *attackState
@@ -179,7 +181,7 @@ func (d *dirState) advance(sec int64, l *layout) {
 	if gap >= int64(l.nslots) {
 		clear(d.slots)
 		d.bmWeight, d.bmTotal = 0, 0
-		d.hold = 0
+		d.holdCut, d.holdLate = 0, 0
 	} else {
 		for s := d.head + 1; s <= sec; s++ {
 			clear(d.slotFor(s, l))
@@ -220,7 +222,11 @@ func (d *dirState) add(n *norm, l *layout) {
 			l.addTraffic(d.recent(int(d.head-s), l), n.mask, n.pkts*f, n.bits*f, 1)
 		}
 	}
-	d.hold = max(d.hold, n.hold)
+	if n.hold&holdCutFlag != 0 {
+		d.holdCut = max(d.holdCut, n.hold&^holdCutFlag)
+	} else {
+		d.holdLate = max(d.holdLate, n.hold)
+	}
 	if n.udpPort != 0 {
 		w := n.pkts
 		switch {

@@ -401,3 +401,78 @@ func TestSustainKeepsBlindedAttack(t *testing.T) {
 		t.Errorf("while blinded the attack shows %v pps, want the router's 55000", peak)
 	}
 }
+
+// TestTimersExporterSanity: what is correct at 1 s timers stays correct at
+// the others: an exporter whose sysUpTime jumped back (times 49 days in the
+// past), one whose clock runs 20 s behind, and one sending a 9 Mpps record
+// on a 1 Gbps link raise no alarm next to an ordinary exporter, whatever
+// the timers; the skewed clock is learned as lag and compensated.
+func TestTimersExporterSanity(t *testing.T) {
+	skipUnderRace(t)
+	exporterB := netip.MustParseAddr("192.0.2.2")
+	exporterC := netip.MustParseAddr("192.0.2.3")
+	exporterD := netip.MustParseAddr("192.0.2.4")
+	for _, tm := range timerSettings {
+		t.Run(tm.name, func(t *testing.T) {
+			t.Parallel()
+			until := 4 * time.Minute
+			recs := tm.background(until)
+			// sysUpTime reset: 15,000 pps in long and short flows, times far in the past
+			broken := append(tm.longFlows(0, until, 12000, 1000, 50, func(i int, r *flow.Record) {
+				r.SrcAddr = netip.AddrFrom4([4]byte{198, 51, 105, byte(i)})
+				r.DstAddr, r.Proto, r.SrcPort, r.DstPort = netip.MustParseAddr("10.0.6.1"), flow.ProtoUDP, 443, uint16(1000+i)
+			}), tm.shortFlows(0, until, 3000, 200, 20, 300*time.Millisecond, func(i int, r *flow.Record) {
+				r.SrcAddr = netip.AddrFrom4([4]byte{198, 51, 106, byte(i)})
+				r.DstAddr, r.Proto, r.SrcPort, r.DstPort = netip.MustParseAddr("10.0.6.1"), flow.ProtoUDP, 53, uint16(i)
+			})...)
+			for i := range broken {
+				broken[i].Exporter = exporterB
+				if broken[i].Received > t0.Add(time.Minute).UnixNano() {
+					broken[i].Start -= int64(49 * 24 * time.Hour)
+					broken[i].End -= int64(49 * 24 * time.Hour)
+				}
+			}
+			// a clock 20 s behind: every record looks 20 s late
+			skewed := tm.shortFlows(0, until, 15000, 1000, 100, 500*time.Millisecond, func(i int, r *flow.Record) {
+				r.SrcAddr = netip.AddrFrom4([4]byte{198, 51, 107, byte(i)})
+				r.DstAddr, r.Proto, r.SrcPort, r.DstPort = netip.MustParseAddr("10.0.6.2"), flow.ProtoTCP, 443, uint16(1000+i)
+				r.TCPFlags = 0x18
+			})
+			for i := range skewed {
+				skewed[i].Exporter = exporterC
+				skewed[i].Start -= int64(20 * time.Second)
+				skewed[i].End -= int64(20 * time.Second)
+			}
+			garbage := flow.Record{
+				Exporter: exporterD, SrcAddr: netip.MustParseAddr("198.51.100.9"), DstAddr: netip.MustParseAddr("10.0.6.3"),
+				Proto: flow.ProtoUDP, SrcPort: 1234, DstPort: 80, Received: t0.Add(100 * time.Second).UnixNano(),
+				Start: t0.Add(99 * time.Second).UnixNano(), End: t0.Add(100 * time.Second).UnixNano(),
+				Packets: 9000000, Bytes: 9000000 * 64,
+			}
+			recs = append(append(append(recs, broken...), skewed...), garbage)
+			cfg := testConfig()
+			cfg.LinkMbps = 1000
+			s := newSim(t, cfg)
+			s.arrivals = byArrival(recs)
+			s.run(until)
+			for _, a := range s.starts() {
+				t.Errorf("false alarm: %s %s on %v", a.Attack.Type, a.Attack.Threshold, a.Attack.IP)
+			}
+			byExp := map[netip.Addr]ExporterStats{}
+			for _, st := range s.e.ExporterStats() {
+				byExp[st.Exporter] = st
+			}
+			if byExp[exporterB].ClockPast == 0 || byExp[exporterD].Garbage != 1 {
+				t.Errorf("anomalies not counted: %+v %+v", byExp[exporterB], byExp[exporterD])
+			}
+			if lag := byExp[exporterC].Timers.InactiveLag; lag < 20*time.Second {
+				t.Errorf("a clock 20 s behind shows a lag of %v", lag)
+			}
+			// the skewed exporter's traffic still counts at its rate
+			in, _, ok := s.e.Host(netip.MustParseAddr("10.0.6.2"))
+			if !ok || in.PPS < 13000 || in.PPS > 17000 {
+				t.Errorf("skewed exporter's host at %v pps, want about 15000", in.PPS)
+			}
+		})
+	}
+}

@@ -81,11 +81,17 @@ func newSchemas(legacy bool) map[string]*schema {
 			defaults: map[string]string{"disabled": "false"}}
 	}
 	raw := func(v6 bool) *schema {
-		return &schema{kind: kindRaw, ipv6: v6,
-			writable: set("chain", "action", "src-address", "dst-address", "comment", "disabled", "protocol", "src-address-list", "dst-address-list", "in-interface", "log", "log-prefix"),
-			bools:    set("disabled", "dynamic", "invalid", "log"),
+		sc := &schema{kind: kindRaw, ipv6: v6,
+			writable: set("chain", "action", "src-address", "dst-address", "comment", "disabled", "protocol", "src-address-list", "dst-address-list", "in-interface", "log", "log-prefix",
+				"src-port", "dst-port", "port", "tcp-flags", "fragment", "packet-size", "icmp-options", "jump-target", "address-list", "address-list-timeout"),
+			bools:    set("disabled", "dynamic", "invalid", "log", "fragment"),
 			required: []string{"chain"},
 			defaults: map[string]string{"action": "accept", "disabled": "false", "log": "false", "log-prefix": ""}}
+		// matchers RouterOS has that Forward does not evaluate (traffic.go)
+		for _, k := range rawOtherMatchers {
+			sc.writable[k] = true
+		}
+		return sc
 	}
 	route := func(v6 bool) *schema {
 		sc := &schema{kind: kindRoute, ipv6: v6,
@@ -326,6 +332,11 @@ func (sc *schema) normalize(key, val string) (string, error) {
 	}
 	if sc.kind == kindFlowTarget || sc.kind == kindSettings {
 		if out, ok, err := sc.normalizeFlow(key, val); ok {
+			return out, err
+		}
+	}
+	if sc.kind == kindRaw {
+		if out, ok, err := normalizeRaw(key, val, sc.ipv6); ok {
 			return out, err
 		}
 	}

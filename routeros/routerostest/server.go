@@ -8,7 +8,9 @@
 // RouterOS defaults: off, 30m/15s; SetTrafficFlow or the API's set change
 // it), /ip/traffic-flow/target, and /interface/ethernet/switch (Seed a chip,
 // with l3-hw-offloading on RouterOS 7), each in RouterOS 6 form when
-// Version is "6.x".
+// Version is "6.x". Forward passes traffic through raw prerouting and the
+// routes as RouterOS would, counting on the raw rules it matches, so a
+// flow generator can leave out what a ban drops (traffic.go).
 package routerostest
 
 import (
@@ -119,6 +121,8 @@ type Server struct {
 	down     bool
 	addr     string // the listener's address while down
 
+	traffic trafficState // Forward's compiled rules (traffic.go)
+
 	logins   atomic.Int64
 	accepted atomic.Int64
 	wg       sync.WaitGroup
@@ -161,6 +165,7 @@ type settings struct {
 }
 
 func (s *Server) reset() {
+	s.changedLocked()
 	legacy := strings.HasPrefix(s.cfg.Version, "6.")
 	s.tables = map[string]*table{}
 	for menu, sc := range newSchemas(legacy) {
@@ -269,6 +274,7 @@ func (s *Server) Restart() {
 	for c := range s.conns {
 		c.close()
 	}
+	s.changedLocked()
 	for _, t := range s.tables {
 		kept := t.objs[:0]
 		for _, o := range t.objs {
@@ -952,6 +958,7 @@ func (s *Server) expireLocked() time.Time {
 }
 
 func (s *Server) addLocked(menu string, props map[string]string, placeBefore string) (string, error) {
+	s.changedLocked()
 	t := s.tables[menu]
 	sc := t.schema
 	o := &object{props: map[string]string{}, created: s.cfg.Now()}
@@ -1036,6 +1043,7 @@ func (t *table) checkDuplicate(o *object) error {
 }
 
 func (s *Server) removeLocked(t *table, ids []string) error {
+	s.changedLocked()
 	if len(ids) == 0 {
 		return errors.New("no such item")
 	}
@@ -1052,6 +1060,7 @@ func (s *Server) removeLocked(t *table, ids []string) error {
 }
 
 func (s *Server) setLocked(t *table, ids []string, attrs map[string]string, now time.Time) error {
+	s.changedLocked()
 	if len(ids) == 0 {
 		return errors.New("no such item")
 	}

@@ -365,8 +365,15 @@ func (e *Engine) Consume(records []flow.Record) {
 			shiftLate(&xd.p, n, recv)
 		}
 		n.hold = xd.p.holdLate
-		if xd.p.active > 0 && dur >= xd.p.active-cutSlackNs {
-			n.hold = xd.p.holdCut
+		if xd.p.active > 0 {
+			if dur >= xd.p.active-cutSlackNs {
+				n.hold = xd.p.holdCut
+			}
+		} else if dur >= unknownCutNs {
+			// The active timeout is not known yet (the exporter's first
+			// cut records are arriving now): a long record may have been
+			// cut, and the flow's next report may come as long after.
+			n.hold = holdCode(dur/1e9+holdSlack) | holdCutFlag
 		}
 		n.rec = int32(i)
 		if dstProt {

@@ -48,8 +48,9 @@ const (
 	spikeMinCount = 16
 	holdSlack     = 2 // seconds added to a hold for the exporter's scan and the network
 	cutSlackNs    = int64(1500 * time.Millisecond)
-	maxHoldSec    = 64 + 63*32 // what holdCode can say: 34 min
-	holdCutFlag   = 0x80       // in a norm's hold: the record was cut by the active timeout
+	unknownCutNs  = int64(10 * time.Second) // while the active timeout is unknown, a record this long may be a cut one
+	maxHoldSec    = 64 + 63*32              // what holdCode can say: 34 min
+	holdCutFlag   = 0x80                    // in a norm's hold: the record was cut by the active timeout
 )
 
 // Sources of a timer value, strongest last.

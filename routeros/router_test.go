@@ -494,3 +494,41 @@ func TestRouterDownWhileStarted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAddressListCounters: an address-list ban's counters are those of the
+// raw rules that drop its list (the setup script's), read as the traffic
+// the emulator drops with them; without such a rule there is nothing to
+// read, and a blackhole route counts nothing.
+func TestAddressListCounters(t *testing.T) {
+	f := setup(t, routerostest.DefaultConfiguration(), nil)
+	ctx := ctxT(t)
+	o := routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("192.0.2.7/32"), Direction: routeros.In,
+		Comment: routeros.AttackComment("c1", "syn_flood"), Timeout: 10 * time.Minute}
+	id, err := f.r.Add(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ID = id
+	if _, _, err := f.r.Counters(ctx, o); !errors.Is(err, routeros.ErrNotFound) {
+		t.Fatalf("counters without the list's drop rule: %v, want ErrNotFound", err)
+	}
+	if _, err := f.emu.Seed(routerostest.MenuRaw, map[string]string{"chain": "prerouting", "action": "drop",
+		"dst-address-list": "flowshield-in", "comment": "flowshield-setup: drop in flowshield-in"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		v := f.emu.Forward(routerostest.Packet{Src: netip.MustParseAddr("198.51.100.1"), Dst: netip.MustParseAddr("192.0.2.7"),
+			Proto: 6, SrcPort: 4000, DstPort: 443, TCPFlags: routerostest.TCPSyn, Packets: 1000, Bytes: 60000})
+		if !v.Dropped {
+			t.Fatalf("traffic to a listed address passed: %+v", v)
+		}
+	}
+	packets, bytes, err := f.r.Counters(ctx, o)
+	if err != nil || packets != 3000 || bytes != 180000 {
+		t.Fatalf("counters %d packets %d bytes (%v), want 3000 and 180000", packets, bytes, err)
+	}
+	bh := routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix("192.0.2.8/32"), Comment: routeros.AttackComment("c2", "udp_flood")}
+	if _, _, err := f.r.Counters(ctx, bh); err == nil {
+		t.Fatal("a blackhole route gave counters")
+	}
+}

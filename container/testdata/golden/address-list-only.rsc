@@ -114,12 +114,20 @@
 # Flows to the container: an explicit src-address (the default 0.0.0.0
 # arrives as source 0.0.0.0), IPFIX (carries IPv6 too), and short timeouts so
 # that long floods are reported every second instead of when they end.
+# RouterOS 6 releases before the change refuse an active timeout under 1m:
+# then 1m active with 1s inactive (short floods still seen within seconds,
+# long ones a minute after they start), and 1m/15s only if that fails too.
 /ip/traffic-flow/set enabled=yes
 :do {
   [[:parse "/ip/traffic-flow/set active-flow-timeout=1s inactive-flow-timeout=1s"]]
 } on-error={
-  /ip/traffic-flow/set active-flow-timeout=1m inactive-flow-timeout=15s
-  :put "flowshield: this RouterOS refused 1s flow timeouts; set active 1m, inactive 15s (detection reacts more slowly)"
+  :do {
+    /ip/traffic-flow/set active-flow-timeout=1m inactive-flow-timeout=1s
+    :put "flowshield: this RouterOS refused a 1s active flow timeout; set active 1m, inactive 1s (long floods are seen a minute after they start)"
+  } on-error={
+    /ip/traffic-flow/set active-flow-timeout=1m inactive-flow-timeout=15s
+    :put "flowshield: this RouterOS refused 1s flow timeouts; set active 1m, inactive 15s (detection reacts more slowly)"
+  }
 }
 :if ([:len [/ip/traffic-flow/target/find where dst-address=172.17.0.2 port=2055]] = 0) do={
   /ip/traffic-flow/target/add dst-address=172.17.0.2 port=2055 src-address=172.17.0.1 version=IPFIX

@@ -362,7 +362,7 @@ func (e *Engine) Consume(records []flow.Record) {
 			xd.skip--
 		}
 		if xd.p.shiftSec > 0 {
-			shiftLate(&xd.p, n, recv)
+			shiftLate(&xd.p, n, recv, dur)
 		}
 		n.hold = xd.p.holdLate
 		if xd.p.active > 0 {
@@ -416,19 +416,30 @@ func (e *Engine) Consume(records []flow.Record) {
 	e.scratch.Put(sc)
 }
 
-// shiftLate moves a late record forward by its exporter's shift, never
-// past its arrival (see timers.go).
-func shiftLate(p *params, n *norm, recv int64) {
-	lagSec := n.recvSec - n.endSec
-	if lagSec <= 0 {
+// shiftLate moves a record forward by the lag its exporter reports it
+// with: the inactive lag, or for a record long enough that the active
+// timeout came first (its first packet + active timeout < its last packet
+// + inactive timeout), the active timeout less its length. A record whose
+// own lag reaches that is moved by it, so never past its arrival; one
+// within a second below it to its arrival (whole-second lags are a second
+// off at most; a second's worth of records may share a slot, as with 1 s
+// timers); others stay (see timers.go: moving them less would pile records
+// that ended over many seconds into a few).
+func shiftLate(p *params, n *norm, recv, dur int64) {
+	e := p.shift
+	if p.active > 0 && p.active-dur < e {
+		e = p.active - dur
+	}
+	if e < minShiftNs {
 		return
 	}
-	if lagSec > p.shiftSec || recv-n.end >= p.shift {
-		n.start += p.shift
-		n.end += p.shift
-		n.endSec += p.shiftSec
-	} else {
-		n.start += recv - n.end
+	switch lag := recv - n.end; {
+	case lag >= e:
+		n.start += e
+		n.end += e
+		n.endSec = floorSec(n.end)
+	case lag >= e-1e9:
+		n.start += lag
 		n.end = recv
 		n.endSec = n.recvSec
 	}

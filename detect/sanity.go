@@ -216,17 +216,23 @@ func (x *expDeltas) find(e *Engine, exporter netip.Addr) *expDelta {
 	return d
 }
 
-// sample gives the learner a record's lag and duration: records spread
-// over the batch (one in stride, batchSamples at most), so that a
-// datagram's order does not bias the lag; and the duration of every long
-// record (up to batchSamples), which the active timeout is learned from
-// and which are few, as a report of cut records comes in one burst.
+// sample gives the learner the lag of short records spread over the batch
+// (one in stride, batchSamples at most), so that a datagram's order does
+// not bias it; and the duration of every long record (up to
+// batchSamples), which the active timeout is learned from and which are
+// few, as a report of cut records comes in one burst.
 // Consume calls it only for a long record or when skip is 0, and passes
 // over the others itself.
 func (d *expDelta) sample(lagSec, durNs int64, stride int) {
-	if durNs >= 15e8 && d.nl < batchSamples {
-		d.long[d.nl] = durNs
-		d.nl++
+	if durNs >= 15e8 {
+		// A long record's lag depends on its length (an active timeout
+		// reached before the inactive one exports it sooner): only short
+		// ones tell the inactive lag.
+		if d.nl < batchSamples {
+			d.long[d.nl] = durNs
+			d.nl++
+		}
+		return
 	}
 	if d.skip > 0 {
 		d.skip--
@@ -277,7 +283,7 @@ func (x *expDeltas) flush(e *Engine) {
 			l.addDur(d.long[k])
 		}
 		if l.sinceRun >= learnEvery || (l.samples < learnEvery && d.ns > 0) {
-			l.learn()
+			l.learn(d.lastRecv)
 			st.params = l.params()
 			var h uint8
 			for _, o := range t.m {

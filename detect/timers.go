@@ -18,15 +18,23 @@ import (
 // expiry interval: up to a minute).
 //
 // The learner keeps two histograms per exporter: the arrival lag of a
-// sample of its records in whole seconds, and the duration of its long
-// records (1.5 s and more). From them:
-//   - shift: the lower edge of the late population (its 1st percentile). A
-//     record is moved forward by min(shift, its own lag): a late record
-//     lands where the exporter's usual lag puts it, at or just before its
-//     arrival, so it counts in the per-host ring (WINDOW + 2 s) with its
-//     real length and its neighbours' spacing; a prompt one is not moved.
-//     Records are moved, not the ring stretched, so a host costs no more
-//     memory whatever the timers.
+// sample of its short records (under 1.5 s) in whole seconds, and the
+// duration of its long records. A short record's lag is the inactive
+// timeout; a long one's may be less, when the active timeout (counted from
+// its first packet) came first: A - D for a record of length D. From them:
+//   - shift: the lower edge of the late population (its 1st percentile),
+//     taken once it held for 5 s. A record whose own lag reaches the shift
+//     is moved forward by it (one within a second below it, to its
+//     arrival: whole-second lags are up to a second off): it lands where the
+//     exporter's usual lag puts it, at or just before its arrival, so it
+//     counts in the per-host ring (WINDOW + 2 s) with its real length, and
+//     every record moved by the same amount keeps its spacing to the
+//     others: a burst of records that ended over a minute (softflowd's
+//     expiry interval) is never piled into one second. A record not as late
+//     is not moved (a prompt one lands in the ring as with 1 s timers; a
+//     late one from before the shift settled falls before the ring and is
+//     lost, never piled). Records are moved, not the ring stretched, so a
+//     host costs no more memory whatever the timers.
 //   - active timeout: the largest duration carried by a clear spike of
 //     records (cut records all last the active timeout).
 //   - hold: how long the exporter may stay silent about traffic that still
@@ -49,6 +57,8 @@ const (
 	holdSlack     = 2 // seconds added to a hold for the exporter's scan and the network
 	cutSlackNs    = int64(1500 * time.Millisecond)
 	unknownCutNs  = int64(10 * time.Second) // while the active timeout is unknown, a record this long may be a cut one
+	shiftSettle   = 5 * time.Second         // a new shift is taken once learned that long
+	minShiftNs    = int64(2 * time.Second)  // records due sooner are not moved: 1 s timers work as they always did
 	maxHoldSec    = 64 + 63*32              // what holdCode can say: 34 min
 	holdCutFlag   = 0x80                    // in a norm's hold: the record was cut by the active timeout
 )
@@ -100,8 +110,13 @@ type timerLearner struct {
 	// learned, in force
 	learnedActive int64 // ns, 0 unknown
 	lagMedian     int64 // s
-	shiftSec      int64 // 0: no late population
+	shiftSec      int64 // in force; 0: no late population
 	spreadSec     int64 // late population's p90 minus its lower edge
+	// A new shift is taken only once the histograms gave it (within a
+	// second) for shiftSettle of arrival time: an exporter's first report
+	// may come sorted by expiry, oldest first, and its first samples then
+	// show a lower edge far too late.
+	candShift, candSince int64 // s, Unix ns
 }
 
 // durBucket is the histogram bucket of a duration in ns, rounded to
@@ -152,8 +167,9 @@ func (l *timerLearner) addDur(ns int64) {
 	}
 }
 
-// learn recomputes the learned timers from the histograms.
-func (l *timerLearner) learn() {
+// learn recomputes the learned timers from the histograms; now is the
+// arrival time of the samples just added.
+func (l *timerLearner) learn(now int64) {
 	l.sinceRun = 0
 	var all, late uint64
 	for b, c := range l.lag {
@@ -165,14 +181,24 @@ func (l *timerLearner) learn() {
 	if all == 0 {
 		return
 	}
-	l.shiftSec, l.spreadSec = 0, 0
+	var shift int64
+	l.spreadSec = 0
 	lo, hi := 0, lagBuckets-1 // the population the median is taken of
 	if late >= lateMinCount && float64(late) >= lateMinShare*float64(all) {
 		lo = 2
-		l.shiftSec = int64(quantile(l.lag[:], 2, late, 0.01))
-		l.spreadSec = int64(quantile(l.lag[:], 2, late, 0.90)) - l.shiftSec
+		shift = int64(quantile(l.lag[:], 2, late, 0.01))
+		l.spreadSec = int64(quantile(l.lag[:], 2, late, 0.90)) - shift
 	} else {
 		hi = 1
+	}
+	if shift < l.candShift-1 || shift > l.candShift+1 {
+		l.candShift, l.candSince = shift, now
+	}
+	// A change of a second is left alone: shiftLate's second of margin
+	// absorbs it, and each change puts two seconds' records into one slot
+	// once.
+	if d := l.candShift - l.shiftSec; (d >= 2 || d <= -2) && now-l.candSince >= int64(shiftSettle) {
+		l.shiftSec = l.candShift
 	}
 	var n uint64
 	for b := lo; b <= hi; b++ {
@@ -232,7 +258,8 @@ type params struct {
 func (l *timerLearner) params() params {
 	p := params{shift: l.shiftSec * 1e9, shiftSec: l.shiftSec, active: l.activeNs()}
 	if p.shiftSec == 0 && l.inactive >= 2*time.Second && l.samples < lateMinCount {
-		// Nothing learned yet: an announced inactive timeout is the best guess.
+		// Nothing learned yet: an announced inactive timeout is the best
+		// guess.
 		p.shiftSec = int64(l.inactive / time.Second)
 		p.shift = p.shiftSec * 1e9
 	}

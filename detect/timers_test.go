@@ -472,6 +472,7 @@ func TestTimersExporterSanity(t *testing.T) {
 			if byExp[exporterB].ClockPast == 0 || byExp[exporterD].Garbage != 1 {
 				t.Errorf("anomalies not counted: %+v %+v", byExp[exporterB], byExp[exporterD])
 			}
+			t.Logf("skewed exporter: %+v", byExp[exporterC].Timers)
 			if lag := byExp[exporterC].Timers.InactiveLag; lag < 20*time.Second {
 				t.Errorf("a clock 20 s behind shows a lag of %v", lag)
 			}

@@ -11,24 +11,30 @@
 // pps, not 480,000.
 //
 // Export timers (timers.go). A router reports a short flow when it has been
-// idle for the inactive timeout (RouterOS default 15 s), and cuts a long
-// one every active timeout (default 30 m; operators run 1 m). The engine
-// learns both per exporter from its records (arrival lag, durations of cut
-// records), or takes them from options data (IPFIX/v9 36 and 37) or the
-// router's /ip/traffic-flow. A record that arrives late by the exporter's
-// usual lag is moved forward by that lag, never past its arrival, so it
-// counts in the ring with its real length and spacing: a short-flow flood
-// is detected about one second after its first records arrive, whatever
-// the inactive timeout (which is when they can first be seen at all). A
-// long-flow flood is seen from its first report (one active timeout after
-// it starts). An attack is then held, after its last sign above the
-// thresholds, as long as the exporter may stay silent about traffic that
-// goes on: the active timeout (or the lag, if longer) plus 2 s for a host
-// with cut records, the spread of the lag for an exporter that sends in
-// bursts (softflowd's expiry interval). So one flood is one attack, and
-// its end is declared within active timeout + inactive lag + WINDOW +
-// EndAfter after its last packets. With 1 s timers nothing moves and
-// nothing is held longer than EndAfter: the fast path is as before.
+// idle for the inactive timeout I (RouterOS default 15 s), and cuts a long
+// one every active timeout A (default 30 m; operators run 1 m); a flow that
+// ends before its first cut goes at min(last packet + I, first + A). The
+// engine learns I (the lower edge of its short records' arrival lag) and A
+// (the length cut records share) per exporter from its records, or takes
+// them from options data (IPFIX/v9 36 and 37) or the router's
+// /ip/traffic-flow. A record is moved forward by the lag it was due with,
+// min(I, A - its length), when it arrived at least that late: it counts in
+// the ring with its real length and spacing, never piled into its arrival
+// second (an exporter's scan delay is not undone: softflowd's minute-long
+// expiry interval keeps its spread). So a short-flow flood is detected
+// about one second after its first records arrive, whatever I (which is
+// when they can first be seen at all), and a long-flow flood from its first
+// report, one A after it starts. An attack is then held as long as the
+// exporter may stay silent about traffic that goes on: for a host with cut
+// records, A (or the lag, if longer) plus 2 s from the attack's last cut
+// report or last sign, whichever is earlier; for a bursty exporter, the
+// spread of its lag from the last sign. While banned, what the ban's rule
+// drops (Sustain) keeps it on: a working ban blinds the flows. So one flood
+// is one attack, and its end is declared within A + I + WINDOW + EndAfter
+// after its last packets. A new lag is taken once it held for 5 s, so an
+// exporter's first minute may miss late records (never count them twice).
+// With 1 s timers nothing moves (under 2 s) and nothing is held longer
+// than EndAfter: the fast path is as before.
 //
 // Flows/s counts flow records per second: a record adds one flow to each
 // second it overlaps. With 1 s active timeouts this is the number of

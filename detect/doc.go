@@ -31,8 +31,10 @@
 // spread of its lag from the last sign. While banned, what the ban's rule
 // drops (Sustain) keeps it on: a working ban blinds the flows. So one flood
 // is one attack, and its end is declared within A + I + WINDOW + EndAfter
-// after its last packets. A new lag is taken once it held for 5 s, so an
-// exporter's first minute may miss late records (never count them twice).
+// after its last packets. A lag spread wide (softflowd's first report comes
+// sorted oldest first) is taken only once it held for 5 s, so a bursty
+// exporter's first reports may go uncounted (never piled); a tight one, as
+// from a router scanning its cache every second, at once.
 // With 1 s timers nothing moves (under 2 s) and nothing is held longer
 // than EndAfter: the fast path is as before.
 //

@@ -23,7 +23,8 @@ import (
 // timeout; a long one's may be less, when the active timeout (counted from
 // its first packet) came first: A - D for a record of length D. From them:
 //   - shift: the lower edge of the late population (its 1st percentile),
-//     taken once it held for 5 s. A record whose own lag reaches the shift
+//     taken at once when the population is tight (a router that scans its
+//     cache every second), else once it held for 5 s. A record whose own lag reaches the shift
 //     is moved forward by it (one within a second below it, to its
 //     arrival: whole-second lags are up to a second off): it lands where the
 //     exporter's usual lag puts it, at or just before its arrival, so it
@@ -196,8 +197,11 @@ func (l *timerLearner) learn(now int64) {
 	}
 	// A change of a second is left alone: shiftLate's second of margin
 	// absorbs it, and each change puts two seconds' records into one slot
-	// once.
-	if d := l.candShift - l.shiftSec; (d >= 2 || d <= -2) && now-l.candSince >= int64(shiftSettle) {
+	// once. A tight lag (every late record within a second or two, as a
+	// router scanning its cache each second sends them) is taken at once;
+	// a spread one only once it held (see candShift).
+	tight := shift > 0 && l.spreadSec <= 1
+	if d := l.candShift - l.shiftSec; (d >= 2 || d <= -2) && (tight || now-l.candSince >= int64(shiftSettle)) {
 		l.shiftSec = l.candShift
 	}
 	var n uint64

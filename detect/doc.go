@@ -35,7 +35,7 @@
 // sorted oldest first) is taken only once it held for 5 s, so a bursty
 // exporter's first reports may go uncounted (never piled); a tight one, as
 // from a router scanning its cache every second, at once.
-// With 1 s timers nothing moves (under 2 s) and nothing is held longer
+// With 1 s timers nothing moves (under 4 s late) and nothing is held longer
 // than EndAfter: the fast path is as before.
 //
 // Flows/s counts flow records per second: a record adds one flow to each

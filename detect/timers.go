@@ -12,7 +12,7 @@ import (
 // (the record arrives that long after the flow's last packet) or when it
 // has lasted the active timeout (the record is cut and the flow goes on in
 // the cache). So records from an exporter fall into two populations: the
-// prompt ones (cut records, 1 s timers) with an arrival lag under 2 s, and
+// prompt ones (cut records, 1 s timers) with an arrival lag under 4 s, and
 // the late ones, whose lag starts at the inactive timeout (RouterOS: 15 s
 // by default) and spreads by the exporter's scan interval (softflowd's
 // expiry interval: up to a minute).
@@ -59,9 +59,14 @@ const (
 	cutSlackNs    = int64(1500 * time.Millisecond)
 	unknownCutNs  = int64(10 * time.Second) // while the active timeout is unknown, a record this long may be a cut one
 	shiftSettle   = 5 * time.Second         // a new shift is taken once learned that long
-	minShiftNs    = int64(2 * time.Second)  // records due sooner are not moved: 1 s timers work as they always did
-	maxHoldSec    = 64 + 63*32              // what holdCode can say: 34 min
-	holdCutFlag   = 0x80                    // in a norm's hold: the record was cut by the active timeout
+	// lateSec: a record at least this late (whole seconds) is a late one.
+	// Records due sooner are never moved: they land in the ring's last
+	// seconds as records always did with 1 s timers (a scan a second and
+	// a paced sender make those up to 3 s late).
+	lateSec     = 4
+	minShiftNs  = int64(lateSec * time.Second)
+	maxHoldSec  = 64 + 63*32 // what holdCode can say: 34 min
+	holdCutFlag = 0x80       // in a norm's hold: the record was cut by the active timeout
 )
 
 // Sources of a timer value, strongest last.
@@ -175,7 +180,7 @@ func (l *timerLearner) learn(now int64) {
 	var all, late uint64
 	for b, c := range l.lag {
 		all += uint64(c)
-		if b >= 2 {
+		if b >= lateSec {
 			late += uint64(c)
 		}
 	}
@@ -186,11 +191,11 @@ func (l *timerLearner) learn(now int64) {
 	l.spreadSec = 0
 	lo, hi := 0, lagBuckets-1 // the population the median is taken of
 	if late >= lateMinCount && float64(late) >= lateMinShare*float64(all) {
-		lo = 2
-		shift = int64(quantile(l.lag[:], 2, late, 0.01))
-		l.spreadSec = int64(quantile(l.lag[:], 2, late, 0.90)) - shift
+		lo = lateSec
+		shift = int64(quantile(l.lag[:], lateSec, late, 0.01))
+		l.spreadSec = int64(quantile(l.lag[:], lateSec, late, 0.90)) - shift
 	} else {
-		hi = 1
+		hi = lateSec - 1
 	}
 	if shift < l.candShift-1 || shift > l.candShift+1 {
 		l.candShift, l.candSince = shift, now

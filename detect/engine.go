@@ -279,8 +279,10 @@ func (e *Engine) Consume(records []flow.Record) {
 	var local struct{ accounted, unprotected, whitelisted, garbage, empty, fixed uint64 }
 	wl := !e.whitelist.empty()
 	var lastRecv, lastRecvSec int64 = 0, 0
-	stride := (len(records) + batchSamples - 1) / batchSamples // of the timer learner's samples
-	var xd *expDelta                                           // the exporter of the record before
+	// one record in stride feeds the timer learner: at most batchSamples,
+	// and no more than one in minStride (a datagram's 24 need not all)
+	stride := max((len(records)+batchSamples-1)/batchSamples, minStride)
+	var xd *expDelta // the exporter of the record before
 	for i := range records {
 		r := &records[i]
 		dk, d4 := addrKey4(r.DstAddr)

@@ -178,6 +178,16 @@ type expDeltas struct {
 	n    int
 	last int // the delta found last
 	d    [4]expDelta
+	// known are the params of the exporters flushed last, refreshed by
+	// each flush (which holds the table's lock anyway), so the next batch
+	// of the same exporter takes no lock to read them.
+	known     [4]knownParams
+	nextKnown int
+}
+
+type knownParams struct {
+	exporter netip.Addr
+	p        params
 }
 
 type expDelta struct {
@@ -209,11 +219,33 @@ func (x *expDeltas) find(e *Engine, exporter netip.Addr) *expDelta {
 		x.flush(e)
 	}
 	d := &x.d[x.n]
-	d.exporter, d.p = exporter, e.exporters.paramsOf(exporter)
+	d.exporter = exporter
+	found := false
+	for i := range x.known {
+		if k := &x.known[i]; k.exporter == exporter && exporter.IsValid() {
+			d.p, found = k.p, true
+			break
+		}
+	}
+	if !found {
+		d.p = e.exporters.paramsOf(exporter)
+	}
 	d.count, d.lastRecv, d.ns, d.skip, d.nl = [numFixes]uint64{}, 0, 0, 0, 0
 	x.last = x.n
 	x.n++
 	return d
+}
+
+// remember keeps an exporter's params for the scratch's next batches.
+func (x *expDeltas) remember(exporter netip.Addr, p params) {
+	for i := range x.known {
+		if x.known[i].exporter == exporter {
+			x.known[i].p = p
+			return
+		}
+	}
+	x.known[x.nextKnown] = knownParams{exporter, p}
+	x.nextKnown = (x.nextKnown + 1) % len(x.known)
 }
 
 // sample gives the learner the lag of short records spread over the batch
@@ -291,6 +323,7 @@ func (x *expDeltas) flush(e *Engine) {
 			}
 			t.maxHold.Store(uint32(h))
 		}
+		x.remember(d.exporter, st.params)
 	}
 	t.mu.Unlock()
 	for _, l := range logs[:nlogs] {

@@ -51,7 +51,8 @@ const (
 	durBuckets    = durExact + 64
 	learnHalveAt  = 1 << 15 // samples after which both histograms are halved (recent timers win)
 	batchSamples  = 32      // records per batch and exporter the learner sees
-	learnEvery    = 256     // new samples between recomputations
+	learnEvery    = 1024    // new samples between recomputations
+	minStride     = 8       // at most one record in this many is a lag sample
 	lateMinShare  = 0.10    // late records must be this share of all for a shift
 	lateMinCount  = 16
 	spikeMinCount = 16

@@ -45,6 +45,8 @@ func TestLongTimerExporters(t *testing.T) {
 	if os.Getenv("FLOWSHIELD_TEST_QEMU") != "" {
 		t.Skip("network namespaces and packet sockets under user-mode qemu")
 	}
+	// Minutes of real time: beside the package's other tests.
+	t.Parallel()
 	softflowdBin := needTool(t, "softflowd")
 	pmacctdBin := needTool(t, "pmacctd")
 	nsn := ltSetupNetns(t)

@@ -70,6 +70,12 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 		return fmt.Errorf("starting the emulated router: %w", err)
 	}
 	defer router.Stop()
+	// The demo's exports are the setup script's: 1 s timers, IPFIX-like
+	// records every second (the router's defaults, 30m/15s, would be read
+	// at connect and shown for the demo's exporter).
+	if err := router.SetTrafficFlow(map[string]string{"active-flow-timeout": "1s", "inactive-flow-timeout": "1s"}); err != nil {
+		return fmt.Errorf("setting the emulated router's traffic-flow: %w", err)
+	}
 
 	env := map[string]string{}
 	for k, v := range demoDefaults {

@@ -12,6 +12,7 @@ import (
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/flow/flowgen"
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/routeros/routerostest"
 )
 
@@ -116,6 +117,13 @@ func TestExportTimersOnTheWire(t *testing.T) {
 			defer all.Done()
 			emu := startEmulator(t)
 			seedListDropRules(t, emu)
+			// the emulated router says what its exports do
+			if err := emu.SetTrafficFlow(map[string]string{
+				"active-flow-timeout":   routeros.FormatDuration(tc.timers.Active),
+				"inactive-flow-timeout": routeros.FormatDuration(tc.timers.Inactive),
+			}); err != nil {
+				t.Fatal(err)
+			}
 			a := startTestAppliance(t, map[string]string{
 				"FLOWSHIELD_ACTION":            tc.action,
 				"FLOWSHIELD_BAN_TIME":          "5s",
@@ -224,6 +232,20 @@ func TestExportTimersOnTheWire(t *testing.T) {
 			if mine[0].EndedAt.IsZero() || mine[0].EndedAt.Before(start.Add(tc.stop)) {
 				t.Errorf("attack ended at %v, the flood stopped at %v", mine[0].EndedAt.Sub(start), tc.stop)
 			}
+			// The exporter's timers as status shows them.
+			st := getStatus(t, a)
+			if len(st.Exporters) != 1 || st.Exporters[0].ActiveTimeoutSeconds == nil || st.Exporters[0].InactiveLagSeconds == nil {
+				t.Fatalf("exporters in status: %+v", st.Exporters)
+			}
+			e := st.Exporters[0]
+			if at := time.Duration(*e.ActiveTimeoutSeconds * float64(time.Second)); at < tc.timers.Active-2*time.Second || at > tc.timers.Active+2*time.Second {
+				t.Errorf("status: active_timeout_s %v (%s), want about %v", *e.ActiveTimeoutSeconds, e.ActiveTimeoutFrom, tc.timers.Active)
+			}
+			if lag := time.Duration(*e.InactiveLagSeconds * float64(time.Second)); tc.timers.Inactive >= 15*time.Second &&
+				(lag < tc.timers.Inactive-time.Second || lag > tc.timers.Inactive+3*time.Second) {
+				t.Errorf("status: inactive_lag_s %v, want about %v", *e.InactiveLagSeconds, tc.timers.Inactive)
+			}
+			t.Logf("%s: status active_timeout_s=%v (%s) inactive_lag_s=%v", tc.name, *e.ActiveTimeoutSeconds, e.ActiveTimeoutFrom, *e.InactiveLagSeconds)
 			if d := timed.Stats(); d.Exported.Records == 0 {
 				t.Errorf("exporter model exported nothing: %+v", d)
 			}

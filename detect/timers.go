@@ -282,11 +282,19 @@ func (l *timerLearner) params() params {
 	return p
 }
 
+// activeNs is the active timeout in force: announced in the exports
+// themselves (or the operator's), else learned from the records, else the
+// router's configuration: a router read through the API is taken for an
+// exporter by its address, which may be wrong, and its settings may have
+// changed since; the records are what is being measured.
 func (l *timerLearner) activeNs() int64 {
-	if l.active > 0 {
+	switch {
+	case l.active > 0 && l.activeFrom != TimerRouter:
 		return int64(l.active)
+	case l.learnedActive > 0:
+		return l.learnedActive
 	}
-	return l.learnedActive
+	return int64(l.active)
 }
 
 func (l *timerLearner) timers() ExporterTimers {
@@ -296,10 +304,12 @@ func (l *timerLearner) timers() ExporterTimers {
 		Shift:           time.Duration(l.shiftSec) * time.Second,
 		Samples:         l.samples,
 	}
-	if l.active > 0 {
+	switch a := l.activeNs(); {
+	case a == 0:
+	case a == l.learnedActive && (l.active == 0 || l.activeFrom == TimerRouter):
+		t.ActiveTimeout, t.ActiveFrom = time.Duration(a), TimerLearned
+	default:
 		t.ActiveTimeout, t.ActiveFrom = l.active, l.activeFrom
-	} else if l.learnedActive > 0 {
-		t.ActiveTimeout, t.ActiveFrom = time.Duration(l.learnedActive), TimerLearned
 	}
 	p := l.params()
 	t.Hold = max(holdDuration(p.holdCut), holdDuration(p.holdLate))
@@ -328,10 +338,11 @@ func holdDuration(c uint8) time.Duration {
 
 // SetExporterTimers records timers an exporter announced (TimerOptions),
 // its router's configuration read through the API (TimerRouter) or the
-// operator's (TimerOverride); a zero duration leaves that timer alone. An
-// active timeout so set takes precedence over the learned one from a
-// weaker or equal source; an inactive timeout is the first guess of the
-// lag until records teach it.
+// operator's (TimerOverride); a zero duration leaves that timer alone, and
+// a weaker source does not replace a stronger one. An announced or
+// operator's active timeout takes precedence over the learned one, a
+// router's only stands until one is learned (see activeNs); an inactive
+// timeout is the first guess of the lag until records teach it.
 func (e *Engine) SetExporterTimers(exporter netip.Addr, active, inactive time.Duration, from string) {
 	t := &e.exporters
 	t.mu.Lock()

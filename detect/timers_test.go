@@ -484,3 +484,30 @@ func TestTimersExporterSanity(t *testing.T) {
 		})
 	}
 }
+
+// TestTimersPrecedence: an active timeout announced in options data wins
+// over the learned one; a router's configuration (its exporter is guessed
+// from its API address) stands only until one is learned.
+func TestTimersPrecedence(t *testing.T) {
+	tm := timerSettings[1] // 1m/15s
+	for _, tc := range []struct {
+		from       string
+		want       time.Duration
+		wantSource string
+	}{
+		{TimerRouter, time.Minute, TimerLearned},
+		{TimerOptions, 30 * time.Minute, TimerOptions},
+	} {
+		s := newSim(t, testConfig())
+		s.e.SetExporterTimers(exporterA, 30*time.Minute, 15*time.Second, tc.from)
+		if got := s.e.ExporterStats()[0].Timers; got.ActiveTimeout != 30*time.Minute || got.ActiveFrom != tc.from {
+			t.Errorf("%s: before any record: %v from %q", tc.from, got.ActiveTimeout, got.ActiveFrom)
+		}
+		s.arrivals = byArrival(tm.background(3 * time.Minute))
+		s.run(3 * time.Minute)
+		got := s.e.ExporterStats()[0].Timers
+		if d := got.ActiveTimeout - tc.want; d < -time.Second || d > time.Second || got.ActiveFrom != tc.wantSource {
+			t.Errorf("%s: active timeout %v from %q, want %v from %q", tc.from, got.ActiveTimeout, got.ActiveFrom, tc.want, tc.wantSource)
+		}
+	}
+}

@@ -84,6 +84,14 @@ type shard struct {
 
 func (sh *shard) len() int { return len(sh.v4) + len(sh.v6) }
 
+// hostOf is the host of an unmapped address, or nil; sh.mu is held.
+func (sh *shard) hostOf(ip netip.Addr) *host {
+	if ip.Is4() {
+		return sh.v4[v4key(ip)]
+	}
+	return sh.v6[ip.As16()]
+}
+
 // get returns the host at key (k4 for IPv4, else k6), or nil.
 func (sh *shard) get(v6 bool, k4 uint32, k6 *[16]byte) *host {
 	if !v6 {

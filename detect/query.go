@@ -143,12 +143,7 @@ func (e *Engine) Host(ip netip.Addr) (in, out HostRates, ok bool) {
 	S := floorSec(e.now().UnixNano())
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var h *host
-	if ip.Is4() {
-		h = sh.v4[v4key(ip)]
-	} else {
-		h = sh.v6[ip.As16()]
-	}
+	h := sh.hostOf(ip)
 	if h == nil {
 		return in, out, false
 	}
@@ -226,12 +221,7 @@ func (e *Engine) Sustain(ip netip.Addr, dir Direction, pps float64, at time.Time
 	sh := e.shardOf(ip)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	var h *host
-	if ip.Is4() {
-		h = sh.v4[v4key(ip)]
-	} else {
-		h = sh.v6[ip.As16()]
-	}
+	h := sh.hostOf(ip)
 	if h == nil || h.dir[dir].att == nil {
 		return false
 	}

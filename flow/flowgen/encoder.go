@@ -391,24 +391,30 @@ func (e *Encoder) appendTemplateSet(dst []byte, count int, ipfix bool) ([]byte, 
 // samplingAlgorithm (35), as Cisco IOS and most probes send them.
 func (e *Encoder) appendOptionsTemplateSet(dst []byte, count int, ipfix bool) ([]byte, int) {
 	setStart := len(dst)
-	if ipfix {
-		dst = binary.BigEndian.AppendUint16(dst, 3)
-		dst = binary.BigEndian.AppendUint16(dst, 0)
-		dst = binary.BigEndian.AppendUint16(dst, optionsTemplate)
-		dst = binary.BigEndian.AppendUint16(dst, 3) // field count
-		dst = binary.BigEndian.AppendUint16(dst, 1) // scope field count
-		dst = appendField(dst, fieldObservationDom, 4)
-	} else {
-		dst = binary.BigEndian.AppendUint16(dst, 1)
-		dst = binary.BigEndian.AppendUint16(dst, 0)
-		dst = binary.BigEndian.AppendUint16(dst, optionsTemplate)
-		dst = binary.BigEndian.AppendUint16(dst, 4) // scope length in bytes
-		dst = binary.BigEndian.AppendUint16(dst, 8) // options length in bytes
-		dst = appendField(dst, v9ScopeSystem, 4)
-	}
+	dst = appendOptionsTemplateHeader(dst, optionsTemplate, ipfix)
 	dst = appendField(dst, fieldSamplingInterval, 4)
 	dst = appendField(dst, fieldSamplingAlgo, 1)
 	return padSet(dst, setStart), count + 1
+}
+
+// appendOptionsTemplateHeader starts an options template set of id whose
+// scope is the exporter (v9 System / IPFIX observationDomainId) and which
+// has two option fields of 8 bytes in all (IPFIX: 3 fields, 1 of scope).
+func appendOptionsTemplateHeader(dst []byte, id uint16, ipfix bool) []byte {
+	if ipfix {
+		dst = binary.BigEndian.AppendUint16(dst, 3)
+		dst = binary.BigEndian.AppendUint16(dst, 0)
+		dst = binary.BigEndian.AppendUint16(dst, id)
+		dst = binary.BigEndian.AppendUint16(dst, 3) // field count
+		dst = binary.BigEndian.AppendUint16(dst, 1) // scope field count
+		return appendField(dst, fieldObservationDom, 4)
+	}
+	dst = binary.BigEndian.AppendUint16(dst, 1)
+	dst = binary.BigEndian.AppendUint16(dst, 0)
+	dst = binary.BigEndian.AppendUint16(dst, id)
+	dst = binary.BigEndian.AppendUint16(dst, 4) // scope length in bytes
+	dst = binary.BigEndian.AppendUint16(dst, 8) // options length in bytes
+	return appendField(dst, v9ScopeSystem, 4)
 }
 
 func appendField(dst []byte, id, length uint16) []byte {
@@ -430,21 +436,7 @@ func (e *Encoder) appendOptionsData(dst []byte, rate uint32, ipfix bool) []byte 
 // (36) and flowIdleTimeout (37), unsigned16 seconds.
 func (e *Encoder) appendTimersTemplateSet(dst []byte, count int, ipfix bool) ([]byte, int) {
 	setStart := len(dst)
-	if ipfix {
-		dst = binary.BigEndian.AppendUint16(dst, 3)
-		dst = binary.BigEndian.AppendUint16(dst, 0)
-		dst = binary.BigEndian.AppendUint16(dst, timersTemplate)
-		dst = binary.BigEndian.AppendUint16(dst, 3) // field count
-		dst = binary.BigEndian.AppendUint16(dst, 1) // scope field count
-		dst = appendField(dst, fieldObservationDom, 4)
-	} else {
-		dst = binary.BigEndian.AppendUint16(dst, 1)
-		dst = binary.BigEndian.AppendUint16(dst, 0)
-		dst = binary.BigEndian.AppendUint16(dst, timersTemplate)
-		dst = binary.BigEndian.AppendUint16(dst, 4) // scope length in bytes
-		dst = binary.BigEndian.AppendUint16(dst, 8) // options length in bytes
-		dst = appendField(dst, v9ScopeSystem, 4)
-	}
+	dst = appendOptionsTemplateHeader(dst, timersTemplate, ipfix)
 	dst = appendField(dst, fieldActiveTimeout, 2)
 	dst = appendField(dst, fieldInactiveTimeout, 2)
 	return padSet(dst, setStart), count + 1

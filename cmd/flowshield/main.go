@@ -44,7 +44,7 @@ Commands:
                    (--once prints one table; --url picks the daemon)
   bans             list, add PREFIX or remove PREFIX bans through the daemon's API
   attacks          active and recent attacks (--json, --active; ID: one attack's details)
-  demo             the daemon with an emulated router and generated traffic (not in this build yet)
+  demo             the daemon with an emulated router and generated traffic
   routeros-script  print the RouterOS setup script for this configuration
   version          version, commit, Go version, GOOS/GOARCH (also --version)
   help             this text

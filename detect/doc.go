@@ -1,3 +1,8 @@
+// Package detect turns flow records into per-host rates and attack verdicts.
+// It is pure: no sockets, no files, an injectable clock. Its decisions leave
+// as Events that later stages (mitigation, notification, storage) consume;
+// it never calls the router.
+//
 // How the detector counts and decides (what an operator may need to know).
 //
 // Rates. Every protected host (in NETWORKS or a HOSTGROUPS prefix) has, per
@@ -98,5 +103,4 @@
 // Tick evaluates most hosts without leaving the ring's stored columns:
 // only a direction with an attack or a crossed threshold takes the full
 // path.
-
 package detect

@@ -1,7 +1,3 @@
-// Package detect turns flow records into per-host rates and attack verdicts.
-// It is pure: no sockets, no files, an injectable clock. Its decisions leave
-// as Events that later stages (mitigation, notification, storage) consume;
-// it never calls the router.
 package detect
 
 import (

@@ -1,5 +1,5 @@
 // Package web is flowshield's HTTP server: the JSON API of the contract,
-// /healthz, /metrics, and (later) the web UI. It reads the daemon's state
+// /healthz, /metrics, and the web UI (package web/ui). It reads the daemon's state
 // through small interfaces it owns (StatusSource, HealthSource); other
 // components add their routes with Handle before Start.
 //

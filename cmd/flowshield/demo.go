@@ -8,10 +8,11 @@ import (
 	"syscall"
 
 	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/demo"
 )
 
 // demo runs the daemon on embedded defaults with an emulated router and
-// generated traffic (appliance.Demo).
+// generated traffic (package demo).
 func (c cli) demo(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	if code, ok := c.parseFlags(fs, args, "demo"); !ok {
@@ -21,7 +22,7 @@ func (c cli) demo(ctx context.Context, args []string) int {
 	log := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := appliance.Demo(ctx, c.environ, log, appliance.DemoOptions{}); err != nil && !errors.Is(err, context.Canceled) {
+	if err := demo.Run(ctx, c.environ, log, demo.Options{}); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("demo stopped", "error", err)
 		return exitFailure
 	}

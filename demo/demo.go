@@ -1,4 +1,9 @@
-package appliance
+// Package demo runs flowshield as a newcomer first sees it: the daemon on
+// embedded defaults, an in-process emulated RouterOS router and generated
+// traffic with a flood every minute. It is test tooling put to work (the
+// emulator and the flow generator), so it lives here, wired by cmd, and
+// not in the daemon's wiring (appliance).
+package demo
 
 import (
 	"context"
@@ -10,15 +15,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowshield/flowshield/appliance"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/flow/flowgen"
 	"github.com/flowshield/flowshield/routeros/routerostest"
 )
 
-// Demo defaults: a /24 and a /48 to protect, an address-list ban that lasts
+// Defaults: a /24 and a /48 to protect, an address-list ban that lasts
 // long enough to see and short enough to see it go, and a UDP flood of
 // 60,000 pps (3x the default threshold) for 20 s of every minute.
-var demoDefaults = map[string]string{
+var defaults = map[string]string{
 	"FLOWSHIELD_NETWORKS":       "203.0.113.0/24,2001:db8:1::/48",
 	"FLOWSHIELD_HTTP_LISTEN":    "127.0.0.1:8080",
 	"FLOWSHIELD_NETFLOW_LISTEN": "127.0.0.1:0",
@@ -28,24 +34,24 @@ var demoDefaults = map[string]string{
 	"FLOWSHIELD_ROUTEROS_USER":  "demo",
 }
 
-// DemoOptions tune the demo (tests shorten it).
-type DemoOptions struct {
+// Options tune the demo (tests shorten it).
+type Options struct {
 	FloodEvery    time.Duration // default 1m
 	FloodStart    time.Duration // first flood this long after start (default 10s)
 	FloodFor      time.Duration // default 20s
 	FloodPPS      uint64        // default 60,000
 	BackgroundFPS int           // background flow records per second (default 400)
 	// Ready is called with the running appliance before Demo blocks.
-	Ready func(a *Appliance, router *routerostest.Server)
+	Ready func(a *appliance.Appliance, router *routerostest.Server, victim netip.Addr)
 }
 
-// Demo runs flowshield on embedded defaults with an in-process emulated
+// Run runs flowshield on embedded defaults with an in-process emulated
 // RouterOS router and generated RouterOS-shaped NetFlow v9 traffic: a
 // background over 200 hosts and a UDP flood every minute, so detection, the
 // ban on the router and the unban all show in the web UI without a router.
 // FLOWSHIELD_* variables in environ override the demo defaults (except the
 // router address, which is the emulator's). It blocks until ctx ends.
-func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts DemoOptions) error {
+func Run(ctx context.Context, environ map[string]string, log *slog.Logger, opts Options) error {
 	if opts.FloodEvery <= 0 {
 		opts.FloodEvery = time.Minute
 	}
@@ -78,7 +84,7 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 	}
 
 	env := map[string]string{}
-	for k, v := range demoDefaults {
+	for k, v := range defaults {
 		env[k] = v
 	}
 	for k, v := range environ {
@@ -98,11 +104,11 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 		defer os.RemoveAll(dir)
 		env["FLOWSHIELD_DATA_DIR"] = dir
 	}
-	cfg, err := ConfigurationFromEnv(env)
+	cfg, err := appliance.ConfigurationFromEnv(env)
 	if err != nil {
 		return err
 	}
-	a, err := New(cfg, log, Options{ReconcileInterval: 5 * time.Second})
+	a, err := appliance.New(cfg, log, appliance.Options{ReconcileInterval: 5 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -116,7 +122,7 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 	}()
 
 	target := a.Collector().LocalAddr(collector.ProtocolNetFlow).String()
-	victim := demoVictim(cfg.Networks)
+	victim := victimOf(cfg.Networks)
 	scenario, err := flowgen.NewScenario(flowgen.ScenarioConfiguration{
 		Seed: 1,
 		Background: &flowgen.Background{
@@ -151,7 +157,7 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 		"victim", victim, "flood", fmt.Sprintf("UDP %d pps for %s every %s, first at +%s", opts.FloodPPS, opts.FloodFor, opts.FloodEvery, opts.FloodStart),
 		"router", router.Addr())
 	if opts.Ready != nil {
-		opts.Ready(a, router)
+		opts.Ready(a, router, victim)
 	}
 	select {
 	case <-ctx.Done():
@@ -166,8 +172,8 @@ func Demo(ctx context.Context, environ map[string]string, log *slog.Logger, opts
 	}
 }
 
-// demoVictim is the host the demo floods: .66 of the first IPv4 network.
-func demoVictim(networks []netip.Prefix) netip.Addr {
+// victimOf is the host the demo floods: .66 of the first IPv4 network.
+func victimOf(networks []netip.Prefix) netip.Addr {
 	for _, p := range networks {
 		if p.Addr().Is4() && p.Bits() <= 24 {
 			b := p.Masked().Addr().As4()

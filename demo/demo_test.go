@@ -1,13 +1,15 @@
-package appliance
+package demo
 
 import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/appliance"
 	"github.com/flowshield/flowshield/routeros/routerostest"
 )
 
@@ -21,16 +23,20 @@ func TestDemoDetectsBansAndUnbans(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ready := make(chan struct{})
-	var app *Appliance
+	var app *appliance.Appliance
+	var victim netip.Addr
 	var router *routerostest.Server
 	done := make(chan error, 1)
 	go func() {
-		done <- Demo(ctx, map[string]string{
+		done <- Run(ctx, map[string]string{
 			"FLOWSHIELD_HTTP_LISTEN": "127.0.0.1:0",
 			"FLOWSHIELD_BAN_TIME":    "2s",
-		}, slog.New(slog.NewTextHandler(io.Discard, nil)), DemoOptions{
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
 			FloodStart: 2 * time.Second, FloodFor: 5 * time.Second, FloodEvery: time.Hour,
-			Ready: func(a *Appliance, r *routerostest.Server) { app, router = a, r; close(ready) },
+			Ready: func(a *appliance.Appliance, r *routerostest.Server, v netip.Addr) {
+				app, router, victim = a, r, v
+				close(ready)
+			},
 		})
 	}()
 	select {
@@ -38,7 +44,6 @@ func TestDemoDetectsBansAndUnbans(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("demo stopped early: %v", err)
 	}
-	victim := demoVictim(app.cfg.Networks)
 	onRouter := func() bool {
 		for _, o := range router.Objects(routerostest.MenuAddressList) {
 			if o.Props["address"] == victim.String() && strings.HasPrefix(o.Props["comment"], "flowshield ") {

@@ -371,7 +371,7 @@ func (e *Engine) Consume(records []flow.Record) {
 		} else {
 			xd.skip--
 		}
-		if xd.p.shiftSec > 0 {
+		if xd.p.shift > 0 {
 			shiftLate(&xd.p, n, recv, dur)
 		}
 		n.hold = xd.p.holdLate

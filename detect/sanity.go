@@ -117,14 +117,13 @@ type ExporterStats struct {
 	ClockPast     uint64 // ending long before arrival (sysUpTime reset, clock behind)
 	ClockDuration uint64 // negative or impossibly long duration
 	LastGarbage   time.Time
-	LastSeen      time.Time // arrival of its last record
 	Timers        ExporterTimers
 }
 
 type exporterState struct {
 	ExporterStats
 	lastLog  time.Time
-	lastSeen int64 // Unix ns
+	lastSeen int64 // Unix ns of its last record: the table forgets the oldest
 	learn    timerLearner
 	params   params // what Consume uses, from learn
 }
@@ -198,7 +197,6 @@ type expDelta struct {
 	ns       int // samples taken
 	skip     int // records to pass over before the next sample
 	lag      [batchSamples]int64
-	dur      [batchSamples]uint16
 	nl       int // long records' durations taken
 	long     [batchSamples]int64
 }
@@ -253,8 +251,8 @@ func (x *expDeltas) remember(exporter netip.Addr, p params) {
 // not bias it; and the duration of every long record (up to
 // batchSamples), which the active timeout is learned from and which are
 // few, as a report of cut records comes in one burst.
-// Consume calls it only for a long record or when skip is 0, and passes
-// over the others itself.
+// Consume calls it only for a long record or when skip is 0, and counts
+// skip down over the others itself.
 func (d *expDelta) sample(lagSec, durNs int64, stride int) {
 	if durNs >= 15e8 {
 		// A long record's lag depends on its length (an active timeout
@@ -266,12 +264,8 @@ func (d *expDelta) sample(lagSec, durNs int64, stride int) {
 		}
 		return
 	}
-	if d.skip > 0 {
-		d.skip--
-		return
-	}
 	if d.ns < batchSamples {
-		d.lag[d.ns], d.dur[d.ns] = lagSec, durBucket(durNs)
+		d.lag[d.ns] = lagSec
 		d.ns++
 		d.skip = stride - 1
 	}
@@ -341,7 +335,6 @@ func (e *Engine) ExporterStats() []ExporterStats {
 	out := make([]ExporterStats, 0, len(t.m))
 	for _, st := range t.m {
 		s := st.ExporterStats
-		s.LastSeen = time.Unix(0, st.lastSeen)
 		s.Timers = st.learn.timers()
 		out = append(out, s)
 	}

@@ -66,8 +66,7 @@ const (
 	// a paced sender make those up to 3 s late).
 	lateSec     = 4
 	minShiftNs  = int64(lateSec * time.Second)
-	maxHoldSec  = 64 + 63*32 // what holdCode can say: 34 min
-	holdCutFlag = 0x80       // in a norm's hold: the record was cut by the active timeout
+	holdCutFlag = 0x80 // in a norm's hold: the record was cut by the active timeout
 )
 
 // Sources of a timer value, strongest last.
@@ -258,20 +257,18 @@ func quantile(h []uint32, from int, n uint64, q float64) int {
 
 // params are the per-record values Consume uses for one exporter.
 type params struct {
-	shift    int64 // ns, whole seconds
-	shiftSec int64
+	shift    int64 // ns, whole seconds; 0: records are not moved
 	active   int64 // ns, 0 unknown
 	holdCut  uint8 // holdCode of a cut record, with holdCutFlag
 	holdLate uint8 // holdCode of any other record
 }
 
 func (l *timerLearner) params() params {
-	p := params{shift: l.shiftSec * 1e9, shiftSec: l.shiftSec, active: l.activeNs()}
-	if p.shiftSec == 0 && l.inactive >= 2*time.Second && l.samples < lateMinCount {
+	p := params{shift: l.shiftSec * 1e9, active: l.activeNs()}
+	if p.shift == 0 && l.samples < lateMinCount {
 		// Nothing learned yet: an announced inactive timeout is the best
-		// guess.
-		p.shiftSec = int64(l.inactive / time.Second)
-		p.shift = p.shiftSec * 1e9
+		// guess (shiftLate leaves one under minShiftNs alone).
+		p.shift = int64(l.inactive.Truncate(time.Second))
 	}
 	if p.active > 0 {
 		p.holdCut = holdCode(max(p.active/1e9, l.lagMedian)+holdSlack) | holdCutFlag
@@ -317,7 +314,7 @@ func (l *timerLearner) timers() ExporterTimers {
 }
 
 // holdCode packs a hold in seconds into 7 bits (the eighth is the cut
-// flag): exact below 64 s, then in 32 s steps, rounded up, to maxHoldSec.
+// flag): exact below 64 s, then in 32 s steps, rounded up, to 34 minutes.
 func holdCode(sec int64) uint8 {
 	switch {
 	case sec <= 0:
@@ -368,10 +365,4 @@ func timerRank(from string) int {
 		return 3
 	}
 	return 0
-}
-
-// MaxHold is the longest hold of any exporter: how long a hostgroup's
-// attack, fed by all of them, is kept after its last sign.
-func (e *Engine) maxHold() time.Duration {
-	return holdDuration(uint8(e.exporters.maxHold.Load()))
 }

@@ -12,7 +12,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "-s -w" -o "$work/flowshield-linux-arm64" ./cmd/flowshield
-go run ./scripts/imagebuild -arch arm64 -binary "$work/flowshield-linux-arm64" -out "$work/image.tar" -tag flowshield:e2e
+# imagebuild is its own module; its paths here are absolute.
+go -C scripts/imagebuild run . -arch arm64 -binary "$work/flowshield-linux-arm64" -out "$work/image.tar" -tag flowshield:e2e
 
 mkdir -p "$work/x" "$work/rootfs"
 tar -xf "$work/image.tar" -C "$work/x"

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 [ -n "${SKIP_BUILD:-}" ] || bash scripts/build.sh
 tool="$(mktemp -d)/imagebuild"
 trap 'rm -rf "$(dirname "$tool")"' EXIT
-go build -o "$tool" ./scripts/imagebuild
+# imagebuild is its own module (go-containerregistry stays out of the product's).
+go -C scripts/imagebuild build -o "$tool" .
 for a in arm64 arm amd64; do
 	bin="dist/flowshield-linux-${a}"
 	[ "$a" = arm ] && bin="dist/flowshield-linux-armv7"

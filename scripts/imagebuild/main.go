@@ -3,9 +3,12 @@
 // the config JSON, uncompressed layer tars), which RouterOS imports with
 // `/container add file=...`. RouterOS cannot extract an OCI-layout tar nor a
 // multi-platform one, and no Docker engine exists on the build machines, so
-// the image is assembled here with go-containerregistry.
+// the image is assembled here with go-containerregistry. This directory is
+// its own module so that go-containerregistry's dependencies stay out of
+// flowshield's; run it from here (relative paths are then relative to
+// scripts/imagebuild):
 //
-//	go run ./scripts/imagebuild -arch arm64 -binary dist/flowshield-linux-arm64 -out dist/flowshield-arm64.tar
+//	go -C scripts/imagebuild run . -arch arm64 -binary "$PWD/dist/flowshield-linux-arm64" -out "$PWD/dist/flowshield-arm64.tar"
 package main
 
 import (

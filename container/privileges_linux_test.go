@@ -249,3 +249,16 @@ func TestOwnDataDirRefuses(t *testing.T) {
 		t.Errorf("/ is now %s's", got)
 	}
 }
+
+// TestRunAsIsTheImagesDataOwner: the images give /data to the user
+// DropPrivileges becomes (scripts/imagebuild's TestDockerfileAgrees holds
+// the daemonless image to Dockerfile.arm64).
+func TestRunAsIsTheImagesDataOwner(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile.arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("--chown=%d:%d /out/data /data\n", RunAsUID, RunAsGID); !strings.Contains(string(b), want) {
+		t.Errorf("Dockerfile.arm64 does not give /data to %d:%d (%q)", RunAsUID, RunAsGID, strings.TrimSpace(want))
+	}
+}

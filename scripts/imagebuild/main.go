@@ -99,9 +99,11 @@ func build(arch, binary, out, tag, caCerts string) error {
 		ExposedPorts: map[string]struct{}{"2055/udp": {}, "6343/udp": {}, "8080/tcp": {}},
 		Volumes:      map[string]struct{}{"/data": {}},
 		WorkingDir:   "/data",
-		// RouterOS mounts /data owned by root and has no rootless mode, so
-		// the RouterOS image runs as root inside the container's namespace;
-		// Dockerfile.arm64 builds a non-root variant for other engines.
+		// Root only to start: RouterOS makes the /data mount owned by root
+		// and has no rootless mode, so flowshield hands /data to
+		// 65534:65534 and becomes that user before it opens a socket
+		// (container.DropPrivileges). Dockerfile.arm64 says the same
+		// (TestDockerfileAgrees).
 		User: "0:0",
 	}
 	img, err = mutate.ConfigFile(img, cf)
@@ -123,6 +125,11 @@ func build(arch, binary, out, tag, caCerts string) error {
 	return f.Close()
 }
 
+// dataOwner owns /data in the image, as in Dockerfile.arm64: the user
+// flowshield runs as (container.RunAsUID), so that an engine started with
+// --user 65534 and no mount can write there too.
+const dataOwner = 65534
+
 // rootfs is the image's only layer: the binary, the CA bundle, /data, /tmp.
 func rootfs(bin, ca []byte) ([]byte, error) {
 	var buf bytes.Buffer
@@ -130,11 +137,14 @@ func rootfs(bin, ca []byte) ([]byte, error) {
 	mtime := time.Unix(0, 0)
 	dirs := []string{"data/", "tmp/", "etc/", "etc/ssl/", "etc/ssl/certs/"}
 	for _, d := range dirs {
-		mode := int64(0o755)
-		if d == "tmp/" {
-			mode = 0o1777
+		h := &tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: mtime}
+		switch d {
+		case "tmp/":
+			h.Mode = 0o1777
+		case "data/":
+			h.Uid, h.Gid = dataOwner, dataOwner
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: mode, ModTime: mtime}); err != nil {
+		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
 	}

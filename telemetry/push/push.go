@@ -1,8 +1,13 @@
 // Package push sends the Prometheus text of the metrics registry to a URL
 // (METRICS_PUSH_URL) at a fixed interval, for a VictoriaMetrics
-// /api/v1/import/prometheus endpoint or a compatible one. Unlike the
-// metrics library's own push it uses POST, retries with backoff within the
-// interval, and counts what it does.
+// /api/v1/import/prometheus endpoint or a compatible one, retrying a failed
+// push with backoff within its interval and counting what it does.
+//
+// The metrics library's own push (PushOptions in v1.44) can POST too, but
+// it retries nothing, its errors carry the HTTP status only as text (a 400,
+// which a retry cannot fix, could not be told from a 503 without matching
+// messages), it reads an error answer whole into the error, and it takes
+// no HTTP client: so the request is made here.
 package push
 
 import (
@@ -114,10 +119,7 @@ func New(cfg Configuration, write func(io.Writer), log *slog.Logger) *Pusher {
 
 // SeriesNames are the metric names the pusher counts with.
 func SeriesNames() []string {
-	return []string{"flowshield_metrics_push_total", "flowshield_metrics_push_failures_total",
-		"flowshield_metrics_push_attempts_total", "flowshield_metrics_push_retries_total",
-		"flowshield_metrics_push_attempt_errors_total", "flowshield_metrics_push_bytes_total",
-		"flowshield_metrics_push_last_success_timestamp_seconds"}
+	return New(Configuration{}, nil, nil).set.ListMetricNames()
 }
 
 // Metrics is the pusher's own set (flowshield_metrics_push_*), for

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -247,5 +249,115 @@ func TestLogsRedactPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// promLine is one sample of the Prometheus text format: a name, optional
+// labels, a value (VictoriaMetrics' /api/v1/import/prometheus takes these
+// and # comments).
+var promLine = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:, ?[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (?:-?[0-9][0-9.eE+-]*|NaN|[+-]Inf)$`)
+
+// TestPushRegistryAsWired pushes the way the daemon wires the pusher (the
+// whole registry, the pusher's own set registered in it, the password in
+// the URL) and checks what the import endpoint gets and what /metrics
+// (metrics.WritePrometheus, as web serves it) shows of the pushes.
+func TestPushRegistryAsWired(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies []string
+	fail := true
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b, _ := io.ReadAll(zr)
+		mu.Lock()
+		defer mu.Unlock()
+		got, bodies = append(got, r), append(bodies, string(b))
+		if fail {
+			http.Error(w, "bad request", http.StatusBadRequest)
+		}
+	}))
+	defer ts.Close()
+
+	app := metrics.NewSet()
+	app.NewCounter(`flowshield_test_wired_total{router="r1"}`).Add(7)
+	metrics.RegisterSet(app)
+	defer metrics.UnregisterSet(app, true)
+	cfg := testConfig(strings.Replace(ts.URL, "http://", "http://vm:s3cret@", 1) + "/api/v1/import/prometheus")
+	p := New(cfg, nil, quiet())
+	metrics.RegisterSet(p.Metrics())
+	defer metrics.UnregisterSet(p.Metrics(), true)
+
+	if err := p.Push(context.Background()); err == nil {
+		t.Fatal("a push answered 400 succeeded")
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if err := p.Push(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("%d requests, want 2 (a 400 is not retried)", len(got))
+	}
+	r, body := got[1], bodies[1]
+	user, pass, ok := r.BasicAuth()
+	if r.Method != http.MethodPost || r.URL.Path != "/api/v1/import/prometheus" || !ok || user != "vm" || pass != "s3cret" {
+		t.Errorf("%s %s, basic auth %v %q %q", r.Method, r.URL.Path, ok, user, pass)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") || r.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("content type %q, encoding %q", ct, r.Header.Get("Content-Encoding"))
+	}
+	samples := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSuffix(body, "\n"), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !promLine.MatchString(line) {
+			t.Errorf("not a Prometheus text line: %q", line)
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		samples[line[:i]] = line[i+1:]
+	}
+	// The registry, the process metrics, and the pusher's own counters as
+	// they were when the second push rendered its body: one push before
+	// it, failed.
+	for series, want := range map[string]string{
+		`flowshield_test_wired_total{router="r1"}`: "7",
+		"flowshield_metrics_push_total":            "1",
+		"flowshield_metrics_push_failures_total":   "1",
+	} {
+		if samples[series] != want {
+			t.Errorf("pushed %s = %q, want %s", series, samples[series], want)
+		}
+	}
+	if _, ok := samples["go_goroutines"]; !ok {
+		t.Error("the process metrics (go_goroutines) were not pushed")
+	}
+
+	// What /metrics shows after the two pushes.
+	var scrape bytes.Buffer
+	metrics.WritePrometheus(&scrape, true)
+	for _, want := range []string{"flowshield_metrics_push_total 2\n", "flowshield_metrics_push_failures_total 1\n", "flowshield_metrics_push_attempt_errors_total 1\n"} {
+		if !strings.Contains(scrape.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestSeriesNames(t *testing.T) {
+	want := []string{"flowshield_metrics_push_attempt_errors_total", "flowshield_metrics_push_attempts_total",
+		"flowshield_metrics_push_bytes_total", "flowshield_metrics_push_failures_total",
+		"flowshield_metrics_push_last_success_timestamp_seconds", "flowshield_metrics_push_retries_total",
+		"flowshield_metrics_push_total"}
+	if got := slices.Sorted(slices.Values(SeriesNames())); !slices.Equal(got, want) {
+		t.Errorf("SeriesNames() = %v, want %v", got, want)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // DropPrivileges gives dataDir to RunAsUID:RunAsGID and makes the process
 // that user, with no supplementary groups and no way back to root. The
 // image starts flowshield as root because RouterOS creates a container's
-// mounts owned by root and has no rootless mode nor a per-container user
-// that reliably applies: an image whose USER is unprivileged could not
-// write to /data there. Call it once, first thing after reading the
+// mounts owned by root and has no rootless mode: an image whose USER is
+// unprivileged could not write to a mounted /data, and could not fix it.
+// Call it once, first thing after reading the
 // configuration, before any socket is opened or any input parsed. Since Go
 // 1.16 the set*id calls apply to every thread of the process.
 //
@@ -25,9 +25,9 @@ import (
 // account): it only logs that it keeps the current user.
 //
 // dataDir is made if missing; it and what it holds (at most
-// maxDataDirEntries entries, symbolic links left alone) change owner. Any
-// failure leaves the process as it was and is returned: the caller should
-// exit rather than run as root. A filesystem without owners (FAT) fails
+// maxDataDirEntries entries, symbolic links and special files left alone)
+// change owner. On any error the process may still be root: the caller
+// should exit rather than go on. A filesystem without owners (FAT) fails
 // here; use ext4 for the data disk.
 func DropPrivileges(dataDir string, log *slog.Logger) error {
 	if log == nil {

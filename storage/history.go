@@ -52,9 +52,9 @@ func decodeAttack(k, v []byte) (AttackRecord, error) {
 }
 
 // SaveAttacks upserts attack records in one transaction and keeps the
-// history within its bounds in the same commit.
-// A record that does not encode (a peak that is not a finite number) is
-// left out and named in the error; the others are saved.
+// history within its bounds in the same commit. A record that does not
+// encode (a peak that is not a finite number) is left out and named in
+// the error; the others are saved.
 func (s *Store) SaveAttacks(ctx context.Context, records []AttackRecord) error {
 	put := make(map[string][]byte, len(records))
 	details := map[string][]byte{}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowshield/flowshield/api"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/web"
@@ -25,28 +26,9 @@ func (a *Appliance) registerRoutes() {
 	a.web.Handle(http.MethodDelete, "/api/v1/bans/{prefix}", web.Write, http.HandlerFunc(a.removeBan))
 }
 
-// hostJSON is an element of GET /api/v1/hosts.
-type hostJSON struct {
-	IP        string  `json:"ip"`
-	Direction string  `json:"direction"`
-	Group     *string `json:"group"`
-	PPS       float64 `json:"pps"`
-	BPS       float64 `json:"bps"`
-	Flows     float64 `json:"flows"`
-	TCPPPS    float64 `json:"tcp_pps"`
-	UDPPPS    float64 `json:"udp_pps"`
-	ICMPPPS   float64 `json:"icmp_pps"`
-	SYNPPS    float64 `json:"syn_pps"`
-	FragPPS   float64 `json:"frag_pps"`
-	TCPBPS    float64 `json:"tcp_bps"`
-	UDPBPS    float64 `json:"udp_bps"`
-	ICMPBPS   float64 `json:"icmp_bps"`
-	SYNBPS    float64 `json:"syn_bps"`
-	FragBPS   float64 `json:"frag_bps"`
-}
-
-func hostJSONOf(h detect.HostRates) hostJSON {
-	j := hostJSON{
+// hostOf is h as the API shows it.
+func hostOf(h detect.HostRates) api.Host {
+	j := api.Host{
 		IP: h.IP.String(), Direction: h.Direction.String(),
 		PPS: h.PPS, BPS: h.Bps, Flows: h.Flows,
 		TCPPPS: h.TCPPPS, UDPPPS: h.UDPPPS, ICMPPPS: h.ICMPPPS, SYNPPS: h.SYNPPS, FragPPS: h.FragPPS,
@@ -98,9 +80,9 @@ func (a *Appliance) listHosts(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	hosts := a.engine.Hosts(dir, sortBy, limit)
-	out := make([]hostJSON, 0, len(hosts))
+	out := make([]api.Host, 0, len(hosts))
 	for _, h := range hosts {
-		out = append(out, hostJSONOf(h))
+		out = append(out, hostOf(h))
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 }
@@ -119,53 +101,16 @@ func (a *Appliance) getHost(w http.ResponseWriter, r *http.Request) {
 	}
 	in.IP, out.IP = ip, ip
 	in.Direction, out.Direction = detect.In, detect.Out
-	web.WriteJSON(w, http.StatusOK, map[string]any{
-		"ip": ip.String(), "in": hostJSONOf(in), "out": hostJSONOf(out),
-	})
+	web.WriteJSON(w, http.StatusOK, api.HostDirections{IP: ip.String(), In: hostOf(in), Out: hostOf(out)})
 }
 
-// attackJSON is the contract's attack object; details and flows only for
-// GET /api/v1/attacks/{id}.
-type attackJSON struct {
-	ID        string     `json:"id"`
-	Scope     string     `json:"scope"`
-	IP        *string    `json:"ip"`
-	Group     *string    `json:"group"`
-	Direction string     `json:"direction"`
-	Type      string     `json:"type"`
-	Protocol  string     `json:"protocol"`
-	Threshold string     `json:"threshold,omitempty"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at"`
-	PeakPPS   float64    `json:"peak_pps"`
-	PeakBPS   float64    `json:"peak_bps"`
-	Banned    bool       `json:"banned"`
-	Details   *string    `json:"details,omitempty"`
-	Sample    []flowJSON `json:"flows,omitempty"`
-}
-
-// flowJSON is one sampled flow record of an attack.
-type flowJSON struct {
-	Time         time.Time `json:"time"`
-	Src          string    `json:"src"`
-	Dst          string    `json:"dst"`
-	SrcPort      uint16    `json:"src_port"`
-	DstPort      uint16    `json:"dst_port"`
-	Protocol     uint8     `json:"protocol"`
-	TCPFlags     uint8     `json:"tcp_flags"`
-	Fragment     bool      `json:"fragment"`
-	Packets      uint64    `json:"packets"`
-	Bytes        uint64    `json:"bytes"`
-	SamplingRate uint32    `json:"sampling_rate"`
-	Exporter     string    `json:"exporter"`
-	Line         string    `json:"line"`
-}
-
-func attackJSONOf(at detect.Attack, banned func(string) bool, full bool) attackJSON {
-	j := attackJSON{
+// attackOf is at as the API lists it; full adds the details text and
+// the flow sample (GET /api/v1/attacks/{id}).
+func attackOf(at detect.Attack, banned, full bool) api.Attack {
+	j := api.Attack{
 		ID: at.ID, Scope: at.Scope, Direction: at.Direction.String(), Type: at.Type,
 		Protocol: at.Protocol, Threshold: at.Threshold, StartedAt: at.StartedAt.UTC(),
-		PeakPPS: at.PeakPPS, PeakBPS: at.PeakBps,
+		PeakPPS: at.PeakPPS, PeakBPS: at.PeakBps, Banned: banned,
 	}
 	if at.IP.IsValid() {
 		s := at.IP.String()
@@ -179,16 +124,13 @@ func attackJSONOf(at detect.Attack, banned func(string) bool, full bool) attackJ
 		t := at.EndedAt.UTC()
 		j.EndedAt = &t
 	}
-	if banned != nil {
-		j.Banned = banned(at.ID)
-	}
 	if full {
 		d := at.Details
 		j.Details = &d
-		j.Sample = make([]flowJSON, 0, len(at.Sample))
+		j.Flows = make([]api.Flow, 0, len(at.Sample))
 		for i := range at.Sample {
 			f := &at.Sample[i]
-			j.Sample = append(j.Sample, flowJSON{
+			j.Flows = append(j.Flows, api.Flow{
 				Time: time.Unix(0, f.End).UTC(), Src: f.SrcAddr.String(), Dst: f.DstAddr.String(),
 				SrcPort: f.SrcPort, DstPort: f.DstPort, Protocol: f.Proto, TCPFlags: f.TCPFlags,
 				Fragment: f.Fragment, Packets: f.Packets, Bytes: f.Bytes, SamplingRate: f.SamplingRate,
@@ -215,9 +157,9 @@ func (a *Appliance) listAttacks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attacks := a.engine.Attacks(active)
-	out := make([]attackJSON, 0, len(attacks))
+	out := make([]api.Attack, 0, len(attacks))
 	for _, at := range attacks {
-		out = append(out, attackJSONOf(at, a.banned, false))
+		out = append(out, attackOf(at, a.banned(at.ID), false))
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 }
@@ -228,23 +170,36 @@ func (a *Appliance) getAttack(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusNotFound, "no attack with that id")
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, attackJSONOf(at, a.banned, true))
+	web.WriteJSON(w, http.StatusOK, attackOf(at, a.banned(at.ID), true))
+}
+
+// banOf is b as the API lists it.
+func banOf(b mitigation.Ban) api.Ban {
+	j := api.Ban{
+		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
+		Reason: b.Reason, AttackID: b.AttackID,
+		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), Routers: make([]api.BanRouter, 0, len(b.Routers)),
+	}
+	if j.Actions == nil {
+		j.Actions = []string{}
+	}
+	for _, r := range b.Routers {
+		state := r.State.String()
+		if r.State == mitigation.BanFailed {
+			state += ": " + r.Error
+		}
+		j.Routers = append(j.Routers, api.BanRouter{Address: r.Address, State: state})
+	}
+	return j
 }
 
 func (a *Appliance) listBans(w http.ResponseWriter, r *http.Request) {
 	bans := a.mitigator.Bans()
-	if bans == nil {
-		bans = []mitigation.Ban{}
+	out := make([]api.Ban, 0, len(bans))
+	for _, b := range bans {
+		out = append(out, banOf(b))
 	}
-	web.WriteJSON(w, http.StatusOK, bans)
-}
-
-// banRequest is the body of POST /api/v1/bans.
-type banRequest struct {
-	Prefix    string `json:"prefix"`
-	TTL       string `json:"ttl"`
-	Reason    string `json:"reason"`
-	Direction string `json:"direction"`
+	web.WriteJSON(w, http.StatusOK, out)
 }
 
 // parseBanPrefix is parsePrefix (a prefix, or a bare address as /32 or
@@ -262,7 +217,7 @@ func parseBanPrefix(s string) (netip.Prefix, error) {
 }
 
 func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
-	var req banRequest
+	var req api.BanRequest
 	if !web.DecodeJSON(w, r, &req) {
 		return
 	}
@@ -284,11 +239,8 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusBadRequest, "direction: expected in or out")
 		return
 	}
-	reason := req.Reason
-	if reason == "" {
-		reason = "manual"
-	}
-	ban, err := a.mitigator.AddManual(r.Context(), prefix, ttl, reason, dir)
+	// The manager makes the reason one bounded line; "" is "manual".
+	ban, err := a.mitigator.AddManual(r.Context(), prefix, ttl, req.Reason, dir)
 	switch {
 	case errors.Is(err, mitigation.ErrWhitelisted):
 		web.WriteError(w, http.StatusConflict, prefix.String()+" is in FLOWSHIELD_WHITELIST")
@@ -300,7 +252,7 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	web.WriteJSON(w, http.StatusCreated, ban)
+	web.WriteJSON(w, http.StatusCreated, banOf(ban))
 }
 
 func (a *Appliance) removeBan(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +265,7 @@ func (a *Appliance) removeBan(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, http.StatusBadRequest, "prefix: expected an URL-escaped prefix such as 203.0.113.5%2F32")
 		return
 	}
-	err = a.mitigator.RemoveManual(r.Context(), prefix)
+	err = a.mitigator.Unban(r.Context(), prefix)
 	if errors.Is(err, mitigation.ErrNotFound) {
 		web.WriteError(w, http.StatusNotFound, "no ban for "+prefix.String())
 		return

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -9,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/api"
+	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/flow"
 	"github.com/flowshield/flowshield/flow/collector"
+	"github.com/flowshield/flowshield/mitigation"
 )
 
 // apiCall makes one real HTTP request to the appliance and returns the
@@ -196,6 +201,75 @@ func TestAPIToken(t *testing.T) {
 	for _, path := range []string{"/", "/healthz", "/metrics"} {
 		if code, _ := apiCall(t, a, "GET", path, "", ""); code != 200 {
 			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+}
+
+// TestAPIJSONUnchanged holds the API's JSON to the bytes the daemon wrote
+// before its types moved to package api (captured from that version):
+// field names and order, null against absent, UTC times, the ban's router
+// states.
+func TestAPIJSONUnchanged(t *testing.T) {
+	at := detect.Attack{
+		ID: "b3", Scope: detect.ScopeHost, IP: netip.MustParseAddr("2001:db8::5"), Direction: detect.Out,
+		Type: "syn_flood", Protocol: "tcp",
+		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 123e6, time.FixedZone("x", 7200)),
+		PeakPPS:   70000, PeakBps: 3.5e7, Details: "IP: 2001:db8::5\n<&>\n",
+		Sample: []flow.Record{{Exporter: netip.MustParseAddr("192.0.2.9"), SrcAddr: netip.MustParseAddr("2001:db8::5"),
+			DstAddr: netip.MustParseAddr("2001:db8:9::1"), SrcPort: 1234, DstPort: 443, Proto: 6, TCPFlags: 2, Packets: 10, Bytes: 600,
+			Start: time.Date(2026, 3, 1, 8, 0, 1, 0, time.UTC).UnixNano(), End: time.Date(2026, 3, 1, 8, 0, 2, 0, time.UTC).UnixNano()}},
+	}
+	noSample := at
+	noSample.Sample = nil
+	host := detect.HostRates{IP: netip.MustParseAddr("203.0.113.5"), Direction: detect.In, Group: "web",
+		Rates: detect.Rates{PPS: 1.5, Bps: 12, Flows: 2, TCPPPS: 1, UDPPPS: 0.5, SYNBps: 3}}
+	const summary = `{"id":"b3","scope":"host","ip":"2001:db8::5","group":null,"direction":"out","type":"syn_flood","protocol":"tcp","started_at":"2026-03-01T08:00:00.123Z","ended_at":null,"peak_pps":70000,"peak_bps":35000000,"banned":`
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"attack", attackOf(at, true, false), summary + `true}`},
+		{"attack with details", attackOf(at, true, true), summary + `true,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n","flows":[{"time":"2026-03-01T08:00:02Z","src":"2001:db8::5","dst":"2001:db8:9::1","src_port":1234,"dst_port":443,"protocol":6,"tcp_flags":2,"fragment":false,"packets":10,"bytes":600,"sampling_rate":0,"exporter":"192.0.2.9","line":"2026-03-01 08:00:01.000 [2001:db8::5]:1234 \u003e [2001:db8:9::1]:443 protocol: tcp flags: syn packets: 10 size: 600 bytes sample ratio: 1"}]}`},
+		{"attack without sample", attackOf(noSample, false, true), summary + `false,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n"}`},
+		{"ban", banOf(mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.In, Actions: []string{"address-list"},
+			Reason: "scanner", Manual: true, CreatedAt: time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("x", 3600)),
+			ExpiresAt: time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
+			Routers: []mitigation.RouterState{{Address: "192.0.2.1:8728", State: mitigation.BanActive},
+				{Address: "192.0.2.2:8728", State: mitigation.BanFailed, Error: "no such item"}}}),
+			`{"prefix":"198.51.100.0/24","direction":"in","actions":["address-list"],"reason":"scanner","attack_id":"","created_at":"2026-11-25T12:00:00Z","expires_at":"2026-11-25T12:01:30Z","routers":[{"address":"192.0.2.1:8728","state":"active"},{"address":"192.0.2.2:8728","state":"error: no such item"}]}`},
+		{"ban without actions or routers", []api.Ban{banOf(mitigation.Ban{Prefix: netip.MustParsePrefix("203.0.113.5/32"), Direction: detect.Out, AttackID: "a1", Reason: "udp_flood"})},
+			`[{"prefix":"203.0.113.5/32","direction":"out","actions":[],"reason":"udp_flood","attack_id":"a1","created_at":"0001-01-01T00:00:00Z","expires_at":"0001-01-01T00:00:00Z","routers":[]}]`},
+		{"host", api.HostDirections{IP: "203.0.113.5", In: hostOf(host), Out: hostOf(detect.HostRates{IP: host.IP, Direction: detect.Out})},
+			`{"in":{"ip":"203.0.113.5","direction":"in","group":"web","pps":1.5,"bps":12,"flows":2,"tcp_pps":1,"udp_pps":0.5,"icmp_pps":0,"syn_pps":0,"frag_pps":0,"tcp_bps":0,"udp_bps":0,"icmp_bps":0,"syn_bps":3,"frag_bps":0},"ip":"203.0.113.5","out":{"ip":"203.0.113.5","direction":"out","group":null,"pps":0,"bps":0,"flows":0,"tcp_pps":0,"udp_pps":0,"icmp_pps":0,"syn_pps":0,"frag_pps":0,"tcp_bps":0,"udp_bps":0,"icmp_bps":0,"syn_bps":0,"frag_bps":0}}`},
+	}
+	for _, tc := range tests {
+		got, err := json.Marshal(tc.v)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: %v\n got %s\nwant %s", tc.name, err, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkListAttacks is GET /api/v1/attacks's encoding of 1,000 ended
+// attacks (the contract keeps at least the last 1,000) with encoding/json.
+// Measured against the hand-written encoder it replaced: 2.8 ms against
+// 0.55 ms per listing on a 2-core Xeon, which a request can afford; the
+// history, which it was written for, no longer writes the API's JSON.
+func BenchmarkListAttacks(b *testing.B) {
+	attacks := make([]detect.Attack, 1000)
+	for i := range attacks {
+		attacks[i] = detect.Attack{ID: fmt.Sprintf("a%06d", i), Scope: detect.ScopeHost, IP: netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}),
+			Direction: detect.In, Type: "udp_flood", Protocol: "udp", Threshold: "pps", StartedAt: time.Unix(1764050000+int64(i), 0),
+			EndedAt: time.Unix(1764050600+int64(i), 0), PeakPPS: 123456 + float64(i), PeakBps: 9.87e8}
+	}
+	for b.Loop() {
+		out := make([]api.Attack, 0, len(attacks))
+		for _, at := range attacks {
+			out = append(out, attackOf(at, false, false))
+		}
+		if _, err := json.Marshal(out); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

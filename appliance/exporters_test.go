@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/api"
 	"github.com/flowshield/flowshield/flow/collector"
-	"github.com/flowshield/flowshield/web"
 )
 
 // TestRealExporters feeds one capture through Debian's softflowd (NetFlow
@@ -62,7 +62,7 @@ func TestRealExporters(t *testing.T) {
 				wantPackets, wantBytes = relay.tsharkTotals(t)
 				t.Logf("pmacct sfprobe sent %d samples (%d bytes) of the capture's %d packets", wantPackets, wantBytes, want.Packets)
 			}
-			s := waitStatus(t, a, 20*time.Second, func(s web.Status) bool {
+			s := waitStatus(t, a, 20*time.Second, func(s api.Status) bool {
 				return s.FlowPackets >= wantPackets && s.FlowBytes >= wantBytes
 			})
 			if s.FlowPackets != wantPackets || s.FlowBytes != wantBytes {

@@ -221,13 +221,16 @@ func storedBanKeys(t *testing.T, a *Appliance) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	stored, err := a.store.LoadBans(ctx)
+	stored, bad, err := a.store.LoadBans(ctx)
 	if err != nil {
 		t.Fatalf("reading the store: %v", err)
 	}
-	out := make(map[string]int, len(stored))
-	for k := range stored {
-		out[k] = 1
+	out := make(map[string]int, len(stored)+len(bad))
+	for _, b := range stored {
+		out[b.Key()] = 1
+	}
+	for _, b := range bad {
+		out[b.Key] = 1
 	}
 	return out
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowshield/flowshield/web"
+	"github.com/flowshield/flowshield/api"
 )
 
 // needTool skips a test when a Debian tool is missing on a developer's
@@ -119,14 +119,14 @@ func startTestAppliance(t *testing.T, env map[string]string) *Appliance {
 	return a
 }
 
-func getStatus(t *testing.T, a *Appliance) web.Status {
+func getStatus(t *testing.T, a *Appliance) api.Status {
 	t.Helper()
 	resp, err := http.Get("http://" + a.HTTPAddr().String() + "/api/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var s web.Status
+	var s api.Status
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func getStatus(t *testing.T, a *Appliance) web.Status {
 
 // waitStatus polls the status API until cond holds or the time runs out,
 // and returns the last status seen.
-func waitStatus(t *testing.T, a *Appliance, timeout time.Duration, cond func(web.Status) bool) web.Status {
+func waitStatus(t *testing.T, a *Appliance, timeout time.Duration, cond func(api.Status) bool) api.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

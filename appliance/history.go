@@ -2,13 +2,8 @@ package appliance
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/netip"
-	"time"
 
 	"github.com/flowshield/flowshield/detect"
-	"github.com/flowshield/flowshield/flow"
 	"github.com/flowshield/flowshield/storage"
 )
 
@@ -25,19 +20,13 @@ func (a *Appliance) restoreHistory(ctx context.Context, keep int) {
 		return
 	}
 	now := a.options.Now()
-	var attacks []detect.Attack
+	attacks := make([]detect.Attack, 0, len(recs))
 	var closed []storage.AttackRecord
 	for _, r := range recs {
-		at, err := attackFromRecord(r)
-		if err != nil {
-			a.log.Warn("skipping a stored attack that does not decode", "attack", r.ID, "err", err)
-			continue
-		}
+		at := attackOfRecord(r)
 		if at.EndedAt.IsZero() {
 			at.EndedAt = now
-			if rec, err := attackRecord(&at, false); err == nil {
-				closed = append(closed, rec)
-			}
+			closed = append(closed, historyRecord(&at, false))
 		}
 		attacks = append(attacks, at)
 	}
@@ -51,62 +40,30 @@ func (a *Appliance) restoreHistory(ctx context.Context, keep int) {
 	}
 }
 
-// attackFromRecord decodes a history record written by attackRecord.
-func attackFromRecord(r storage.AttackRecord) (detect.Attack, error) {
-	var j attackJSON
-	if err := json.Unmarshal(r.Data, &j); err != nil {
-		return detect.Attack{}, fmt.Errorf("decoding attack %s: %w", r.ID, err)
+// historyRecord is an attack as the store's history keeps it; with
+// details, its details text and flow sample too (written once: they do not
+// change after the AttackDetails event, and the end only updates the rest).
+func historyRecord(at *detect.Attack, details bool) storage.AttackRecord {
+	r := storage.AttackRecord{
+		ID: at.ID, Scope: at.Scope, IP: at.IP, Group: at.Group, Direction: at.Direction,
+		Type: at.Type, Protocol: at.Protocol, Threshold: at.Threshold,
+		StartedAt: at.StartedAt, EndedAt: at.EndedAt, PeakPPS: at.PeakPPS, PeakBps: at.PeakBps,
 	}
-	at := detect.Attack{
-		ID: r.ID, Scope: j.Scope, Type: j.Type, Protocol: j.Protocol, Threshold: j.Threshold,
-		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakPPS: j.PeakPPS, PeakBps: j.PeakBPS,
+	if details {
+		r.Details = &storage.AttackDetails{Text: at.Details, Flows: at.Sample}
 	}
-	dir, ok := parseDirection(j.Direction)
-	if !ok {
-		return detect.Attack{}, fmt.Errorf("attack %s: direction %q", r.ID, j.Direction)
-	}
-	at.Direction = dir
-	if j.IP != nil {
-		ip, err := netip.ParseAddr(*j.IP)
-		if err != nil {
-			return detect.Attack{}, fmt.Errorf("attack %s: %w", r.ID, err)
-		}
-		at.IP = ip
-	}
-	if j.Group != nil {
-		at.Group = *j.Group
-	}
-	if r.Details == nil {
-		return at, nil
-	}
-	var d struct {
-		Details string     `json:"details"`
-		Flows   []flowJSON `json:"flows"`
-	}
-	if err := json.Unmarshal(r.Details, &d); err != nil {
-		return detect.Attack{}, fmt.Errorf("decoding the details of attack %s: %w", r.ID, err)
-	}
-	at.Details = d.Details
-	for _, f := range d.Flows {
-		rec := flow.Record{
-			End: f.Time.UnixNano(), SrcPort: f.SrcPort, DstPort: f.DstPort, Proto: f.Protocol, TCPFlags: f.TCPFlags,
-			Fragment: f.Fragment, Packets: f.Packets, Bytes: f.Bytes, SamplingRate: f.SamplingRate,
-		}
-		rec.SrcAddr, _ = netip.ParseAddr(f.Src)
-		rec.DstAddr, _ = netip.ParseAddr(f.Dst)
-		rec.Exporter, _ = netip.ParseAddr(f.Exporter)
-		// The line starts with the flow's start, to the millisecond, as
-		// FlowLine writes it.
-		rec.Start = rec.End
-		if len(f.Line) >= len(flowLineTime) {
-			if t, err := time.Parse(flowLineTime, f.Line[:len(flowLineTime)]); err == nil {
-				rec.Start = t.UnixNano()
-			}
-		}
-		at.Sample = append(at.Sample, rec)
-	}
-	return at, nil
+	return r
 }
 
-// flowLineTime is the time layout FlowLine starts a line with.
-const flowLineTime = "2006-01-02 15:04:05.000"
+// attackOfRecord is the attack a history record describes.
+func attackOfRecord(r storage.AttackRecord) detect.Attack {
+	at := detect.Attack{
+		ID: r.ID, Scope: r.Scope, IP: r.IP, Group: r.Group, Direction: r.Direction,
+		Type: r.Type, Protocol: r.Protocol, Threshold: r.Threshold,
+		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakPPS: r.PeakPPS, PeakBps: r.PeakBps,
+	}
+	if r.Details != nil {
+		at.Details, at.Sample = r.Details.Text, r.Details.Flows
+	}
+	return at
+}

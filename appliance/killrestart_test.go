@@ -201,13 +201,16 @@ func readStoredBans(t *testing.T, dataDir string) map[string]int {
 	if moved := st.Recovered(); moved != "" {
 		t.Errorf("the store was damaged by SIGKILL and moved to %s", moved)
 	}
-	bans, err := st.LoadBans(ctx)
+	bans, bad, err := st.LoadBans(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]int{}
-	for k := range bans {
-		out[k] = 1
+	for _, b := range bans {
+		out[b.Key()] = 1
+	}
+	for _, b := range bad {
+		out[b.Key] = 1
 	}
 	return out
 }

@@ -36,12 +36,7 @@ func (a *Appliance) detectLoop(ctx context.Context) {
 			a.notifyDetect(ev)
 			switch ev.Kind {
 			case detect.AttackStart, detect.AttackDetails, detect.AttackEnd:
-				rec, err := attackRecord(&ev.Attack, ev.Kind == detect.AttackDetails)
-				if err != nil {
-					a.log.Warn("not saving an attack to the history", "err", err)
-					continue
-				}
-				history = append(history, rec)
+				history = append(history, historyRecord(&ev.Attack, ev.Kind == detect.AttackDetails))
 			}
 		}
 		if len(history) > 0 {
@@ -60,23 +55,6 @@ func (a *Appliance) announcedTimers() {
 			a.engine.SetExporterTimers(t.Exporter, t.ActiveTimeout, t.InactiveTimeout, detect.TimerOptions)
 		}
 	}
-}
-
-// attackRecord is an attack as kept in the store's history: the contract's
-// attack object and, with details, its "details" and "flows" as a second
-// object the store writes once (the details do not change after the
-// AttackDetails event; the end only updates the first object).
-func attackRecord(at *detect.Attack, details bool) (storage.AttackRecord, error) {
-	data, err := appendAttackJSON(make([]byte, 0, 512), at, false, false)
-	if err != nil {
-		return storage.AttackRecord{}, fmt.Errorf("encoding attack %s: %w", at.ID, err)
-	}
-	rec := storage.AttackRecord{ID: at.ID, StartedAt: at.StartedAt, EndedAt: at.EndedAt, Data: data}
-	if details {
-		b := make([]byte, 0, 64+len(at.Details)*9/8+400*len(at.Sample))
-		rec.Details = append(appendAttackDetails(append(b, '{'), at), '}')
-	}
-	return rec, nil
 }
 
 // snapshotLoop writes the v9/IPFIX templates periodically, so that after a

@@ -9,20 +9,21 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/flowshield/flowshield/api"
 	"github.com/flowshield/flowshield/detect"
-	"github.com/flowshield/flowshield/web"
+	"github.com/flowshield/flowshield/flow/collector"
 )
 
 // Status answers GET /api/v1/status from the collector, the detector, the
 // template store and the routers.
-func (a *Appliance) Status() web.Status {
+func (a *Appliance) Status() api.Status {
 	b := BuildInfo()
-	s := web.Status{
+	s := api.Status{
 		Version: b.Version, Commit: b.Commit,
 		StartedAt: a.startedAt, UptimeSeconds: time.Since(a.startedAt).Seconds(),
 	}
 	in, out := a.engine.Totals()
-	s.Totals = web.Totals{In: webRates(in), Out: webRates(out)}
+	s.Totals = api.Totals{In: ratesOf(in), Out: ratesOf(out)}
 
 	cs := a.collector.Stats()
 	s.Records, s.FlowPackets, s.FlowBytes, s.Dropped = cs.Records, cs.FlowPackets, cs.FlowBytes, cs.Dropped
@@ -36,11 +37,11 @@ func (a *Appliance) Status() web.Status {
 		templates[t.Exporter] += t.Templates
 	}
 	for _, e := range cs.Exporters {
-		es := web.ExporterStatus{
+		es := api.Exporter{
 			Address: e.Address.String(), Protocol: e.Protocol,
 			Datagrams: e.Datagrams, Records: e.Records, FlowPackets: e.FlowPackets, FlowBytes: e.FlowBytes,
 			Garbage: detected[e.Address].Garbage, DecodeErrors: e.DecodeErrors, Templates: templates[e.Address],
-			LastSeen: e.LastSeen, SamplingRate: e.SamplingRate,
+			LastSeen: e.LastSeen, SamplingRate: e.SamplingRate, Version: e.Version,
 		}
 		if d, ok := detected[e.Address]; ok {
 			if at := d.Timers.ActiveTimeout; at > 0 {
@@ -52,13 +53,8 @@ func (a *Appliance) Status() web.Status {
 				es.InactiveLagSeconds = &v
 			}
 		}
-		switch e.Version {
-		case "v5":
-			es.Version = 5
-		case "v9":
-			es.Version = 9
-		case "ipfix":
-			es.Version, es.Protocol = 10, "ipfix"
+		if e.Protocol == collector.ProtocolNetFlow.String() && e.Version == 10 {
+			es.Protocol = "ipfix"
 		}
 		if e.ClockSkew != nil {
 			// The collector measures receive minus export time; the
@@ -69,7 +65,7 @@ func (a *Appliance) Status() web.Status {
 	}
 	sort.Slice(s.Exporters, func(i, j int) bool { return s.Exporters[i].Address < s.Exporters[j].Address })
 	for _, r := range a.routers {
-		rs := web.RouterStatus{Address: r.Address(), Connected: r.Connected()}
+		rs := api.Router{Address: r.Address(), Connected: r.Connected()}
 		if at, err := r.lastFailure(); err != nil {
 			rs.LastError, rs.LastErrorAt = err.Error(), at
 		}
@@ -78,8 +74,8 @@ func (a *Appliance) Status() web.Status {
 	return s
 }
 
-func webRates(r detect.Rates) web.Rates {
-	return web.Rates{PPS: r.PPS, BPS: r.Bps, Flows: r.Flows}
+func ratesOf(r detect.Rates) api.Rates {
+	return api.Rates{PPS: r.PPS, BPS: r.Bps, Flows: r.Flows}
 }
 
 // registerMetrics adds the daemon's own series to its metrics set: the

@@ -38,23 +38,25 @@
 // manager's memory of what it put there. After any failed call the next
 // pass lists before it adds, so a lost reply never makes a duplicate.
 // Objects whose comment does not start with "flowshield" are never touched.
+//
+// The files: mitigation.go the bans' state machine, manual.go the
+// operator's side (the ban list, manual bans and unbans), persist.go the
+// store, router.go and reconcile.go the routers, config.go the settings.
 package mitigation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/storage"
 )
 
 // Actions of the contract's ACTION variable.
@@ -108,83 +110,6 @@ type Router interface {
 	Counters(ctx context.Context, o RouterObject) (packets, bytes uint64, err error)
 }
 
-// BanStore persists the desired bans; storage.Store implements it.
-type BanStore interface {
-	LoadBans(ctx context.Context) (map[string][]byte, error)
-	UpdateBans(ctx context.Context, put map[string][]byte, del []string) error
-}
-
-// Configuration of the manager.
-type Configuration struct {
-	Actions    []string // ACTION; empty or "none": no router objects
-	BanTime    time.Duration
-	Directions []detect.Direction // BAN_DIRECTIONS
-	MaxBans    int
-	Whitelist  []netip.Prefix
-	ListIn     string // ROUTEROS_LIST_IN
-	ListOut    string // ROUTEROS_LIST_OUT
-	// HostGroupPolicy returns a hostgroup's action and ban_time for a host;
-	// nil actions or a zero banTime mean "the global value". Returning
-	// []string{"none"} disables bans for the group.
-	HostGroupPolicy func(netip.Addr) (actions []string, banTime time.Duration)
-	// DropThresholdPPS: a raw-drop ban whose attack has ended is extended
-	// while its rule's counter grows faster than this (0: never extended).
-	DropThresholdPPS float64
-	// DropThresholdFor, when set, gives the threshold per host (hostgroups).
-	DropThresholdFor func(netip.Addr) float64
-	// OnDropRate, when set, is told every counter reading of a ban that
-	// can be attributed (a raw-drop rule; an address-list entry while its
-	// list holds no other ban of its family on that router): the packets
-	// per second the router dropped for it. A ban that works blinds the
-	// flows, so this is how the detector learns the flood goes on.
-	OnDropRate func(prefix netip.Prefix, dir detect.Direction, pps float64, at time.Time)
-
-	ReconcileInterval time.Duration // full pass per router
-	CounterInterval   time.Duration // drop counter reads (raw-drop rules, address-list drop rules)
-	CallTimeout       time.Duration // per router call
-	// TimeoutTolerance: an address-list timeout within this of the wanted
-	// remaining time is left alone. Refreshes after extensions are also
-	// batched to one per max(TimeoutTolerance, BanTime/10), so a steady
-	// attack costs a SetTimeout per ban per minute at BAN_TIME=10m, not one
-	// per detector update.
-	TimeoutTolerance time.Duration
-	// PersistInterval batches the store writes of ban extensions; new
-	// bans and unbans are written at once.
-	PersistInterval time.Duration
-	EventBuffer     int
-	// AdoptRouterBans: the store was lost (moved aside as damaged), so the
-	// first full pass on each router takes the flowshield objects it finds
-	// as bans instead of removing them as orphans.
-	AdoptRouterBans bool
-	Now             func() time.Time
-}
-
-// DefaultConfiguration is the contract's defaults.
-func DefaultConfiguration() Configuration {
-	return Configuration{
-		Actions:           []string{ActionNone},
-		BanTime:           10 * time.Minute,
-		Directions:        []detect.Direction{detect.In},
-		MaxBans:           50,
-		ListIn:            "flowshield-in",
-		ListOut:           "flowshield-out",
-		ReconcileInterval: 30 * time.Second,
-		CounterInterval:   5 * time.Second,
-		CallTimeout:       10 * time.Second,
-		TimeoutTolerance:  5 * time.Second,
-		PersistInterval:   30 * time.Second,
-		EventBuffer:       1024,
-		Now:               time.Now,
-	}
-}
-
-// RouterState is a ban's state on one router: "pending", "active" or
-// "error: ...".
-type RouterState struct {
-	Address string `json:"address"`
-	State   string `json:"state"`
-}
-
 // Ban is one desired ban.
 type Ban struct {
 	Prefix    netip.Prefix
@@ -196,34 +121,6 @@ type Ban struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	Routers   []RouterState
-}
-
-// banJSON is the contract's GET /api/v1/bans element.
-type banJSON struct {
-	Prefix    string        `json:"prefix"`
-	Direction string        `json:"direction"`
-	Actions   []string      `json:"actions"`
-	Reason    string        `json:"reason"`
-	AttackID  string        `json:"attack_id"`
-	CreatedAt time.Time     `json:"created_at"`
-	ExpiresAt time.Time     `json:"expires_at"`
-	Routers   []RouterState `json:"routers"`
-}
-
-// MarshalJSON writes the contract's form.
-func (b Ban) MarshalJSON() ([]byte, error) {
-	j := banJSON{
-		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
-		Reason: b.Reason, AttackID: b.AttackID,
-		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), Routers: b.Routers,
-	}
-	if j.Actions == nil {
-		j.Actions = []string{}
-	}
-	if j.Routers == nil {
-		j.Routers = []RouterState{}
-	}
-	return json.Marshal(j)
 }
 
 // EventKind is what the manager did.
@@ -301,37 +198,7 @@ type Manager struct {
 
 // New makes an inert manager; Start restores the bans and runs it.
 func New(cfg Configuration, store BanStore, routers []Router, log *slog.Logger) *Manager {
-	def := DefaultConfiguration()
-	if cfg.BanTime <= 0 {
-		cfg.BanTime = def.BanTime
-	}
-	if cfg.ReconcileInterval <= 0 {
-		cfg.ReconcileInterval = def.ReconcileInterval
-	}
-	if cfg.CounterInterval <= 0 {
-		cfg.CounterInterval = def.CounterInterval
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = def.CallTimeout
-	}
-	if cfg.TimeoutTolerance <= 0 {
-		cfg.TimeoutTolerance = def.TimeoutTolerance
-	}
-	if cfg.PersistInterval <= 0 {
-		cfg.PersistInterval = def.PersistInterval
-	}
-	if cfg.EventBuffer <= 0 {
-		cfg.EventBuffer = def.EventBuffer
-	}
-	if cfg.ListIn == "" {
-		cfg.ListIn = def.ListIn
-	}
-	if cfg.ListOut == "" {
-		cfg.ListOut = def.ListOut
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg = cfg.withDefaults()
 	if log == nil {
 		log = slog.Default()
 	}
@@ -418,7 +285,8 @@ func (m *Manager) Stop() {
 
 func (m *Manager) now() time.Time { return m.cfg.Now() }
 
-func banKey(p netip.Prefix, d detect.Direction) string { return p.String() + "|" + d.String() }
+// banKey is the store's key of a ban, and the manager's.
+func banKey(p netip.Prefix, d detect.Direction) string { return storage.BanKey(p, d) }
 
 func (m *Manager) emit(e Event) {
 	select {
@@ -637,136 +505,6 @@ func (m *Manager) onEnd(ev detect.Event) bool {
 	return false
 }
 
-// AttackBanned says whether the attack holds a ban; known is false for an
-// attack the manager does not track (ended, or not a host attack).
-func (m *Manager) AttackBanned(id string) (banned, known bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st := m.attacks[id]
-	if st == nil {
-		return false, false
-	}
-	return st.banned && m.bans[st.key] != nil, true
-}
-
-// AddManual bans prefix for ttl (BAN_TIME when 0). An existing ban of the
-// same prefix and direction becomes manual with the new reason and end.
-func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.Duration, reason string, dir detect.Direction) (Ban, error) {
-	if !prefix.IsValid() {
-		return Ban{}, fmt.Errorf("adding manual ban: invalid prefix")
-	}
-	prefix = netip.PrefixFrom(prefix.Addr().Unmap(), min(prefix.Bits(), prefix.Addr().Unmap().BitLen())).Masked()
-	if m.whitelisted(prefix) {
-		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
-	}
-	now := m.now()
-	actions, banTime, dropPPS := m.policy(prefix.Addr())
-	if ttl <= 0 {
-		ttl = banTime
-	}
-	if reason == "" {
-		reason = ReasonManual
-	}
-	key := banKey(prefix, dir)
-	m.mu.Lock()
-	b := m.bans[key]
-	if b == nil {
-		if m.cfg.MaxBans > 0 && len(m.bans) >= m.cfg.MaxBans {
-			m.mu.Unlock()
-			return Ban{}, fmt.Errorf("adding manual ban of %s: %w (%d)", prefix, ErrMaxBans, m.cfg.MaxBans)
-		}
-		b = &ban{Ban: Ban{Prefix: prefix, Direction: dir, Actions: actions, CreatedAt: now}, key: key, dropPPS: dropPPS}
-		m.bans[key] = b
-		m.stats.bans.Add(1)
-	}
-	b.Manual, b.Reason, b.banTime, b.ExpiresAt = true, reason, ttl, now.Add(ttl)
-	b.AttackID = ""
-	m.dirty[key] = true
-	pub := m.publicBan(b)
-	m.emit(Event{Kind: EventBan, Ban: pub, Reason: reason, Time: now})
-	m.mu.Unlock()
-	m.log.Info("manual ban", "prefix", prefix, "direction", dir, "ttl", ttl, "reason", reason)
-	if err := m.flush(ctx); err != nil {
-		return pub, err
-	}
-	m.kickRouters()
-	return pub, nil
-}
-
-// RemoveManual lifts every ban of prefix (both directions), manual or not;
-// an attack whose ban the operator lifted is not banned again.
-func (m *Manager) RemoveManual(ctx context.Context, prefix netip.Prefix) error {
-	if !prefix.IsValid() {
-		return fmt.Errorf("removing ban: invalid prefix")
-	}
-	prefix = netip.PrefixFrom(prefix.Addr().Unmap(), min(prefix.Bits(), prefix.Addr().Unmap().BitLen())).Masked()
-	now := m.now()
-	m.mu.Lock()
-	found := false
-	for _, d := range []detect.Direction{detect.In, detect.Out} {
-		key := banKey(prefix, d)
-		b := m.bans[key]
-		if b == nil {
-			continue
-		}
-		found = true
-		m.unbanLocked(b, now, ReasonManual)
-		for _, st := range m.attacks {
-			if st.key == key && st.banned {
-				st.banned, st.released = false, true
-			}
-		}
-	}
-	m.mu.Unlock()
-	if !found {
-		return fmt.Errorf("removing ban of %s: %w", prefix, ErrNotFound)
-	}
-	if err := m.flush(ctx); err != nil {
-		return err
-	}
-	m.kickRouters()
-	return nil
-}
-
-func (m *Manager) unbanLocked(b *ban, now time.Time, reason string) {
-	delete(m.bans, b.key)
-	m.dirty[b.key] = true
-	m.stats.unbans.Add(1)
-	m.emit(Event{Kind: EventUnban, Ban: m.publicBan(b), Reason: reason, Time: now})
-	m.log.Info("unban", "prefix", b.Prefix, "direction", b.Direction, "reason", reason)
-}
-
-// Bans lists the desired bans with their state on each router, oldest first.
-func (m *Manager) Bans() []Ban {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Ban, 0, len(m.bans))
-	for _, b := range m.bans {
-		out = append(out, m.publicBan(b))
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return banKey(out[i].Prefix, out[i].Direction) < banKey(out[j].Prefix, out[j].Direction)
-	})
-	return out
-}
-
-// publicBan copies b with its router states. Called with m.mu held.
-func (m *Manager) publicBan(b *ban) Ban {
-	out := b.Ban
-	out.Actions = slices.Clone(b.Actions)
-	out.Routers = nil
-	if len(b.Actions) == 0 {
-		return out
-	}
-	for _, rs := range m.routers {
-		out.Routers = append(out.Routers, RouterState{Address: rs.r.Address(), State: m.routerBanState(rs, b)})
-	}
-	return out
-}
-
 // tick expires bans, writes the batch of extended bans when due, and
 // retries a failed store write.
 func (m *Manager) tick(ctx context.Context) {
@@ -806,131 +544,10 @@ func (m *Manager) expire(now time.Time) bool {
 	return changed
 }
 
-// storedBan is the store's encoding of a ban.
-type storedBan struct {
-	Prefix    string    `json:"prefix"`
-	Direction string    `json:"direction"`
-	Actions   []string  `json:"actions"`
-	Reason    string    `json:"reason"`
-	AttackID  string    `json:"attack_id,omitempty"`
-	Manual    bool      `json:"manual,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	BanTimeS  int64     `json:"ban_time_s"`
-}
-
-func encodeBan(b *ban) ([]byte, error) {
-	return json.Marshal(storedBan{
-		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
-		Reason: b.Reason, AttackID: b.AttackID, Manual: b.Manual,
-		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), BanTimeS: int64(b.banTime / time.Second),
-	})
-}
-
-func decodeBan(v []byte) (*ban, error) {
-	var s storedBan
-	if err := json.Unmarshal(v, &s); err != nil {
-		return nil, err
-	}
-	p, err := netip.ParsePrefix(s.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	d := detect.In
-	switch s.Direction {
-	case "in":
-	case "out":
-		d = detect.Out
-	default:
-		return nil, fmt.Errorf("bad direction %q", s.Direction)
-	}
-	b := &ban{Ban: Ban{Prefix: p.Masked(), Direction: d, Actions: cleanActions(s.Actions), Reason: s.Reason,
-		AttackID: s.AttackID, Manual: s.Manual, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt},
-		banTime: time.Duration(s.BanTimeS) * time.Second}
-	b.key = banKey(b.Prefix, b.Direction)
-	b.persistedExpires = b.ExpiresAt
-	return b, nil
-}
-
-// restore loads the stored bans: the ones still running come back (their
-// attacks count as ended), the expired ones are unbanned.
-func (m *Manager) restore(ctx context.Context) error {
-	if m.store == nil {
-		return nil
-	}
-	stored, err := m.store.LoadBans(ctx)
-	if err != nil {
-		return fmt.Errorf("restoring bans: %w", err)
-	}
-	now := m.now()
-	m.mu.Lock()
-	for k, v := range stored {
-		b, err := decodeBan(v)
-		if err != nil || b.key != k {
-			m.stats.decodeErrors.Add(1)
-			m.log.Warn("dropping undecodable stored ban", "key", k, "error", err)
-			m.dirty[k] = true // absent from m.bans: deleted at flush
-			continue
-		}
-		if b.banTime <= 0 {
-			b.banTime = m.cfg.BanTime
-		}
-		_, _, b.dropPPS = m.policy(b.Prefix.Addr())
-		m.bans[k] = b
-	}
-	m.mu.Unlock()
-	m.log.Info("restored bans", "count", len(m.bans))
-	m.expire(now)
-	return m.flush(ctx)
-}
-
-// flush writes the changed bans in one batch.
-func (m *Manager) flush(ctx context.Context) error {
-	m.persistMu.Lock()
-	defer m.persistMu.Unlock()
-	m.mu.Lock()
-	if len(m.dirty) == 0 || m.store == nil {
-		clear(m.dirty)
-		m.mu.Unlock()
-		return nil
-	}
-	put := make(map[string][]byte)
-	var del []string
-	written := make(map[string]time.Time)
-	for k := range m.dirty {
-		b := m.bans[k]
-		if b == nil {
-			del = append(del, k)
-			continue
-		}
-		v, err := encodeBan(b)
-		if err != nil {
-			continue
-		}
-		put[k] = v
-		written[k] = b.ExpiresAt
-	}
-	clear(m.dirty)
-	m.mu.Unlock()
-
-	err := m.store.UpdateBans(ctx, put, del)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		m.stats.persistErrors.Add(1)
-		m.log.Error("saving bans failed; retrying", "error", err)
-		for k := range put {
-			m.dirty[k] = true
-		}
-		for _, k := range del {
-			m.dirty[k] = true
-		}
-		return fmt.Errorf("saving bans: %w", err)
-	}
-	for k, exp := range written {
-		if b := m.bans[k]; b != nil {
-			b.persistedExpires = exp
-		}
-	}
-	return nil
+func (m *Manager) unbanLocked(b *ban, now time.Time, reason string) {
+	delete(m.bans, b.key)
+	m.dirty[b.key] = true
+	m.stats.unbans.Add(1)
+	m.emit(Event{Kind: EventUnban, Ban: m.publicBan(b), Reason: reason, Time: now})
+	m.log.Info("unban", "prefix", b.Prefix, "direction", b.Direction, "reason", reason)
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // BenchmarkAttackStorm is the history's share of an attack storm: 50
-// attacks a tick go through their life (start, details with a 16 KB
-// sample, end), each event one SaveAttacks per tick, over a history of
-// `history` records. It reports the bytes written (wchar) per attack.
+// attacks a tick go through their life (start, details with a 4 KB text
+// and a 40-flow sample, end), each event one SaveAttacks per tick, over a
+// history of `history` records. It reports the bytes written (wchar) per
+// attack.
 func BenchmarkAttackStorm(b *testing.B) {
 	for _, size := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("history=%d", size), func(b *testing.B) {
@@ -21,7 +22,7 @@ func BenchmarkAttackStorm(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			summary, details := make([]byte, 400), make([]byte, 16<<10)
+			summary, details := testAttack(), testDetails(4<<10, 40)
 			t0 := time.Unix(1764050000, 0)
 			n := 0
 			tick := func(k int) {
@@ -31,12 +32,21 @@ func BenchmarkAttackStorm(b *testing.B) {
 				for i := range k {
 					id := n + i
 					at := func(id int) time.Time { return t0.Add(time.Duration(id) * time.Millisecond) }
-					recs = append(recs, AttackRecord{ID: fmt.Sprint(id), StartedAt: at(id), Data: summary})
+					rec := func(id int) AttackRecord {
+						r := summary
+						r.ID, r.StartedAt = fmt.Sprint(id), at(id)
+						return r
+					}
+					recs = append(recs, rec(id))
 					if id >= k {
-						recs = append(recs, AttackRecord{ID: fmt.Sprint(id - k), StartedAt: at(id - k), Data: summary, Details: details})
+						r := rec(id - k)
+						r.Details = details
+						recs = append(recs, r)
 					}
 					if id >= 2*k {
-						recs = append(recs, AttackRecord{ID: fmt.Sprint(id - 2*k), StartedAt: at(id - 2*k), EndedAt: at(id), Data: summary})
+						r := rec(id - 2*k)
+						r.EndedAt = at(id)
+						recs = append(recs, r)
 					}
 				}
 				n += k
@@ -57,4 +67,24 @@ func BenchmarkAttackStorm(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n-n0), "ns/attack")
 		})
 	}
+}
+
+// BenchmarkEncodeAttack is the encoding of one attack of the history with
+// its details (a 4 KB text, 40 flows), as the AttackDetails event writes it.
+func BenchmarkEncodeAttack(b *testing.B) {
+	r := testAttack()
+	r.Details = testDetails(4<<10, 40)
+	var n int
+	for b.Loop() {
+		v, err := encodeAttack(attackHeader(r.EndedAt), r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := encodeDetails(r.Details)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(v) + len(d)
+	}
+	b.ReportMetric(float64(n), "bytes/attack")
 }

@@ -3,10 +3,11 @@ package storage
 import (
 	"context"
 	"fmt"
-	bolt "go.etcd.io/bbolt"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // The details are written once: saving the record again without them (an
@@ -23,15 +24,15 @@ func TestAttackDetailsWrittenOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := now.Add(-2 * time.Hour)
-	a := AttackRecord{ID: "a1", StartedAt: start, Data: []byte(`{"s":1}`)}
+	a := AttackRecord{ID: "a1", StartedAt: start, Type: "udp_flood", PeakPPS: 1}
 	if err := s.SaveAttacks(ctx, []AttackRecord{a}); err != nil {
 		t.Fatal(err)
 	}
-	a.Data, a.Details = []byte(`{"s":2}`), []byte(`{"details":"x"}`)
+	a.PeakPPS, a.Details = 2, &AttackDetails{Text: "x"}
 	if err := s.SaveAttacks(ctx, []AttackRecord{a}); err != nil {
 		t.Fatal(err)
 	}
-	a.Data, a.Details, a.EndedAt = []byte(`{"s":3}`), nil, start.Add(time.Minute)
+	a.PeakPPS, a.Details, a.EndedAt = 3, nil, start.Add(time.Minute)
 	if err := s.SaveAttacks(ctx, []AttackRecord{a}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestAttackDetailsWrittenOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || string(got[0].Data) != `{"s":3}` || string(got[0].Details) != `{"details":"x"}` || !got[0].EndedAt.Equal(a.EndedAt) {
+	if len(got) != 1 || got[0].PeakPPS != 3 || got[0].Details == nil || got[0].Details.Text != "x" || !got[0].EndedAt.Equal(a.EndedAt) {
 		t.Fatalf("history %+v, want a1 ended with its data updated and its details kept", got)
 	}
 	// Three more, ended within the hour: past the count always kept, a1
@@ -47,7 +48,7 @@ func TestAttackDetailsWrittenOnce(t *testing.T) {
 	var recs []AttackRecord
 	for i := range 3 {
 		recs = append(recs, AttackRecord{ID: fmt.Sprintf("b%d", i), StartedAt: start.Add(time.Duration(i+1) * time.Second),
-			EndedAt: now.Add(time.Duration(i-10) * time.Minute), Data: []byte("{}"), Details: []byte("{}")})
+			EndedAt: now.Add(time.Duration(i-10) * time.Minute), Details: &AttackDetails{}})
 	}
 	if err := s.SaveAttacks(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestAttackDetailsWrittenOnce(t *testing.T) {
 		t.Fatalf("after the cap: %d records, first %q; want 3, a1 (ended long ago) pruned", len(got), got[0].ID)
 	}
 	if few, _ := s.LoadAttacks(ctx, 1); len(few) != 3 || few[1].Details != nil || few[2].Details == nil {
-		t.Fatalf("LoadAttacks(1) gave details %q, %q: want only the newest record's", few[1].Details, few[2].Details)
+		t.Fatalf("LoadAttacks(1) gave details %v, %v: want only the newest record's", few[1].Details, few[2].Details)
 	}
 	var details int
 	s.db.View(func(tx *bolt.Tx) error { details = tx.Bucket(bucketAttackDetails).Stats().KeyN; return nil })
@@ -73,7 +74,7 @@ func TestAttackDetailsWrittenOnce(t *testing.T) {
 	if n := s.attacks.Load(); n != 3 {
 		t.Fatalf("reopened store counts %d records, want 3", n)
 	}
-	if err := s.SaveAttacks(ctx, []AttackRecord{{ID: "c", StartedAt: now, Data: []byte("{}")}}); err != nil {
+	if err := s.SaveAttacks(ctx, []AttackRecord{{ID: "c", StartedAt: now}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ = s.LoadAttacks(ctx, 1000); len(got) != 3 {
@@ -97,7 +98,7 @@ func TestAttackAgePruneOncePerMinute(t *testing.T) {
 	old := now.Add(-3 * time.Hour)
 	save := func(id string, started time.Time) {
 		t.Helper()
-		if err := s.SaveAttacks(ctx, []AttackRecord{{ID: id, StartedAt: started, EndedAt: started.Add(time.Minute), Data: []byte("{}")}}); err != nil {
+		if err := s.SaveAttacks(ctx, []AttackRecord{{ID: id, StartedAt: started, EndedAt: started.Add(time.Minute)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,11 @@
 // snapshots; with that, a quiet hour writes well under 2 MB (see
 // TestSteadyStateWriteBytes).
 //
+// Bans (BanRecord) and the attack history (AttackRecord) are typed
+// records whose disk form is the store's own (bans.go, history_record.go),
+// not an API's; records an earlier version wrote stay readable
+// (history_legacy.go). Templates and baselines are the callers' bytes.
+//
 // A damaged file is never fatal: Open moves it aside as
 // flowshield.db.corrupt-<timestamp>, logs it, and starts a fresh one; the
 // caller rebuilds what it can (bans from the routers) and reports
@@ -28,7 +33,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -93,6 +97,7 @@ type Stats struct {
 	SkippedWrites uint64 // batches that equalled the stored values: no commit
 	Pruned        uint64 // attack records removed by the history bounds
 	WriteErrors   uint64
+	Undecodable   uint64 // stored bans and attacks that did not decode at a load
 }
 
 // Store is an open flowshield database. Its methods are safe for concurrent use.
@@ -103,7 +108,7 @@ type Store struct {
 	log       *slog.Logger
 	recovered string
 
-	commits, skipped, pruned, writeErrors atomic.Uint64
+	commits, skipped, pruned, writeErrors, undecodable atomic.Uint64
 
 	// attacks is the number of history records, counted once at open and
 	// kept by the writers (bbolt has one writer at a time), so a save need
@@ -339,7 +344,8 @@ func (s *Store) Close() error {
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), SkippedWrites: s.skipped.Load(), Pruned: s.pruned.Load(), WriteErrors: s.writeErrors.Load()}
+	return Stats{Commits: s.commits.Load(), SkippedWrites: s.skipped.Load(), Pruned: s.pruned.Load(),
+		WriteErrors: s.writeErrors.Load(), Undecodable: s.undecodable.Load()}
 }
 
 // SchemaVersion reads the file's schema version.
@@ -454,16 +460,6 @@ func (s *Store) loadAll(ctx context.Context, bucket []byte, what string) (map[st
 	return out, err
 }
 
-// LoadBans returns every stored ban, keyed as the caller stored them.
-func (s *Store) LoadBans(ctx context.Context) (map[string][]byte, error) {
-	return s.loadAll(ctx, bucketBans, "loading bans")
-}
-
-// UpdateBans puts (a nil value deletes) and deletes bans in one transaction.
-func (s *Store) UpdateBans(ctx context.Context, put map[string][]byte, del []string) error {
-	return s.saveBatch(ctx, bucketBans, "saving bans", put, del)
-}
-
 // LoadTemplates returns the stored exporter templates, keyed by the caller's
 // exporter+domain key.
 func (s *Store) LoadTemplates(ctx context.Context) (map[string][]byte, error) {
@@ -485,199 +481,4 @@ func (s *Store) LoadBaselines(ctx context.Context) (map[string][]byte, error) {
 // SaveBaselines upserts baselines (a nil value deletes one) in one transaction.
 func (s *Store) SaveBaselines(ctx context.Context, baselines map[string][]byte) error {
 	return s.saveBatch(ctx, bucketBaselines, "saving baselines", baselines, nil)
-}
-
-// AttackRecord is one attack of the history; Data is the caller's encoding.
-// StartedAt must stay the same for one ID: with it, it forms the key, so the
-// history iterates oldest first.
-type AttackRecord struct {
-	ID        string
-	StartedAt time.Time
-	EndedAt   time.Time // zero while active: never pruned
-	Data      []byte
-	// Details is the attack's heavy part (details text, flow sample) in the
-	// caller's encoding. Saving nil leaves the stored one as it is, so it
-	// is written once though the record is updated again at the end.
-	Details []byte
-}
-
-func attackKey(started time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(started.UnixNano()))
-	return append(k, id...)
-}
-
-func attackValue(r AttackRecord) []byte {
-	v := make([]byte, 8, 8+len(r.Data))
-	if !r.EndedAt.IsZero() {
-		binary.BigEndian.PutUint64(v, uint64(r.EndedAt.UnixNano()))
-	}
-	return append(v, r.Data...)
-}
-
-func decodeAttack(k, v []byte) (AttackRecord, bool) {
-	if len(k) < 8 || len(v) < 8 {
-		return AttackRecord{}, false
-	}
-	r := AttackRecord{
-		ID:        string(k[8:]),
-		StartedAt: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(),
-		Data:      bytes.Clone(v[8:]),
-	}
-	if e := binary.BigEndian.Uint64(v); e != 0 {
-		r.EndedAt = time.Unix(0, int64(e)).UTC()
-	}
-	return r, true
-}
-
-// SaveAttacks upserts attack records in one transaction and keeps the
-// history within its bounds in the same commit.
-func (s *Store) SaveAttacks(ctx context.Context, records []AttackRecord) error {
-	if len(records) == 0 {
-		return nil
-	}
-	put := make(map[string][]byte, len(records))
-	details := map[string][]byte{}
-	for _, r := range records {
-		k := string(attackKey(r.StartedAt, r.ID))
-		put[k] = attackValue(r)
-		if r.Details != nil {
-			details[k] = r.Details
-		}
-	}
-	var added, pruned int64
-	err := s.update(ctx, "saving attacks",
-		func(tx *bolt.Tx) bool {
-			return batchChanges(tx.Bucket(bucketAttacks), put, nil) || batchChanges(tx.Bucket(bucketAttackDetails), details, nil)
-		},
-		func(tx *bolt.Tx) error {
-			added, pruned = 0, 0
-			b := tx.Bucket(bucketAttacks)
-			for k := range put {
-				if b.Get([]byte(k)) == nil {
-					added++
-				}
-			}
-			if err := applyBatch(b, put, nil); err != nil {
-				return err
-			}
-			if err := applyBatch(tx.Bucket(bucketAttackDetails), details, nil); err != nil {
-				return err
-			}
-			// Walking the history costs a read of every record: only when
-			// over the hard cap, or once a minute when past the count that
-			// is always kept (age decides then).
-			n := s.attacks.Load() + added
-			now := s.opts.Now().UnixNano()
-			if n > int64(s.opts.HistoryMaxCount) ||
-				n > int64(s.opts.HistoryMinCount) && now-s.lastPrune.Load() >= int64(time.Minute) {
-				s.lastPrune.Store(now)
-				var err error
-				pruned, err = s.prune(tx, n)
-				return err
-			}
-			return nil
-		})
-	if err == nil {
-		s.attacks.Add(added - pruned)
-	}
-	return err
-}
-
-// PruneAttacks applies the history bounds now.
-func (s *Store) PruneAttacks(ctx context.Context) error {
-	var pruned int64
-	err := s.update(ctx, "pruning attacks",
-		func(tx *bolt.Tx) bool { return len(s.prunable(tx.Bucket(bucketAttacks), int(s.attacks.Load()))) > 0 },
-		func(tx *bolt.Tx) error {
-			var err error
-			pruned, err = s.prune(tx, s.attacks.Load())
-			return err
-		})
-	if err == nil {
-		s.attacks.Add(-pruned)
-	}
-	return err
-}
-
-// prunable lists the keys beyond the bounds: oldest first, an ended attack
-// goes when more than HistoryMinCount remain and it ended before
-// now-HistoryMinAge, or when more than HistoryMaxCount remain.
-func (s *Store) prunable(b *bolt.Bucket, n int) [][]byte {
-	if n <= s.opts.HistoryMinCount {
-		return nil
-	}
-	cutoff := s.opts.Now().Add(-s.opts.HistoryMinAge).UnixNano()
-	type cand struct {
-		key   []byte
-		ended int64
-	}
-	var ended []cand
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(v) < 8 {
-			ended = append(ended, cand{bytes.Clone(k), 0}) // undecodable: first to go
-			continue
-		}
-		if e := int64(binary.BigEndian.Uint64(v)); e != 0 {
-			ended = append(ended, cand{bytes.Clone(k), e})
-		}
-	}
-	// Drop the longest-ended first, so "the last N" means the most recent.
-	sort.SliceStable(ended, func(i, j int) bool { return ended[i].ended < ended[j].ended })
-	var out [][]byte
-	for _, c := range ended {
-		if n <= s.opts.HistoryMinCount {
-			break
-		}
-		if c.ended >= cutoff && n <= s.opts.HistoryMaxCount {
-			break
-		}
-		out = append(out, c.key)
-		n--
-	}
-	return out
-}
-
-// prune deletes the records beyond the bounds, with their details, and
-// says how many; n is how many records the history holds.
-func (s *Store) prune(tx *bolt.Tx, n int64) (int64, error) {
-	b, d := tx.Bucket(bucketAttacks), tx.Bucket(bucketAttackDetails)
-	keys := s.prunable(b, int(n))
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return 0, err
-		}
-		if err := d.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	s.pruned.Add(uint64(len(keys)))
-	return int64(len(keys)), nil
-}
-
-// LoadAttacks returns the history, oldest start first. The newest
-// withDetails records come with their details; older ones without, as a
-// long history's details would not fit in memory.
-func (s *Store) LoadAttacks(ctx context.Context, withDetails int) ([]AttackRecord, error) {
-	var out []AttackRecord
-	err := s.view(ctx, "loading attacks", func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketAttacks).ForEach(func(k, v []byte) error {
-			if r, ok := decodeAttack(k, v); ok {
-				out = append(out, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		details := tx.Bucket(bucketAttackDetails)
-		for i := max(0, len(out)-withDetails); i < len(out); i++ {
-			if d := details.Get(attackKey(out[i].StartedAt, out[i].ID)); d != nil {
-				out[i].Details = bytes.Clone(d)
-			}
-		}
-		return nil
-	})
-	return out, err
 }

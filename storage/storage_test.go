@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,9 +67,10 @@ func TestDamagedFileMovedAside(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		put := map[string][]byte{}
+		var put []BanRecord
 		for i := range 2000 {
-			put[fmt.Sprintf("198.51.100.%d/32|in-%d", i%256, i)] = bytes.Repeat([]byte{byte(i)}, 100)
+			put = append(put, BanRecord{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32),
+				Reason: strings.Repeat(string(rune('a'+i%26)), 100)})
 		}
 		if err := s.UpdateBans(ctx, put, nil); err != nil {
 			t.Fatal(err)
@@ -138,11 +141,11 @@ func TestDamagedFileMovedAside(t *testing.T) {
 			if err != nil || !bytes.Equal(moved, before) {
 				t.Fatalf("moved-aside file differs from the damaged one (err %v)", err)
 			}
-			bans, err := s.LoadBans(ctx)
+			bans, _, err := s.LoadBans(ctx)
 			if err != nil || len(bans) != 0 {
 				t.Fatalf("fresh store has %d bans, err %v", len(bans), err)
 			}
-			if err := s.UpdateBans(ctx, map[string][]byte{"k": []byte("v")}, nil); err != nil {
+			if err := s.UpdateBans(ctx, []BanRecord{testBan("203.0.113.5/32", "v")}, nil); err != nil {
 				t.Fatalf("fresh store not writable: %v", err)
 			}
 			if v, _ := s.SchemaVersion(ctx); v != SchemaVersion {
@@ -155,7 +158,8 @@ func TestDamagedFileMovedAside(t *testing.T) {
 func TestHealthyFileKept(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t, quietOptions())
-	if err := s.UpdateBans(ctx, map[string][]byte{"203.0.113.5/32|in": []byte(`{"x":1}`)}, nil); err != nil {
+	ban := testBan("203.0.113.5/32", "x")
+	if err := s.UpdateBans(ctx, []BanRecord{ban}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SaveTemplates(ctx, map[string][]byte{"192.0.2.1:2055/0": []byte("tpl")}); err != nil {
@@ -170,9 +174,9 @@ func TestHealthyFileKept(t *testing.T) {
 	if s2.Recovered() != "" {
 		t.Fatalf("healthy file moved aside to %s", s2.Recovered())
 	}
-	bans, _ := s2.LoadBans(ctx)
+	bans, _, _ := s2.LoadBans(ctx)
 	tpl, _ := s2.LoadTemplates(ctx)
-	if string(bans["203.0.113.5/32|in"]) != `{"x":1}` || string(tpl["192.0.2.1:2055/0"]) != "tpl" {
+	if len(bans) != 1 || !reflect.DeepEqual(bans[0], ban) || string(tpl["192.0.2.1:2055/0"]) != "tpl" {
 		t.Fatalf("reopened store lost data: bans %v templates %v", bans, tpl)
 	}
 	if _, err := os.Stat(path + ".opening"); !os.IsNotExist(err) {
@@ -203,14 +207,15 @@ func TestBatchesSkipUnchanged(t *testing.T) {
 	if len(got) != 1 || string(got["b"]) != "2" {
 		t.Fatalf("after delete: %v", got)
 	}
-	if err := s.UpdateBans(ctx, map[string][]byte{"x": []byte("1"), "y": []byte("2")}, nil); err != nil {
+	x, y := testBan("192.0.2.1/32", "1"), testBan("192.0.2.2/32", "2")
+	if err := s.UpdateBans(ctx, []BanRecord{x, y}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateBans(ctx, nil, []string{"x"}); err != nil {
+	if err := s.UpdateBans(ctx, nil, []string{x.Key()}); err != nil {
 		t.Fatal(err)
 	}
-	bans, _ := s.LoadBans(ctx)
-	if len(bans) != 1 || bans["y"] == nil {
+	bans, _, _ := s.LoadBans(ctx)
+	if len(bans) != 1 || bans[0].Key() != y.Key() {
 		t.Fatalf("bans %v", bans)
 	}
 }
@@ -239,7 +244,7 @@ func TestHistoryPruning(t *testing.T) {
 			s, _ := openTemp(t, opts)
 			var recs []AttackRecord
 			for i, ago := range tc.ended {
-				r := AttackRecord{ID: fmt.Sprintf("a%05d", i), StartedAt: now.Add(-ago - time.Duration(i)*time.Millisecond - time.Minute), Data: []byte("{}")}
+				r := AttackRecord{ID: fmt.Sprintf("a%05d", i), StartedAt: now.Add(-ago - time.Duration(i)*time.Millisecond - time.Minute)}
 				if ago != 0 {
 					r.EndedAt = now.Add(-ago - time.Duration(i)*time.Millisecond)
 				}
@@ -333,7 +338,7 @@ func TestSteadyStateWriteBytes(t *testing.T) {
 	for i := range 40 {
 		templates[fmt.Sprintf("192.0.2.%d:2055/%d", i/2, i%2)] = bytes.Repeat([]byte{byte(i)}, 300)
 	}
-	bans := map[string][]byte{"203.0.113.5/32|in": []byte(`{"prefix":"203.0.113.5/32"}`)}
+	bans := []BanRecord{testBan("203.0.113.5/32", "udp_flood")}
 	if err := s.SaveTemplates(ctx, templates); err != nil {
 		t.Fatal(err)
 	}
@@ -386,8 +391,8 @@ func BenchmarkBanCommit(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		key := fmt.Sprintf("203.0.113.%d/32|in", i%200)
-		if err := s.UpdateBans(ctx, map[string][]byte{key: []byte(strconv.Itoa(i))}, nil); err != nil {
+		ban := testBan(fmt.Sprintf("203.0.113.%d/32", i%200), strconv.Itoa(i))
+		if err := s.UpdateBans(ctx, []BanRecord{ban}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

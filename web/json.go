@@ -7,19 +7,16 @@ import (
 	"io"
 	"mime"
 	"net/http"
-)
 
-// errorBody is the contract's error JSON.
-type errorBody struct {
-	Error string `json:"error"`
-}
+	"github.com/flowshield/flowshield/api"
+)
 
 // WriteJSON writes v as JSON with code.
 func WriteJSON(w http.ResponseWriter, code int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		code = http.StatusInternalServerError
-		body, _ = json.Marshal(errorBody{Error: "encoding the answer: " + err.Error()})
+		body, _ = json.Marshal(api.Error{Message: "encoding the answer: " + err.Error()})
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -30,7 +27,7 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError writes {"error": msg} with code.
 func WriteError(w http.ResponseWriter, code int, msg string) {
-	WriteJSON(w, code, errorBody{Error: msg})
+	WriteJSON(w, code, api.Error{Message: msg})
 }
 
 // DecodeJSON reads the request body as one JSON value into v, unknown

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/flowshield/flowshield/api"
 )
 
 // Configuration of the HTTP server.
@@ -55,9 +57,10 @@ func DefaultConfiguration() Configuration {
 	}
 }
 
-// StatusSource gives what GET /api/v1/status shows.
+// StatusSource gives what GET /api/v1/status shows. Times may be in any
+// zone and nil lists are fine: the handler normalizes them.
 type StatusSource interface {
-	Status() Status
+	Status() api.Status
 }
 
 // HealthSource says whether the daemon is healthy: nil, or why not (a
@@ -332,7 +335,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusServiceUnavailable, "status not available")
 		return
 	}
-	WriteJSON(w, http.StatusOK, s.deps.Status.Status().normalize())
+	WriteJSON(w, http.StatusOK, normalize(s.deps.Status.Status()))
 }
 
 // Start listens on Listen and serves in the background; "" does nothing.

@@ -13,11 +13,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowshield/flowshield/api"
 )
 
-type fakeStatus struct{ s Status }
+type fakeStatus struct{ s api.Status }
 
-func (f fakeStatus) Status() Status { return f.s }
+func (f fakeStatus) Status() api.Status { return f.s }
 
 type fakeHealth struct{ err error }
 
@@ -205,16 +207,16 @@ func TestHealthz(t *testing.T) {
 func TestStatusJSON(t *testing.T) {
 	paris := time.FixedZone("CET", 3600)
 	started := time.Date(2026, 1, 2, 4, 5, 6, 0, paris)
-	src := fakeStatus{Status{
+	src := fakeStatus{api.Status{
 		Version: "1.2.3", StartedAt: started, UptimeSeconds: 42,
-		Totals:  Totals{In: Rates{PPS: 10, BPS: 8000, Flows: 3}, Out: Rates{PPS: 1}},
+		Totals:  api.Totals{In: api.Rates{PPS: 10, BPS: 8000, Flows: 3}, Out: api.Rates{PPS: 1}},
 		Records: 5, FlowPackets: 5000, FlowBytes: 7000000, Dropped: 2,
-		Exporters: []ExporterStatus{{
+		Exporters: []api.Exporter{{
 			Address: "192.0.2.1", Protocol: "netflow", Version: 9, Datagrams: 3, Records: 5,
 			FlowPackets: 5000, FlowBytes: 7000000, DecodeErrors: map[string]uint64{"no_template": 1},
 			LastSeen: started, SamplingRate: 1000, ClockSkewSeconds: -0.5,
 		}, {Address: "2001:db8::1", Protocol: "sflow", Version: 5}},
-		Routers: []RouterStatus{{Address: "192.0.2.1:8728", Connected: false, LastError: "dial tcp: refused"}},
+		Routers: []api.Router{{Address: "192.0.2.1:8728", Connected: false, LastError: "dial tcp: refused"}},
 	}}
 	h := newTestServer(DefaultConfiguration(), Dependencies{Status: src}).Handler()
 	w := do(t, h, request{method: "GET", path: "/api/v1/status"})
@@ -308,7 +310,7 @@ func TestRealListener(t *testing.T) {
 	cfg := DefaultConfiguration()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.ReadHeaderTimeout = 200 * time.Millisecond
-	s := newTestServer(cfg, Dependencies{Health: fakeHealth{}, Status: fakeStatus{Status{Version: "x"}}})
+	s := newTestServer(cfg, Dependencies{Health: fakeHealth{}, Status: fakeStatus{api.Status{Version: "x"}}})
 	ctx := context.Background()
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flowshield/flowshield/api"
 )
 
 const (
@@ -120,12 +122,10 @@ func (a *apiClient) call(ctx context.Context, method, path string, query url.Val
 		return nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e api.Error
 		msg := strings.TrimSpace(string(raw))
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			msg = e.Error
+		if json.Unmarshal(raw, &e) == nil && e.Message != "" {
+			msg = e.Message
 		}
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"
@@ -155,58 +155,8 @@ func (a *apiClient) describe(err error) string {
 	return err.Error()
 }
 
-// ---- the API's JSON, as far as the commands read it ----
-
-type hostRates struct {
-	IP        string  `json:"ip"`
-	Direction string  `json:"direction"`
-	Group     *string `json:"group"`
-	PPS       float64 `json:"pps"`
-	BPS       float64 `json:"bps"`
-	Flows     float64 `json:"flows"`
-}
-
-type statusAnswer struct {
-	Version string  `json:"version"`
-	Uptime  float64 `json:"uptime"`
-	Totals  struct {
-		In  rates `json:"in"`
-		Out rates `json:"out"`
-	} `json:"totals"`
-	Dropped   uint64 `json:"dropped"`
-	Exporters []struct {
-		Address string `json:"address"`
-	} `json:"exporters"`
-	Routers []struct {
-		Address   string `json:"address"`
-		Connected bool   `json:"connected"`
-	} `json:"routers"`
-}
-
-type rates struct {
-	PPS   float64 `json:"pps"`
-	BPS   float64 `json:"bps"`
-	Flows float64 `json:"flows"`
-}
-
-type attackAnswer struct {
-	ID        string     `json:"id"`
-	Scope     string     `json:"scope"`
-	IP        *string    `json:"ip"`
-	Group     *string    `json:"group"`
-	Direction string     `json:"direction"`
-	Type      string     `json:"type"`
-	Protocol  string     `json:"protocol"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at"`
-	PeakPPS   float64    `json:"peak_pps"`
-	PeakBPS   float64    `json:"peak_bps"`
-	Banned    bool       `json:"banned"`
-	Details   *string    `json:"details"`
-}
-
-// target is what the attack hit: the host, or the hostgroup.
-func (a attackAnswer) target() string {
+// attackTarget is what the attack hit: the host, or the hostgroup.
+func attackTarget(a api.Attack) string {
 	if a.Scope == "group" || a.IP == nil {
 		if a.Group != nil {
 			return "group " + *a.Group
@@ -214,20 +164,6 @@ func (a attackAnswer) target() string {
 		return "group ?"
 	}
 	return *a.IP
-}
-
-type banAnswer struct {
-	Prefix    string    `json:"prefix"`
-	Direction string    `json:"direction"`
-	Actions   []string  `json:"actions"`
-	Reason    string    `json:"reason"`
-	AttackID  string    `json:"attack_id"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Routers   []struct {
-		Address string `json:"address"`
-		State   string `json:"state"`
-	} `json:"routers"`
 }
 
 // ---- text output ----

@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/flowshield/flowshield/api"
 )
 
 func (c cli) attacks(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("attacks", flag.ContinueOnError)
-	api := c.addAPIFlags(fs)
+	daemon := c.addAPIFlags(fs)
 	asJSON := fs.Bool("json", false, "print the API's JSON")
 	active := fs.Bool("active", false, "only attacks still going on")
 	limit := fs.Int("n", 0, "at most this many attacks, newest first (0: all)")
@@ -30,7 +32,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 	if *limit < 0 {
 		return c.usageError(fs, "-n %d: expected 0 or more", *limit)
 	}
-	client, err := c.newAPIClient(api)
+	client, err := c.newAPIClient(daemon)
 	if err != nil {
 		return c.usageError(fs, "%v", err)
 	}
@@ -41,7 +43,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 
 	if len(pos) == 1 {
 		// One attack: its details text (the notify script's stdin).
-		var a attackAnswer
+		var a api.Attack
 		raw, err := client.call(ctx, "GET", "/api/v1/attacks/"+url.PathEscape(pos[0]), nil, nil, &a)
 		if err != nil {
 			return fail(err)
@@ -50,7 +52,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 			c.stdout.Write(raw)
 			return exitOK
 		}
-		fmt.Fprint(c.stdout, attacksTable([]attackAnswer{a}))
+		fmt.Fprint(c.stdout, attacksTable([]api.Attack{a}))
 		if a.Details != nil && *a.Details != "" {
 			fmt.Fprintln(c.stdout)
 			fmt.Fprintln(c.stdout, strings.TrimRight(*a.Details, "\n"))
@@ -72,7 +74,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	type item struct {
-		attack attackAnswer
+		attack api.Attack
 		raw    json.RawMessage
 	}
 	all := make([]item, len(items))
@@ -106,7 +108,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 		c.stdout.Write(append(out, '\n'))
 		return exitOK
 	}
-	list := make([]attackAnswer, 0, len(all))
+	list := make([]api.Attack, 0, len(all))
 	for _, it := range all {
 		list = append(list, it.attack)
 	}
@@ -122,7 +124,7 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func attacksTable(list []attackAnswer) string {
+func attacksTable(list []api.Attack) string {
 	t := newTextTable("ID", "STATE", "STARTED (UTC)", "TARGET", "DIR", "TYPE", "PROTO", ">PEAK PPS", ">PEAK MBPS", "BANNED", "ENDED (UTC)")
 	for _, a := range list {
 		state, ended := "active", "-"
@@ -137,7 +139,7 @@ func attacksTable(list []attackAnswer) string {
 		if proto == "" {
 			proto = "-"
 		}
-		t.add(a.ID, state, fmtWhen(a.StartedAt), a.target(), a.Direction, a.Type, proto,
+		t.add(a.ID, state, fmtWhen(a.StartedAt), attackTarget(a), a.Direction, a.Type, proto,
 			fmtCount(a.PeakPPS), fmtMbps(a.PeakBPS), banned, ended)
 	}
 	return t.String()

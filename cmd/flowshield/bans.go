@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flowshield/flowshield/api"
 )
 
 func (c cli) bans(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("bans", flag.ContinueOnError)
-	api := c.addAPIFlags(fs)
+	daemon := c.addAPIFlags(fs)
 	asJSON := fs.Bool("json", false, "list: print the API's JSON")
 	ttl := fs.String("ttl", "", "add: how long the ban lasts, e.g. 30m (default: the daemon's FLOWSHIELD_BAN_TIME)")
 	reason := fs.String("reason", "", `add: why (default "manual")`)
@@ -42,7 +44,7 @@ func (c cli) bans(ctx context.Context, args []string) int {
 	if len(misplaced) > 0 {
 		return c.usageError(fs, "%s: not for bans %s", strings.Join(misplaced, ", "), sub)
 	}
-	client, err := c.newAPIClient(api)
+	client, err := c.newAPIClient(daemon)
 	if err != nil {
 		return c.usageError(fs, "%v", err)
 	}
@@ -56,7 +58,7 @@ func (c cli) bans(ctx context.Context, args []string) int {
 		if len(pos) > 0 {
 			return c.usageError(fs, "unexpected argument %q", pos[0])
 		}
-		var bans []banAnswer
+		var bans []api.Ban
 		raw, err := client.call(ctx, "GET", "/api/v1/bans", nil, nil, &bans)
 		if err != nil {
 			return fail(err)
@@ -88,8 +90,8 @@ func (c cli) bans(ctx context.Context, args []string) int {
 		if *direction != "in" && *direction != "out" {
 			return c.usageError(fs, "--direction %q: expected in or out", *direction)
 		}
-		body := map[string]string{"prefix": prefix.String(), "ttl": *ttl, "reason": *reason, "direction": *direction}
-		var ban banAnswer
+		body := api.BanRequest{Prefix: prefix.String(), TTL: *ttl, Reason: *reason, Direction: *direction}
+		var ban api.Ban
 		if _, err := client.call(ctx, "POST", "/api/v1/bans", nil, body, &ban); err != nil {
 			return fail(err)
 		}
@@ -135,7 +137,7 @@ func banPrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
-func bansTable(bans []banAnswer, now time.Time) string {
+func bansTable(bans []api.Ban, now time.Time) string {
 	t := newTextTable("PREFIX", "DIR", "ACTIONS", "REASON", "ATTACK", "CREATED (UTC)", ">EXPIRES IN", "ROUTERS")
 	for _, b := range bans {
 		var routers []string

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flowshield/flowshield/api"
 )
 
 const (
@@ -37,15 +39,15 @@ type topOptions struct {
 // topSnapshot is everything one screen shows.
 type topSnapshot struct {
 	at      time.Time
-	status  statusAnswer
-	hosts   map[string][]hostRates // by direction
-	attacks []attackAnswer         // active
+	status  api.Status
+	hosts   map[string][]api.Host // by direction
+	attacks []api.Attack          // active
 	bans    int
 }
 
 func (c cli) top(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
-	api := c.addAPIFlags(fs)
+	daemon := c.addAPIFlags(fs)
 	once := fs.Bool("once", false, "print one table and exit (for scripts)")
 	direction := fs.String("direction", "", "in or out (default: both)")
 	sortBy := fs.String("sort", "pps", "pps, mbps or flows")
@@ -78,7 +80,7 @@ func (c cli) top(ctx context.Context, args []string) int {
 	if *interval < minTopInterval {
 		return c.usageError(fs, "--interval %s: expected at least %s", *interval, minTopInterval)
 	}
-	client, err := c.newAPIClient(api)
+	client, err := c.newAPIClient(daemon)
 	if err != nil {
 		return c.usageError(fs, "%v", err)
 	}
@@ -145,13 +147,13 @@ func (c cli) usageError(fs *flag.FlagSet, format string, a ...any) int {
 }
 
 func fetchTop(ctx context.Context, client *apiClient, opt topOptions) (topSnapshot, error) {
-	snap := topSnapshot{at: time.Now(), hosts: map[string][]hostRates{}}
+	snap := topSnapshot{at: time.Now(), hosts: map[string][]api.Host{}}
 	if _, err := client.call(ctx, "GET", "/api/v1/status", nil, nil, &snap.status); err != nil {
 		return snap, err
 	}
 	for _, dir := range opt.directions {
 		q := url.Values{"direction": {dir}, "sort": {opt.sort}, "limit": {strconv.Itoa(opt.limit)}}
-		var hosts []hostRates
+		var hosts []api.Host
 		if _, err := client.call(ctx, "GET", "/api/v1/hosts", q, nil, &hosts); err != nil {
 			return snap, err
 		}
@@ -160,7 +162,7 @@ func fetchTop(ctx context.Context, client *apiClient, opt topOptions) (topSnapsh
 	if _, err := client.call(ctx, "GET", "/api/v1/attacks", url.Values{"active": {"true"}}, nil, &snap.attacks); err != nil {
 		return snap, err
 	}
-	var bans []banAnswer
+	var bans []api.Ban
 	if _, err := client.call(ctx, "GET", "/api/v1/bans", nil, nil, &bans); err != nil {
 		return snap, err
 	}
@@ -199,7 +201,7 @@ func renderTop(s topSnapshot, opt topOptions, base string, live bool) []string {
 		lines = append(lines, t.lines()...)
 	}
 	lines = append(lines, "", fmt.Sprintf("Active attacks: %d   Bans: %d", len(s.attacks), s.bans))
-	attacks := append([]attackAnswer(nil), s.attacks...)
+	attacks := append([]api.Attack(nil), s.attacks...)
 	sort.Slice(attacks, func(i, j int) bool { return attacks[i].StartedAt.After(attacks[j].StartedAt) })
 	for _, a := range attacks {
 		banned := ""
@@ -207,7 +209,7 @@ func renderTop(s topSnapshot, opt topOptions, base string, live bool) []string {
 			banned = "  banned"
 		}
 		lines = append(lines, fmt.Sprintf("  %s %s %s since %s, peak %s pps %s Mbps%s",
-			a.target(), a.Direction, a.Type, fmtWhen(a.StartedAt), fmtCount(a.PeakPPS), fmtMbps(a.PeakBPS), banned))
+			attackTarget(a), a.Direction, a.Type, fmtWhen(a.StartedAt), fmtCount(a.PeakPPS), fmtMbps(a.PeakBPS), banned))
 	}
 	return lines
 }

@@ -38,13 +38,13 @@ func TestDeliversAndCountsPerExporter(t *testing.T) {
 		rate      byte
 		packets   uint16
 		// expected
-		wantVersion string
+		wantVersion uint32
 		wantRate    uint32
 	}
 	streams := []stream{
-		{from: "127.0.0.1", protocol: ProtocolNetFlow, version: 9, template: true, datagrams: 120, records: 3, rate: 0, packets: 7, wantVersion: "v9", wantRate: 10},
-		{from: "127.0.0.2", protocol: ProtocolNetFlow, version: 10, datagrams: 50, records: 9, rate: 100, packets: 1, wantVersion: "ipfix", wantRate: 100},
-		{from: "127.0.0.1", protocol: ProtocolSFlow, version: 5, template: true, datagrams: 30, records: 1, rate: 64, packets: 1, wantVersion: "v5", wantRate: 64},
+		{from: "127.0.0.1", protocol: ProtocolNetFlow, version: 9, template: true, datagrams: 120, records: 3, rate: 0, packets: 7, wantVersion: 9, wantRate: 10},
+		{from: "127.0.0.2", protocol: ProtocolNetFlow, version: 10, datagrams: 50, records: 9, rate: 100, packets: 1, wantVersion: 10, wantRate: 100},
+		{from: "127.0.0.1", protocol: ProtocolSFlow, version: 5, template: true, datagrams: 30, records: 1, rate: 64, packets: 1, wantVersion: 5, wantRate: 64},
 	}
 	sent, wantRecords := 0, 0
 	before := time.Now()
@@ -83,7 +83,7 @@ func TestDeliversAndCountsPerExporter(t *testing.T) {
 				s.from, s.protocol, e.Datagrams, e.Records, e.FlowPackets, e.FlowBytes, wantDatagrams, recs, pk, pk*fakeBytesPerPkt)
 		}
 		if e.Version != s.wantVersion || e.SamplingRate != s.wantRate {
-			t.Errorf("%s/%s: version %q rate %d; want %q %d", s.from, s.protocol, e.Version, e.SamplingRate, s.wantVersion, s.wantRate)
+			t.Errorf("%s/%s: version %d rate %d; want %d %d", s.from, s.protocol, e.Version, e.SamplingRate, s.wantVersion, s.wantRate)
 		}
 		if len(e.DecodeErrors) != 0 || e.Dropped != 0 || e.DecoderPanics != 0 {
 			t.Errorf("%s/%s: errors %v dropped %d panics %d; want none", s.from, s.protocol, e.DecodeErrors, e.Dropped, e.DecoderPanics)

@@ -145,7 +145,7 @@ func TestRealDecodersOverUDP(t *testing.T) {
 				if len(s.DecodeErrors) != len(want.errors) {
 					t.Errorf("decode errors %v, direct %v", s.DecodeErrors, want.errors)
 				}
-				t.Logf("%d datagrams, %d records, version %s", len(payloads), s.Records, s.Exporters[0].Version)
+				t.Logf("%d datagrams, %d records, version %d", len(payloads), s.Records, s.Exporters[0].Version)
 			})
 		}
 	}

@@ -211,7 +211,7 @@ type ListenerStats struct {
 type ExporterStats struct {
 	Address       netip.Addr        `json:"address"`
 	Protocol      string            `json:"protocol"` // netflow or sflow
-	Version       string            `json:"version"`  // v5, v9, ipfix (netflow); v5 (sflow); empty until seen
+	Version       uint32            `json:"version"`  // the header's: 5, 9, 10 (IPFIX) for netflow; 5 for sflow; 0 until seen
 	Datagrams     uint64            `json:"datagrams"`
 	Dropped       uint64            `json:"dropped"`
 	Records       uint64            `json:"records"`
@@ -294,7 +294,7 @@ func (st *exporterStats) snapshot() ExporterStats {
 	e := ExporterStats{
 		Address:       st.key.addr,
 		Protocol:      st.key.protocol.String(),
-		Version:       versionName(st.key.protocol, st.version.Load()),
+		Version:       st.version.Load(),
 		Datagrams:     st.datagrams.Load(),
 		Dropped:       st.dropped.Load(),
 		Records:       st.records.Load(),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/web"
 )
 
@@ -94,7 +95,7 @@ func startTestAppliance(t *testing.T, env map[string]string) *Appliance {
 	for k, v := range env {
 		base[k] = v
 	}
-	cfg, err := ConfigurationFromEnv(base)
+	cfg, err := config.FromEnv(base)
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}

@@ -1,4 +1,4 @@
-package appliance
+package config
 
 import (
 	"errors"
@@ -54,15 +54,15 @@ func problemsOf(t *testing.T, err error) []Problem {
 	if err == nil {
 		return nil
 	}
-	var ce *ConfigurationError
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("error is %T, want *ConfigurationError: %v", err, err)
+		t.Fatalf("error is %T, want *Error: %v", err, err)
 	}
 	return ce.Problems
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := ConfigurationFromEnv(minimal())
+	c, err := FromEnv(minimal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat:      LogFormatText,
 		SamplingRate:   1,
 		Window:         5 * time.Second,
-		Thresholds:     detect.Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500},
+		Thresholds:     Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500},
 		LinkMbps:       0,
 		Actions:        []Action{ActionNone},
 		BanTime:        10 * time.Minute,
@@ -217,6 +217,16 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_WINDOW="1500ms": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 		{"window too long", map[string]string{"FLOWSHIELD_WINDOW": "61s"}, nil, `FLOWSHIELD_WINDOW="61s": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 
+		// EXPORTERS (parsed, not acted on yet: TestNotActedOnWarns)
+		{"exporters", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24, 2001:db8::1"},
+			func(c Configuration) bool {
+				return slices.Equal(c.Exporters, prefixes("192.0.2.0/24", "2001:db8::1/128"))
+			}, ""},
+		{"exporters bad", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24,nope"}, nil,
+			`FLOWSHIELD_EXPORTERS="nope": expected an IP prefix such as 203.0.113.0/24 or 2001:db8::/48, or a bare address`},
+		{"exporters doubled comma", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24,,192.0.2.7"}, nil,
+			`FLOWSHIELD_EXPORTERS="192.0.2.0/24,,192.0.2.7": expected a comma-separated list of IP prefixes such as 203.0.113.0/24,2001:db8::/48 with no empty item (a doubled or trailing comma)`},
+
 		// thresholds (the per-protocol ones are covered by TestThresholdVariables)
 		{"threshold pps", map[string]string{"FLOWSHIELD_THRESHOLD_PPS": "0", "FLOWSHIELD_THRESHOLD_MBPS": "2000", "FLOWSHIELD_THRESHOLD_FLOWS": "18446744073709551615"},
 			func(c Configuration) bool {
@@ -259,6 +269,22 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_ACTION="raw-drop": expected none while FLOWSHIELD_ROUTEROS_ADDRESS is empty`},
 		{"ban time", map[string]string{"FLOWSHIELD_BAN_TIME": "1h30m"},
 			func(c Configuration) bool { return c.BanTime == 90*time.Minute }, ""},
+		{"action filter", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop, FILTER"}),
+			func(c Configuration) bool {
+				return slices.Equal(c.Actions, []Action{ActionFilter, ActionRawDrop}) && c.Bans()
+			}, ""},
+		{"action empty item", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop,"}), nil,
+			`FLOWSHIELD_ACTION="raw-drop,": expected none, or a comma-separated list of address-list, raw-drop, blackhole, filter with no empty item (a doubled or trailing comma)`},
+		{"escalate after", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "30s"},
+			func(c Configuration) bool { return c.EscalateAfter == 30*time.Second }, ""},
+		{"escalate after default", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": ""},
+			func(c Configuration) bool { return c.EscalateAfter == 0 }, ""},
+		{"escalate after number", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "90"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="90": expected a Go duration such as 5s or 1m, in whole seconds, from 0s (every action at once) to 8760h`},
+		{"escalate after fractional", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "1.5s"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="1.5s": expected a Go duration`},
+		{"escalate after negative", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "-5s"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="-5s": expected a Go duration`},
 		{"ban time zero", map[string]string{"FLOWSHIELD_BAN_TIME": "0s"}, nil,
 			`FLOWSHIELD_BAN_TIME="0s": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 8760h`},
 		{"ban time number", map[string]string{"FLOWSHIELD_BAN_TIME": "600"}, nil, `FLOWSHIELD_BAN_TIME="600": expected a Go duration`},
@@ -365,7 +391,9 @@ func TestVariables(t *testing.T) {
 
 		// HOSTGROUPS (the grammar in detail: TestHostGroups)
 		{"hostgroups", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 pps=50000"},
-			func(c Configuration) bool { return len(c.HostGroups) == 1 && c.HostGroups[0].Thresholds.PPS == 50000 }, ""},
+			func(c Configuration) bool {
+				return len(c.HostGroups.List) == 1 && c.HostGroups.List[0].Thresholds.PPS == 50000
+			}, ""},
 		{"hostgroups action without router", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 action=blackhole"}, nil,
 			`FLOWSHIELD_HOSTGROUPS="action=blackhole" in group "web": expected action=none while FLOWSHIELD_ROUTEROS_ADDRESS is empty`},
 		{"hostgroups bad", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web 203.0.113.0/25"}, nil,
@@ -373,7 +401,7 @@ func TestVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ConfigurationFromEnv(withEnv(tt.env))
+			c, err := FromEnv(withEnv(tt.env))
 			probs := problemsOf(t, err)
 			if tt.bad == "" {
 				if err != nil {
@@ -405,29 +433,28 @@ func TestVariables(t *testing.T) {
 		}
 	}
 	for _, k := range thresholdKeys {
-		covered["THRESHOLD_"+strings.ToUpper(k.key)] = true // TestThresholdVariables
+		covered[k.variable] = true // TestThresholdVariables
 	}
-	for name := range knownVariables() {
-		if !covered[name] {
-			t.Errorf("no bad value tested for FLOWSHIELD_%s", name)
+	for _, v := range variables {
+		if !covered[v.Name] {
+			t.Errorf("no bad value tested for FLOWSHIELD_%s", v.Name)
 		}
 	}
 }
 
 func TestThresholdVariables(t *testing.T) {
 	for _, k := range thresholdKeys {
-		name := "FLOWSHIELD_THRESHOLD_" + strings.ToUpper(k.key)
+		name := EnvPrefix + k.variable
 		t.Run(name, func(t *testing.T) {
-			c, err := ConfigurationFromEnv(withEnv(map[string]string{name: " 123 "}))
+			c, err := FromEnv(withEnv(map[string]string{name: " 123 "}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			th := c.Thresholds
-			if got := *k.field(&th); got != 123 {
+			if got := k.get(c.Thresholds.Detect()); got != 123 {
 				t.Errorf("%s=123 gave %d", name, got)
 			}
 			for _, bad := range []string{"x", "-5", "1e3", "99999999999999999999"} {
-				_, err := ConfigurationFromEnv(withEnv(map[string]string{name: bad}))
+				_, err := FromEnv(withEnv(map[string]string{name: bad}))
 				probs := problemsOf(t, err)
 				if len(probs) != 1 || probs[0].Variable != name || probs[0].Value != bad {
 					t.Errorf("%s=%q: problems %v", name, bad, probs)
@@ -439,7 +466,7 @@ func TestThresholdVariables(t *testing.T) {
 
 // TestAllProblemsCollected: several bad values give one line each.
 func TestAllProblemsCollected(t *testing.T) {
-	_, err := ConfigurationFromEnv(map[string]string{
+	_, err := FromEnv(map[string]string{
 		"FLOWSHIELD_WINDOW":         "5x",
 		"FLOWSHIELD_LOG_LEVEL":      "loud",
 		"FLOWSHIELD_THRESHOLD_PPS":  "many",
@@ -519,7 +546,7 @@ func TestHostGroups(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := withEnv(global)
 			e["FLOWSHIELD_HOSTGROUPS"] = tt.value
-			c, err := ConfigurationFromEnv(e)
+			c, err := FromEnv(e)
 			probs := problemsOf(t, err)
 			if tt.bad != nil {
 				if len(probs) != len(tt.bad) {
@@ -535,7 +562,7 @@ func TestHostGroups(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := c.HostGroups
+			got := c.HostGroups.List
 			for i := range got {
 				got[i].given = nil
 			}
@@ -552,7 +579,7 @@ func TestDetectHostGroupsAndOverrides(t *testing.T) {
 		"FLOWSHIELD_ACTION":     "address-list",
 		"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 pps=5 group_flows=9 action=blackhole ban_time=1m; dns=198.51.100.53 udp_pps=1",
 	})
-	c, err := ConfigurationFromEnv(e)
+	c, err := FromEnv(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +614,7 @@ func TestDetectHostGroupsAndOverrides(t *testing.T) {
 func TestEffectiveRedactsSecrets(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := writeFile(t, dir, "token", "file-token-value\n", 0o600)
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{
+	c, err := FromEnv(withEnv(map[string]string{
 		"FLOWSHIELD_ROUTEROS_ADDRESS":  "192.0.2.1",
 		"FLOWSHIELD_ROUTEROS_USER":     "api",
 		"FLOWSHIELD_ROUTEROS_PASSWORD": "router-password-value",
@@ -613,8 +640,14 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 	for _, s := range c.Effective() {
 		settings[s.Name] = s
 	}
-	if len(settings) != len(knownVariables())-len(secretVariables)-1 { // no *_FILE names, NETWORKS_FILE folded into NETWORKS
-		t.Errorf("Effective lists %d variables, want %d", len(settings), len(knownVariables())-len(secretVariables)-1)
+	secrets := 0
+	for _, v := range variables {
+		if v.Secret {
+			secrets++
+		}
+	}
+	if len(settings) != len(variables)-secrets-1 { // no *_FILE names, NETWORKS_FILE folded into NETWORKS
+		t.Errorf("Effective lists %d variables, want %d", len(settings), len(variables)-secrets-1)
 	}
 	checks := []Setting{
 		{"FLOWSHIELD_ROUTEROS_PASSWORD", "(redacted)", "environment"},
@@ -633,7 +666,7 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 }
 
 func TestUnknownVariableWarns(t *testing.T) {
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x"}))
+	c, err := FromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,10 +675,10 @@ func TestUnknownVariableWarns(t *testing.T) {
 	}
 }
 
-func TestConfigurationFromOSEnv(t *testing.T) {
+func TestFromOSEnv(t *testing.T) {
 	t.Setenv("FLOWSHIELD_NETWORKS", "192.0.2.0/24")
 	t.Setenv("FLOWSHIELD_MAX_BANS", "7")
-	c, err := ConfigurationFromOSEnv()
+	c, err := FromOSEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -654,18 +687,8 @@ func TestConfigurationFromOSEnv(t *testing.T) {
 	}
 }
 
-func TestBuildInfo(t *testing.T) {
-	old := Version
-	t.Cleanup(func() { Version = old })
-	Version = "9.9.9"
-	b := BuildInfo()
-	if b.Version != "9.9.9" || b.GoVersion == "" || b.OS == "" || b.Arch == "" || b.Commit == "" {
-		t.Errorf("%+v", b)
-	}
-}
-
 func TestHostGroupOfLongestMatch(t *testing.T) {
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{"FLOWSHIELD_HOSTGROUPS": "wide=10.0.0.0/8; narrow=10.1.2.0/24; v6=2001:db8::/32"}))
+	c, err := FromEnv(withEnv(map[string]string{"FLOWSHIELD_HOSTGROUPS": "wide=10.0.0.0/8; narrow=10.1.2.0/24; v6=2001:db8::/32"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,15 +709,15 @@ func FuzzHostGroups(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		var probs problems
-		groups := parseHostGroups(&probs, value, detect.Thresholds{PPS: 1})
-		for _, p := range probs.list {
+		groups, refused := parseHostGroups(value)
+		for _, r := range refused.resolved(value, "a form") {
+			p := Problem{Variable: EnvPrefix + "HOSTGROUPS", Value: r.Value, Where: r.Where, Expected: r.Expected}
 			if strings.ContainsAny(p.Variable+p.Where+p.Expected, "\n") {
 				t.Fatalf("problem spans lines: %q", p.String())
 			}
 		}
-		if len(probs.list) == 0 {
-			for _, g := range groups {
+		if len(refused) == 0 {
+			for _, g := range groups.List {
 				if g.Name == "" || len(g.Prefixes) == 0 {
 					t.Fatalf("group without name or prefix from %q: %+v", value, g)
 				}

@@ -3,15 +3,10 @@ package appliance
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -78,17 +73,13 @@ func checkEmulator(t *testing.T, group, policy string, tlsCfg *tls.Config, versi
 // closedPort is a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
+	l := silentServer(t)
 	l.Close()
-	return addr
+	return l.Addr().String()
 }
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
+// silentServer accepts connections on loopback and never answers.
+func silentServer(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,25 +106,16 @@ func silentServer(t *testing.T) string {
 		}
 		mu.Unlock()
 	})
-	return l.Addr().String()
+	return l
 }
 
-func selfSignedCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "router"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+// selfSignedCert is a certificate like a router's own, from no CA: the one
+// net/http/httptest serves TLS with (for 127.0.0.1).
+func selfSignedCert() tls.Certificate {
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	defer srv.Close()
+	return srv.TLS.Certificates[0]
 }
 
 func TestCheckRouterAccess(t *testing.T) {
@@ -141,9 +123,9 @@ func TestCheckRouterAccess(t *testing.T) {
 	readOnly := checkEmulatorIn(t, "read", "", nil)
 	writer := checkEmulatorIn(t, "write", "", nil)
 	noAPI := checkEmulatorIn(t, "noapi", "local,read,write,!api", nil)
-	tlsEmu := checkEmulatorIn(t, "full", "", &tls.Config{Certificates: []tls.Certificate{selfSignedCert(t)}})
+	tlsEmu := checkEmulatorIn(t, "full", "", &tls.Config{Certificates: []tls.Certificate{selfSignedCert()}})
 	unreachable := closedPort(t)
-	silent := silentServer(t)
+	silent := silentServer(t).Addr().String()
 
 	tests := []struct {
 		name      string

@@ -132,21 +132,21 @@ type Configuration struct {
 // Thresholds are the per-host THRESHOLD_* variables. The fields are
 // detect.Thresholds' (a conversion between the two checks it), with the
 // tags env reads; a hostgroup's keys are their names in lower case without
-// THRESHOLD_.
+// THRESHOLD_. Their forms are rateForm's, shared with the hostgroup keys.
 type Thresholds struct {
-	PPS      uint64 `env:"THRESHOLD_PPS" envDefault:"20000" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	Mbps     uint64 `env:"THRESHOLD_MBPS" envDefault:"1000" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
-	Flows    uint64 `env:"THRESHOLD_FLOWS" envDefault:"3500" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	TCPPPS   uint64 `env:"THRESHOLD_TCP_PPS" envDefault:"0" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	TCPMbps  uint64 `env:"THRESHOLD_TCP_MBPS" envDefault:"0" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
-	UDPPPS   uint64 `env:"THRESHOLD_UDP_PPS" envDefault:"0" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	UDPMbps  uint64 `env:"THRESHOLD_UDP_MBPS" envDefault:"0" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
-	ICMPPPS  uint64 `env:"THRESHOLD_ICMP_PPS" envDefault:"0" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	ICMPMbps uint64 `env:"THRESHOLD_ICMP_MBPS" envDefault:"0" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
-	SYNPPS   uint64 `env:"THRESHOLD_SYN_PPS" envDefault:"0" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	SYNMbps  uint64 `env:"THRESHOLD_SYN_MBPS" envDefault:"0" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
-	FragPPS  uint64 `env:"THRESHOLD_FRAG_PPS" envDefault:"0" expect:"a whole number from 0 (disabled) to 18446744073709551615"`
-	FragMbps uint64 `env:"THRESHOLD_FRAG_MBPS" envDefault:"0" expect:"megabits per second, a whole number from 0 (disabled) to 1000000000"`
+	PPS      uint64 `env:"THRESHOLD_PPS" envDefault:"20000"`
+	Mbps     uint64 `env:"THRESHOLD_MBPS" envDefault:"1000"`
+	Flows    uint64 `env:"THRESHOLD_FLOWS" envDefault:"3500"`
+	TCPPPS   uint64 `env:"THRESHOLD_TCP_PPS" envDefault:"0"`
+	TCPMbps  uint64 `env:"THRESHOLD_TCP_MBPS" envDefault:"0"`
+	UDPPPS   uint64 `env:"THRESHOLD_UDP_PPS" envDefault:"0"`
+	UDPMbps  uint64 `env:"THRESHOLD_UDP_MBPS" envDefault:"0"`
+	ICMPPPS  uint64 `env:"THRESHOLD_ICMP_PPS" envDefault:"0"`
+	ICMPMbps uint64 `env:"THRESHOLD_ICMP_MBPS" envDefault:"0"`
+	SYNPPS   uint64 `env:"THRESHOLD_SYN_PPS" envDefault:"0"`
+	SYNMbps  uint64 `env:"THRESHOLD_SYN_MBPS" envDefault:"0"`
+	FragPPS  uint64 `env:"THRESHOLD_FRAG_PPS" envDefault:"0"`
+	FragMbps uint64 `env:"THRESHOLD_FRAG_MBPS" envDefault:"0"`
 }
 
 // Detect is t in the detector's type.

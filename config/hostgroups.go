@@ -115,7 +115,8 @@ func listThresholdKeys() []thresholdKey {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		key := strings.ToLower(strings.TrimPrefix(name, "THRESHOLD_"))
-		keys[i] = thresholdKey{key: key, variable: name, expected: f.Tag.Get("expect"), mbps: strings.HasSuffix(key, "mbps"), index: i}
+		mbps := strings.HasSuffix(key, "mbps")
+		keys[i] = thresholdKey{key: key, variable: name, expected: rateForm(mbps), mbps: mbps, index: i}
 	}
 	return keys
 }
@@ -142,9 +143,9 @@ var groupKeys = []struct {
 // rateForm is the form of a pps or flows threshold, or of an mbps one.
 func rateForm(mbps bool) string {
 	if mbps {
-		return formOf("THRESHOLD_MBPS")
+		return "megabits per second, a whole number from 0 (disabled) to 1000000000"
 	}
-	return formOf("THRESHOLD_PPS")
+	return "a whole number from 0 (disabled) to 18446744073709551615"
 }
 
 var hostGroupName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -202,10 +203,10 @@ func parseHostGroups(value string) (HostGroups, valueErrors) {
 		g := HostGroup{Name: groupName}
 		if prefixes == "" {
 			refuse(tokens[0], where, "at least one prefix after "+groupName+"=")
-		} else if ps, bad := parsePrefixList(prefixes, where); bad != nil {
-			refused = append(refused, bad.resolved(prefixes, "")...)
 		} else {
-			g.Prefixes = ps
+			var bad valueErrors
+			g.Prefixes, bad = parsePrefixList(prefixes, where)
+			refused = append(refused, bad.resolved(prefixes, "")...)
 		}
 		for _, p := range g.Prefixes {
 			if other, taken := owner[p]; taken {

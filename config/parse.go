@@ -129,9 +129,8 @@ var funcMap = map[reflect.Type]env.ParserFunc{
 
 // parser is one reading of an environment.
 type parser struct {
-	environ map[string]string // as given
-	// raw is each variable's value as given (without prefix), a secret's
-	// replaced by its file's content: what a problem quotes.
+	// raw is each variable's value as given (by name without prefix), a
+	// secret's replaced by its file's content: what a problem quotes.
 	raw      map[string]string
 	problems []Problem
 	bad      map[string]bool // variables with a problem already
@@ -140,7 +139,7 @@ type parser struct {
 }
 
 func parse(environ map[string]string, requireNetworks bool) (Configuration, error) {
-	p := &parser{environ: environ, raw: map[string]string{}, bad: map[string]bool{}, sources: map[string]string{}}
+	p := &parser{raw: map[string]string{}, bad: map[string]bool{}, sources: map[string]string{}}
 	// env reads the known variables only, trimmed (a secret as it is), so
 	// that set-but-blank takes the default and " 123 " is 123.
 	values := map[string]string{}
@@ -217,9 +216,12 @@ func (p *parser) addRefused(name, whole string, refused valueErrors) {
 }
 
 // refuse adds the problem of a variable whose value is not of its form,
-// quoting the value (a secret redacted).
+// quoting the value given, or the default (a secret redacted).
 func (p *parser) refuse(name string) {
-	value := p.raw[name]
+	value, given := p.raw[name]
+	if !given {
+		value = variableNamed[name].Default
+	}
 	if variableNamed[name].Secret {
 		value = redactSecret(name, value)
 	}

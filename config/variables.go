@@ -8,9 +8,9 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// Variable is one FLOWSHIELD_* variable as the tags of Configuration (and
+// variable is one FLOWSHIELD_* variable as the tags of Configuration (and
 // of files, for the *_FILE twins) declare it.
-type Variable struct {
+type variable struct {
 	Name     string // without the prefix
 	Default  string
 	Expected string // the form a problem names when the parser names none
@@ -55,7 +55,7 @@ func isSecret(name string) bool {
 // ParseError names it (the field names are unique: a test checks).
 var variables, variableNamed, variableOfField = listVariables()
 
-func listVariables() ([]Variable, map[string]Variable, map[string]Variable) {
+func listVariables() ([]variable, map[string]variable, map[string]variable) {
 	params, err := env.GetFieldParams(&environment{})
 	if err != nil {
 		panic("config: the tags of Configuration: " + err.Error())
@@ -64,13 +64,19 @@ func listVariables() ([]Variable, map[string]Variable, map[string]Variable) {
 	if len(fields) != len(params) {
 		panic("config: env and the tags disagree on the variables")
 	}
-	var main, twins []Variable
+	var main, twins []variable
 	for i, p := range params {
 		f := fields[i]
-		v := Variable{
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != p.OwnKey {
+			panic("config: env reads " + p.OwnKey + " where the tags say " + name)
+		}
+		v := variable{
 			Name: p.OwnKey, Default: p.DefaultValue, Expected: f.Tag.Get("expect"),
 			Secret: isSecret(p.OwnKey), Beyond: f.Tag.Get("contract") == "beyond",
 			field: f.Name, index: f.Index,
+		}
+		if strings.HasPrefix(v.Name, "THRESHOLD_") {
+			v.Expected = rateForm(strings.HasSuffix(v.Name, "_MBPS"))
 		}
 		if p.LoadFile {
 			v.FileOf = strings.TrimSuffix(v.Name, "_FILE")
@@ -79,7 +85,7 @@ func listVariables() ([]Variable, map[string]Variable, map[string]Variable) {
 		}
 		main = append(main, v)
 	}
-	out := make([]Variable, 0, len(params))
+	out := make([]variable, 0, len(params))
 	for _, v := range main {
 		out = append(out, v)
 		for _, t := range twins {
@@ -91,7 +97,7 @@ func listVariables() ([]Variable, map[string]Variable, map[string]Variable) {
 	if len(out) != len(params) {
 		panic("config: a *_FILE variable gives no variable")
 	}
-	named, ofField := map[string]Variable{}, map[string]Variable{}
+	named, ofField := map[string]variable{}, map[string]variable{}
 	for _, v := range out {
 		named[v.Name], ofField[v.field] = v, v
 	}

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -62,5 +63,32 @@ func TestContainerParams(t *testing.T) {
 	}
 	if strings.Join(p.Actions, ",") != "address-list,blackhole" || strings.Join(p.BanDirections, ",") != "in,out" {
 		t.Errorf("actions %v directions %v", p.Actions, p.BanDirections)
+	}
+}
+
+// TestScriptFromEnvironment: the router connection is the script's (no
+// ROUTEROS_ADDRESS needed for a ban action), the configuration's warnings
+// come back, and a problem gives no script.
+func TestScriptFromEnvironment(t *testing.T) {
+	base := DefaultParams()
+	base.APIPassword = ""
+	script, warnings, err := ScriptFromEnvironment(map[string]string{
+		"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_ACTION": "filter", "FLOWSHIELD_ROUTEROS_PASSWORD": "s3cret",
+	}, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`policy="api,read,write"`, `password="s3cret"`, `value=\"filter\"`, `value=\"172.17.0.1:8728\"`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the script lacks %s", want)
+		}
+	}
+	if len(warnings) != 1 || warnings[0] != "FLOWSHIELD_ACTION=filter is not acted on by this build" {
+		t.Errorf("warnings %q", warnings)
+	}
+	script, _, err = ScriptFromEnvironment(map[string]string{"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_WINDOW": "5x"}, base)
+	var cerr *config.Error
+	if script != "" || !errors.As(err, &cerr) || cerr.Problems[0].Variable != "FLOWSHIELD_WINDOW" {
+		t.Errorf("a bad WINDOW gives script %d bytes, error %v", len(script), err)
 	}
 }

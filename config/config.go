@@ -59,10 +59,11 @@ const (
 // Every *_PASSWORD, *_TOKEN and *_URL variable is a secret, never printed,
 // with a *_FILE twin naming a file that holds the value (its trailing
 // newline is trimmed; an empty file is an error); setting a variable and its
-// twin is an error. Values are trimmed of surrounding spaces (secrets are
-// taken as they are), list items too; an empty item (a doubled or trailing
-// comma) is an error. Variables with a default take it when they are set
-// but empty, except the three *_LISTEN, where empty means disabled. Unknown
+// twin is an error. Values are trimmed of surrounding spaces (a password or
+// token is taken as it is), list items too; an empty item (a doubled or
+// trailing comma) is an error. Variables with a default take it when they
+// are set but empty (or blank), except the three *_LISTEN, where empty
+// means disabled. Unknown
 // FLOWSHIELD_* variables are not an error (a newer or older flowshield may
 // know them) but are listed in Warnings.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/api"
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/web"
@@ -202,11 +203,11 @@ func (a *Appliance) listBans(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, out)
 }
 
-// parseBanPrefix is parsePrefix (a prefix, or a bare address as /32 or
+// parseBanPrefix is config.ParsePrefix (a prefix, or a bare address as /32 or
 // /128, host bits cleared) with IPv4-mapped IPv6 taken as the IPv4 it is,
 // as flow records carry it.
 func parseBanPrefix(s string) (netip.Prefix, error) {
-	p, ok := parsePrefix(s)
+	p, ok := config.ParsePrefix(s)
 	if !ok {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/flow/netflow"
@@ -33,7 +34,7 @@ import (
 // the store, notifications and the HTTP API around it. New is inert; Start
 // runs it; Stop shuts it down in the reverse order.
 type Appliance struct {
-	cfg     Configuration
+	cfg     config.Configuration
 	log     *slog.Logger
 	options Options
 
@@ -75,7 +76,7 @@ type Options struct {
 }
 
 // Run starts the daemon and blocks until ctx is cancelled.
-func Run(ctx context.Context, cfg Configuration, log *slog.Logger) error {
+func Run(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
 	a, err := New(cfg, log, Options{})
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func Run(ctx context.Context, cfg Configuration, log *slog.Logger) error {
 
 // New checks the configuration against what the components accept and
 // builds them, without opening files or sockets.
-func New(cfg Configuration, log *slog.Logger, opts Options) (*Appliance, error) {
+func New(cfg config.Configuration, log *slog.Logger, opts Options) (*Appliance, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -122,7 +123,7 @@ func (a *Appliance) detectConfiguration() detect.Configuration {
 	c.Networks = a.cfg.Networks
 	c.HostGroups = a.cfg.DetectHostGroups()
 	c.WhitelistSources = a.cfg.WhitelistSources
-	c.Global = a.cfg.Thresholds
+	c.Global = a.cfg.Thresholds.Detect()
 	if a.cfg.Window > 0 {
 		c.Window = a.cfg.Window
 	}
@@ -176,11 +177,14 @@ func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 	return c
 }
 
-// Start opens the store, connects the routers, binds the listeners and the
-// HTTP server, and starts the loops. On error everything already started
-// is stopped again.
+// Start logs the configuration's warnings, opens the store, connects the
+// routers, binds the listeners and the HTTP server, and starts the loops.
+// On error everything already started is stopped again.
 func (a *Appliance) Start(ctx context.Context) (err error) {
 	a.startedAt = time.Now()
+	for _, w := range a.cfg.Warnings {
+		a.log.Warn(w)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	defer func() {

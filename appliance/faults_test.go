@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/routeros/routerostest"
 )
 
@@ -67,7 +68,7 @@ func startApplianceWith(t *testing.T, env map[string]string, opts Options) *Appl
 		"FLOWSHIELD_DATA_DIR":       t.TempDir(),
 	}
 	maps.Copy(base, env)
-	cfg, err := ConfigurationFromEnv(base)
+	cfg, err := config.FromEnv(base)
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}

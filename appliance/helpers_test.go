@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/api"
+	"github.com/flowshield/flowshield/config"
 )
 
 // needTool skips a test when a Debian tool is missing on a developer's
@@ -94,7 +95,7 @@ func startTestAppliance(t *testing.T, env map[string]string) *Appliance {
 	for k, v := range env {
 		base[k] = v
 	}
-	cfg, err := ConfigurationFromEnv(base)
+	cfg, err := config.FromEnv(base)
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}

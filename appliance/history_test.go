@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/flow/collector"
 )
 
@@ -23,7 +24,7 @@ func TestAttackHistorySurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *Appliance {
 		t.Helper()
-		cfg, err := ConfigurationFromEnv(map[string]string{
+		cfg, err := config.FromEnv(map[string]string{
 			"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_WINDOW": "1s",
 			"FLOWSHIELD_NETFLOW_LISTEN": "127.0.0.1:0", "FLOWSHIELD_SFLOW_LISTEN": "127.0.0.1:0",
 			"FLOWSHIELD_HTTP_LISTEN": "127.0.0.1:0", "FLOWSHIELD_DATA_DIR": dir,

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/routeros"
@@ -28,13 +29,20 @@ type routerClient struct {
 	lastErrAt time.Time
 }
 
-func newRouterClient(cfg Configuration, address string, log *slog.Logger) *routerClient {
-	rc := &routerClient{connected: make(chan struct{}, 1), done: make(chan struct{})}
+// routerConfiguration is the RouterOS client configuration for the router
+// at address, from ROUTEROS_*: the daemon's and `flowshield check`'s.
+func routerConfiguration(cfg config.Configuration, address string) routeros.Configuration {
 	rcfg := routeros.DefaultConfiguration()
 	rcfg.Address = address
 	rcfg.User, rcfg.Password = cfg.RouterOSUser, cfg.RouterOSPassword
 	rcfg.TLS, rcfg.TLSInsecure = cfg.RouterOSTLS, cfg.RouterOSTLSInsecure
 	rcfg.ListIn, rcfg.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
+	return rcfg
+}
+
+func newRouterClient(cfg config.Configuration, address string, log *slog.Logger) *routerClient {
+	rc := &routerClient{connected: make(chan struct{}, 1), done: make(chan struct{})}
+	rcfg := routerConfiguration(cfg, address)
 	// OnConnect runs on the router's maintenance goroutine, which Stop
 	// waits for: only poke a channel there, reconcile on our own goroutine.
 	rcfg.OnConnect = func() {

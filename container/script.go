@@ -23,11 +23,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-)
 
-// EnvPrefix starts flowshield's environment variables (appliance.EnvPrefix;
-// repeated so that this package does not pull in the daemon).
-const EnvPrefix = "FLOWSHIELD_"
+	"github.com/flowshield/flowshield/config"
+)
 
 // CommentPrefix starts the comment of every object the setup script makes.
 // It must never be "flowshield" followed by a space: those are bans.
@@ -67,7 +65,7 @@ type Params struct {
 	NetflowPort uint16
 	HTTPPort    uint16
 	// Actions (FLOWSHIELD_ACTION: none, address-list, raw-drop,
-	// blackhole), BanDirections (in, out), ListIn and ListOut are the
+	// blackhole, filter), BanDirections (in, out), ListIn and ListOut are the
 	// daemon's: they decide the group's policies and the raw drop rules.
 	Actions       []string
 	BanDirections []string
@@ -240,13 +238,13 @@ func prepare(p Params) (scriptData, error) {
 	var addressList bool
 	for _, a := range p.Actions {
 		switch a {
-		case "none", "raw-drop":
+		case "none", "raw-drop", "filter":
 		case "address-list":
 			addressList = true
 		case "blackhole":
 			d.Blackhole = true
 		default:
-			bad("action %q: expected none, address-list, raw-drop or blackhole", a)
+			bad("action %q: expected none, address-list, raw-drop, blackhole or filter", a)
 		}
 		if a != "none" && len(policy) == 2 {
 			policy = append(policy, "write")
@@ -311,11 +309,11 @@ func prepare(p Params) (scriptData, error) {
 		d.Envs = append(d.Envs, Env{Key: k, Value: v})
 	}
 	routerAddr := fmt.Sprintf("%s:%d", p.RouterIP, p.APIPort)
-	add(EnvPrefix+"ROUTEROS_ADDRESS", routerAddr)
-	add(EnvPrefix+"ROUTEROS_USER", p.APIUser)
-	add(EnvPrefix+"ROUTEROS_PASSWORD", p.APIPassword)
-	add(EnvPrefix+"ROUTEROS_TLS", strconv.FormatBool(p.APITLS))
-	add(EnvPrefix+"DATA_DIR", "/data")
+	add(config.EnvPrefix+"ROUTEROS_ADDRESS", routerAddr)
+	add(config.EnvPrefix+"ROUTEROS_USER", p.APIUser)
+	add(config.EnvPrefix+"ROUTEROS_PASSWORD", p.APIPassword)
+	add(config.EnvPrefix+"ROUTEROS_TLS", strconv.FormatBool(p.APITLS))
+	add(config.EnvPrefix+"DATA_DIR", "/data")
 	add("GOMEMLIMIT", fmt.Sprintf("%dMiB", p.RAMHigh*9/10>>20))
 	for _, e := range p.Env {
 		if e.Key == "" || strings.ContainsFunc(e.Key, func(r rune) bool {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/flow/flowgen"
 	"github.com/flowshield/flowshield/routeros/routerostest"
@@ -104,7 +105,7 @@ func Run(ctx context.Context, environ map[string]string, log *slog.Logger, opts 
 		defer os.RemoveAll(dir)
 		env["FLOWSHIELD_DATA_DIR"] = dir
 	}
-	cfg, err := appliance.ConfigurationFromEnv(env)
+	cfg, err := config.FromEnv(env)
 	if err != nil {
 		return err
 	}

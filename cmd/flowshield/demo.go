@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/demo"
 )
 
@@ -18,7 +18,7 @@ func (c cli) demo(ctx context.Context, args []string) int {
 	if code, ok := c.parseFlags(fs, args, "demo"); !ok {
 		return code
 	}
-	cfg := appliance.DefaultConfiguration()
+	cfg := config.DefaultConfiguration()
 	log := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -17,15 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/caarlos0/env/v11"
 
 	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/config"
 )
-
-// checkTimeout bounds the router part of `flowshield check`.
-const checkTimeout = 30 * time.Second
 
 const (
 	exitOK      = 0
@@ -56,15 +53,15 @@ Exit codes: 0 success, 1 failure, 2 usage error.
 `
 
 // daemonFunc is appliance.Run; tests put a fake in its place.
-type daemonFunc func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) error
+type daemonFunc func(ctx context.Context, cfg config.Configuration, log *slog.Logger) error
 
 // cli is one invocation: its environment and outputs, for tests.
 type cli struct {
 	environ        map[string]string
 	stdout, stderr io.Writer
 	daemon         daemonFunc
-	// checkRouters is checkRouterAccess; tests put a fake in its place.
-	checkRouters func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) []string
+	// checkRouters is appliance.CheckRouters; tests put a fake in its place.
+	checkRouters func(ctx context.Context, cfg config.Configuration, log *slog.Logger) []string
 }
 
 func main() {
@@ -73,7 +70,7 @@ func main() {
 		stdout:       os.Stdout,
 		stderr:       os.Stderr,
 		daemon:       appliance.Run,
-		checkRouters: checkRouterAccess,
+		checkRouters: appliance.CheckRouters,
 	}
 	os.Exit(c.main(context.Background(), os.Args[1:]))
 }
@@ -132,8 +129,8 @@ func (c cli) parseFlags(fs *flag.FlagSet, args []string, synopsis string) (int, 
 }
 
 // loadConfiguration prints every problem, one a line, on stderr.
-func (c cli) loadConfiguration() (appliance.Configuration, bool) {
-	cfg, err := appliance.ConfigurationFromEnv(c.environ)
+func (c cli) loadConfiguration() (config.Configuration, bool) {
+	cfg, err := config.FromEnv(c.environ)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err.Error())
 		return cfg, false
@@ -151,9 +148,6 @@ func (c cli) run(ctx context.Context, args []string) int {
 		return exitFailure
 	}
 	log := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
 	b := appliance.BuildInfo()
 	log.Info("flowshield starting", "version", b.Version, "commit", b.Commit, "go", b.GoVersion)
 
@@ -180,7 +174,7 @@ func (c cli) check(ctx context.Context, args []string) int {
 	if code, ok := c.parseFlags(fs, args, "check [--offline]"); !ok {
 		return code
 	}
-	cfg, err := appliance.ConfigurationFromEnv(c.environ)
+	cfg, err := config.FromEnv(c.environ)
 	if werr := cfg.WriteEffective(c.stdout); werr != nil {
 		fmt.Fprintln(c.stderr, werr)
 		return exitFailure
@@ -196,8 +190,6 @@ func (c cli) check(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	log := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
 	problems := c.checkRouters(ctx, cfg, log)
 	for _, p := range problems {
 		fmt.Fprintln(c.stderr, p)

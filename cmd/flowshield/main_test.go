@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/config"
 )
 
 type result struct {
 	code           int
 	stdout, stderr string
 	daemonCalled   bool
-	daemonCfg      appliance.Configuration
+	daemonCfg      config.Configuration
 	routersChecked bool
 }
 
@@ -30,7 +30,7 @@ func invoke(t *testing.T, environ map[string]string, daemon daemonFunc, args ...
 		environ: environ,
 		stdout:  &out,
 		stderr:  &errOut,
-		daemon: func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) error {
+		daemon: func(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
 			res.daemonCalled = true
 			res.daemonCfg = cfg
 			if daemon == nil {
@@ -38,7 +38,7 @@ func invoke(t *testing.T, environ map[string]string, daemon daemonFunc, args ...
 			}
 			return daemon(ctx, cfg, log)
 		},
-		checkRouters: func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) []string {
+		checkRouters: func(ctx context.Context, cfg config.Configuration, log *slog.Logger) []string {
 			res.routersChecked = true
 			if cfg.RouterOSUser == "readonly" {
 				return []string{"router 192.0.2.1:8728: user readonly lacks the write policy"}
@@ -139,7 +139,7 @@ func TestCheckOneLinePerProblem(t *testing.T) {
 }
 
 func TestRunDaemonErrorExits1(t *testing.T) {
-	r := invoke(t, goodEnv, func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) error {
+	r := invoke(t, goodEnv, func(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
 		return errors.New("netflow listener: address in use")
 	}, "run")
 	if r.code != 1 || !strings.Contains(r.stderr, "address in use") {
@@ -162,7 +162,7 @@ func TestRunStopsOnSignal(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	}()
-	r := invoke(t, env, func(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) error {
+	r := invoke(t, env, func(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
 		close(started)
 		select {
 		case <-ctx.Done():
@@ -181,7 +181,7 @@ func TestRunStopsOnSignal(t *testing.T) {
 
 func TestLoggerLevel(t *testing.T) {
 	var b bytes.Buffer
-	log := newLogger(&b, slog.LevelWarn, appliance.LogFormatText)
+	log := newLogger(&b, slog.LevelWarn, config.LogFormatText)
 	log.Info("hidden")
 	log.Warn("shown")
 	if strings.Contains(b.String(), "hidden") || !strings.Contains(b.String(), "level=WARN msg=shown") {

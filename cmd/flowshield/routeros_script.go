@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -15,10 +14,8 @@ import (
 const routerosScriptSynopsis = "routeros-script [-image FILE] [-container-address IP/LEN] [-router-address IP] [-root-dir DIR] [-ram-high SIZE] [-api-user NAME] [-api-port PORT] [-dns IP,...]"
 
 // routerosScript prints the RouterOS setup script for running flowshield as
-// a container on the router, filled in from the FLOWSHIELD_* environment:
-// those variables become the container's envs. The router connection is
-// the script's to decide (the API user it makes, on the veth), so
-// FLOWSHIELD_ROUTEROS_ADDRESS and _USER need not be set.
+// a container on the router, filled in from the FLOWSHIELD_* environment
+// (container.ScriptFromEnvironment) and the flags.
 func (c cli) routerosScript(args []string) int {
 	def := container.DefaultParams()
 	fs := flag.NewFlagSet("routeros-script", flag.ContinueOnError)
@@ -69,35 +66,10 @@ func (c cli) routerosScript(args []string) int {
 		return exitUsage
 	}
 
-	// The script decides the router connection; stand-ins keep the
-	// checks that need one (an ACTION other than none) satisfied.
-	environ := make(map[string]string, len(c.environ)+2)
-	for k, v := range c.environ {
-		environ[k] = v
-	}
-	if strings.TrimSpace(environ[appliance.EnvPrefix+"ROUTEROS_ADDRESS"]) == "" {
-		environ[appliance.EnvPrefix+"ROUTEROS_ADDRESS"] = p.RouterIP.String()
-	}
-	if strings.TrimSpace(environ[appliance.EnvPrefix+"ROUTEROS_USER"]) == "" {
-		user := p.APIUser
-		if user == "" {
-			user = container.DefaultAPIUser
-		}
-		environ[appliance.EnvPrefix+"ROUTEROS_USER"] = user
-	}
-	cfg, err := appliance.ConfigurationFromEnv(environ)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err.Error())
-		return exitFailure
-	}
-	for _, w := range cfg.Warnings {
+	script, warnings, err := container.ScriptFromEnvironment(c.environ, p)
+	for _, w := range warnings {
 		fmt.Fprintln(c.stderr, "warning: "+w)
 	}
-	if p, err = containerParams(cfg, p); err != nil {
-		fmt.Fprintln(c.stderr, err.Error())
-		return exitFailure
-	}
-	script, err := container.Script(p)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err.Error())
 		return exitFailure
@@ -107,104 +79,6 @@ func (c cli) routerosScript(args []string) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// containerParams fills container.Params from the daemon's configuration: its
-// settings that are not at their default become the container's envs
-// (secrets with their values, *_FILE twins resolved, since the container
-// cannot read the files), except those the script decides itself (the
-// router connection and DATA_DIR). base gives what the configuration does
-// not say (image file, addresses, root dir, memory, API user); the API
-// password is the configuration's, or generated.
-func containerParams(cfg appliance.Configuration, base container.Params) (container.Params, error) {
-	p := base
-	p.Actions = nil
-	for _, a := range cfg.Actions {
-		p.Actions = append(p.Actions, string(a))
-	}
-	p.BanDirections = nil
-	for _, d := range cfg.BanDirections {
-		p.BanDirections = append(p.BanDirections, d.String())
-	}
-	p.ListIn, p.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
-	p.Networks = cfg.Networks
-	p.APITLS = cfg.RouterOSTLS
-	if p.APITLS && p.APIPort == 8728 {
-		p.APIPort = 8729
-	}
-	if p.APIUser == "" {
-		p.APIUser = container.DefaultAPIUser
-		if cfg.RouterOSUser != "" {
-			p.APIUser = cfg.RouterOSUser
-		}
-	}
-	p.APIPassword = cfg.RouterOSPassword
-	if p.APIPassword == "" {
-		pw, err := container.GeneratePassword(24)
-		if err != nil {
-			return p, fmt.Errorf("generating the API password: %w", err)
-		}
-		p.APIPassword, p.PasswordGenerated = pw, true
-	}
-	if cfg.NetflowListen == "" {
-		return p, errors.New("FLOWSHIELD_NETFLOW_LISTEN is empty: the container needs its NetFlow/IPFIX listener, traffic-flow sends to it")
-	}
-	port, err := listenPort(cfg.NetflowListen)
-	if err != nil {
-		return p, fmt.Errorf("FLOWSHIELD_NETFLOW_LISTEN: %w", err)
-	}
-	p.NetflowPort = port
-	p.HTTPPort = 0
-	if cfg.HTTPListen != "" {
-		if p.HTTPPort, err = listenPort(cfg.HTTPListen); err != nil {
-			return p, fmt.Errorf("FLOWSHIELD_HTTP_LISTEN: %w", err)
-		}
-	}
-
-	secrets := map[string]string{
-		"ROUTEROS_PASSWORD": cfg.RouterOSPassword,
-		"API_TOKEN":         cfg.APIToken,
-		"WEBHOOK_URL":       cfg.WebhookURL,
-		"SLACK_WEBHOOK_URL": cfg.SlackWebhookURL,
-		"METRICS_PUSH_URL":  cfg.MetricsPushURL,
-	}
-	decidedHere := map[string]bool{
-		"ROUTEROS_ADDRESS": true, "ROUTEROS_USER": true, "ROUTEROS_PASSWORD": true,
-		"ROUTEROS_TLS": true, "DATA_DIR": true,
-	}
-	p.Env = nil
-	for _, s := range cfg.Effective() {
-		name := strings.TrimPrefix(s.Name, appliance.EnvPrefix)
-		if s.Source == "default" || decidedHere[name] {
-			continue
-		}
-		value := s.Value
-		if v, ok := secrets[name]; ok {
-			value = v
-		}
-		if name == "NOTIFY_SCRIPT" {
-			p.Notes = append(p.Notes, "FLOWSHIELD_NOTIFY_SCRIPT="+value+" must exist inside the container (mount it under /data).")
-		}
-		p.Env = append(p.Env, container.Env{Key: s.Name, Value: value})
-	}
-	if cfg.RouterOSTLS {
-		// The router's API-SSL certificate is normally self-signed.
-		p.Env = append(p.Env, container.Env{Key: appliance.EnvPrefix + "ROUTEROS_TLS_INSECURE", Value: "true"})
-	}
-	return p, nil
-}
-
-// listenPort is the port of a host:port or :port listen address.
-func listenPort(addr string) (uint16, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return 0, fmt.Errorf("%q has no port", addr)
-	}
-	n, err := strconv.ParseUint(addr[i+1:], 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%q has no usable port", addr)
-	}
-	return uint16(n), nil
 }
 
 // parseSize reads 268435456, 256M, 256MiB, 1G, 1GiB (K, M, G are binary).

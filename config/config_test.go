@@ -1,4 +1,4 @@
-package appliance
+package config
 
 import (
 	"errors"
@@ -54,15 +54,15 @@ func problemsOf(t *testing.T, err error) []Problem {
 	if err == nil {
 		return nil
 	}
-	var ce *ConfigurationError
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("error is %T, want *ConfigurationError: %v", err, err)
+		t.Fatalf("error is %T, want *Error: %v", err, err)
 	}
 	return ce.Problems
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := ConfigurationFromEnv(minimal())
+	c, err := FromEnv(minimal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat:      LogFormatText,
 		SamplingRate:   1,
 		Window:         5 * time.Second,
-		Thresholds:     detect.Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500},
+		Thresholds:     Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500},
 		LinkMbps:       0,
 		Actions:        []Action{ActionNone},
 		BanTime:        10 * time.Minute,
@@ -217,6 +217,16 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_WINDOW="1500ms": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 		{"window too long", map[string]string{"FLOWSHIELD_WINDOW": "61s"}, nil, `FLOWSHIELD_WINDOW="61s": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 
+		// EXPORTERS (parsed, not acted on yet: TestNotActedOnWarns)
+		{"exporters", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24, 2001:db8::1"},
+			func(c Configuration) bool {
+				return slices.Equal(c.Exporters, prefixes("192.0.2.0/24", "2001:db8::1/128"))
+			}, ""},
+		{"exporters bad", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24,nope"}, nil,
+			`FLOWSHIELD_EXPORTERS="nope": expected an IP prefix such as 203.0.113.0/24 or 2001:db8::/48, or a bare address`},
+		{"exporters doubled comma", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24,,192.0.2.7"}, nil,
+			`FLOWSHIELD_EXPORTERS="192.0.2.0/24,,192.0.2.7": expected a comma-separated list of IP prefixes such as 203.0.113.0/24,2001:db8::/48 with no empty item (a doubled or trailing comma)`},
+
 		// thresholds (the per-protocol ones are covered by TestThresholdVariables)
 		{"threshold pps", map[string]string{"FLOWSHIELD_THRESHOLD_PPS": "0", "FLOWSHIELD_THRESHOLD_MBPS": "2000", "FLOWSHIELD_THRESHOLD_FLOWS": "18446744073709551615"},
 			func(c Configuration) bool {
@@ -259,6 +269,22 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_ACTION="raw-drop": expected none while FLOWSHIELD_ROUTEROS_ADDRESS is empty`},
 		{"ban time", map[string]string{"FLOWSHIELD_BAN_TIME": "1h30m"},
 			func(c Configuration) bool { return c.BanTime == 90*time.Minute }, ""},
+		{"action filter", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop, FILTER"}),
+			func(c Configuration) bool {
+				return slices.Equal(c.Actions, []Action{ActionFilter, ActionRawDrop}) && c.Bans()
+			}, ""},
+		{"action empty item", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop,"}), nil,
+			`FLOWSHIELD_ACTION="raw-drop,": expected none, or a comma-separated list of address-list, raw-drop, blackhole, filter with no empty item (a doubled or trailing comma)`},
+		{"escalate after", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "30s"},
+			func(c Configuration) bool { return c.EscalateAfter == 30*time.Second }, ""},
+		{"escalate after default", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": ""},
+			func(c Configuration) bool { return c.EscalateAfter == 0 }, ""},
+		{"escalate after number", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "90"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="90": expected a Go duration such as 5s or 1m, in whole seconds, from 0s (every action at once) to 8760h`},
+		{"escalate after fractional", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "1.5s"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="1.5s": expected a Go duration`},
+		{"escalate after negative", map[string]string{"FLOWSHIELD_ESCALATE_AFTER": "-5s"}, nil,
+			`FLOWSHIELD_ESCALATE_AFTER="-5s": expected a Go duration`},
 		{"ban time zero", map[string]string{"FLOWSHIELD_BAN_TIME": "0s"}, nil,
 			`FLOWSHIELD_BAN_TIME="0s": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 8760h`},
 		{"ban time number", map[string]string{"FLOWSHIELD_BAN_TIME": "600"}, nil, `FLOWSHIELD_BAN_TIME="600": expected a Go duration`},
@@ -365,7 +391,9 @@ func TestVariables(t *testing.T) {
 
 		// HOSTGROUPS (the grammar in detail: TestHostGroups)
 		{"hostgroups", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 pps=50000"},
-			func(c Configuration) bool { return len(c.HostGroups) == 1 && c.HostGroups[0].Thresholds.PPS == 50000 }, ""},
+			func(c Configuration) bool {
+				return len(c.HostGroups.List) == 1 && c.HostGroups.List[0].Thresholds.PPS == 50000
+			}, ""},
 		{"hostgroups action without router", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 action=blackhole"}, nil,
 			`FLOWSHIELD_HOSTGROUPS="action=blackhole" in group "web": expected action=none while FLOWSHIELD_ROUTEROS_ADDRESS is empty`},
 		{"hostgroups bad", map[string]string{"FLOWSHIELD_HOSTGROUPS": "web 203.0.113.0/25"}, nil,
@@ -373,7 +401,7 @@ func TestVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ConfigurationFromEnv(withEnv(tt.env))
+			c, err := FromEnv(withEnv(tt.env))
 			probs := problemsOf(t, err)
 			if tt.bad == "" {
 				if err != nil {
@@ -405,29 +433,28 @@ func TestVariables(t *testing.T) {
 		}
 	}
 	for _, k := range thresholdKeys {
-		covered["THRESHOLD_"+strings.ToUpper(k.key)] = true // TestThresholdVariables
+		covered[k.variable] = true // TestThresholdVariables
 	}
-	for name := range knownVariables() {
-		if !covered[name] {
-			t.Errorf("no bad value tested for FLOWSHIELD_%s", name)
+	for _, v := range variables {
+		if !covered[v.Name] {
+			t.Errorf("no bad value tested for FLOWSHIELD_%s", v.Name)
 		}
 	}
 }
 
 func TestThresholdVariables(t *testing.T) {
 	for _, k := range thresholdKeys {
-		name := "FLOWSHIELD_THRESHOLD_" + strings.ToUpper(k.key)
+		name := EnvPrefix + k.variable
 		t.Run(name, func(t *testing.T) {
-			c, err := ConfigurationFromEnv(withEnv(map[string]string{name: " 123 "}))
+			c, err := FromEnv(withEnv(map[string]string{name: " 123 "}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			th := c.Thresholds
-			if got := *k.field(&th); got != 123 {
+			if got := k.get(c.Thresholds.Detect()); got != 123 {
 				t.Errorf("%s=123 gave %d", name, got)
 			}
 			for _, bad := range []string{"x", "-5", "1e3", "99999999999999999999"} {
-				_, err := ConfigurationFromEnv(withEnv(map[string]string{name: bad}))
+				_, err := FromEnv(withEnv(map[string]string{name: bad}))
 				probs := problemsOf(t, err)
 				if len(probs) != 1 || probs[0].Variable != name || probs[0].Value != bad {
 					t.Errorf("%s=%q: problems %v", name, bad, probs)
@@ -439,7 +466,7 @@ func TestThresholdVariables(t *testing.T) {
 
 // TestAllProblemsCollected: several bad values give one line each.
 func TestAllProblemsCollected(t *testing.T) {
-	_, err := ConfigurationFromEnv(map[string]string{
+	_, err := FromEnv(map[string]string{
 		"FLOWSHIELD_WINDOW":         "5x",
 		"FLOWSHIELD_LOG_LEVEL":      "loud",
 		"FLOWSHIELD_THRESHOLD_PPS":  "many",
@@ -464,130 +491,10 @@ func TestAllProblemsCollected(t *testing.T) {
 	}
 }
 
-func TestHostGroups(t *testing.T) {
-	global := map[string]string{"FLOWSHIELD_THRESHOLD_UDP_PPS": "7", "FLOWSHIELD_BAN_TIME": "5m",
-		"FLOWSHIELD_ROUTEROS_ADDRESS": "192.0.2.1", "FLOWSHIELD_ROUTEROS_USER": "api"}
-	tests := []struct {
-		name  string
-		value string
-		want  []HostGroup // compared without the unexported field
-		bad   []string    // problem line prefixes
-	}{
-		{name: "contract example",
-			value: "web=203.0.113.0/25 pps=50000 mbps=2000; dns=198.51.100.53/32 udp_pps=100000; customers=198.51.100.0/24 group_mbps=800",
-			want: []HostGroup{
-				{Name: "web", Prefixes: prefixes("203.0.113.0/25"), Thresholds: detect.Thresholds{PPS: 50000, Mbps: 2000, Flows: 3500, UDPPPS: 7}},
-				{Name: "dns", Prefixes: prefixes("198.51.100.53/32"), Thresholds: detect.Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500, UDPPPS: 100000}},
-				{Name: "customers", Prefixes: prefixes("198.51.100.0/24"), Thresholds: detect.Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500, UDPPPS: 7}, GroupMbps: 800},
-			}},
-		{name: "every key, list with spaces, trailing ;",
-			value: "  big = 10.0.0.0/8, 2001:db8::/32 pps=1 mbps=2 flows=3 tcp_pps=4 tcp_mbps=5 udp_pps=6 udp_mbps=7 icmp_pps=8 icmp_mbps=9 syn_pps=10 syn_mbps=11 frag_pps=12 frag_mbps=13 group_pps=14 group_mbps=15 group_flows=16 action=raw-drop,blackhole ban_time=1h ;",
-			bad:   []string{`FLOWSHIELD_HOSTGROUPS="big" in entry 1: expected NAME=PREFIX`}},
-		{name: "every key",
-			value: "big=10.0.0.0/8, 2001:db8::/32 pps=1 mbps=2 flows=3 tcp_pps=4 tcp_mbps=5 udp_pps=6 udp_mbps=7 icmp_pps=8 icmp_mbps=9 syn_pps=10 syn_mbps=11 frag_pps=12 frag_mbps=13 group_pps=14 group_mbps=15 group_flows=16 action=raw-drop,address-list ban_time=1h;",
-			want: []HostGroup{{Name: "big", Prefixes: prefixes("10.0.0.0/8", "2001:db8::/32"),
-				Thresholds: detect.Thresholds{PPS: 1, Mbps: 2, Flows: 3, TCPPPS: 4, TCPMbps: 5, UDPPPS: 6, UDPMbps: 7, ICMPPPS: 8, ICMPMbps: 9, SYNPPS: 10, SYNMbps: 11, FragPPS: 12, FragMbps: 13},
-				GroupPPS:   14, GroupMbps: 15, GroupFlows: 16, Actions: []Action{ActionAddressList, ActionRawDrop}, BanTime: time.Hour}}},
-		{name: "empty", value: " ; ;", want: nil},
-		{name: "unknown key", value: "web=203.0.113.0/25 ppss=5",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="ppss=5" in group "web": expected KEY=VALUE with KEY one of pps, mbps, flows,`}},
-		{name: "bad value and bad mbps", value: "web=203.0.113.0/25 pps=lots mbps=2000000000",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="lots" in group "web": expected a whole number`,
-				`FLOWSHIELD_HOSTGROUPS="2000000000" in group "web": expected megabits per second`}},
-		{name: "key without value", value: "web=203.0.113.0/25 pps",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="pps" in group "web": expected KEY=VALUE`}},
-		{name: "duplicate key", value: "web=203.0.113.0/25 pps=1 pps=2",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="pps=2" in group "web": expected each key once per group`}},
-		{name: "duplicate name", value: "web=203.0.113.0/25; web=198.51.100.0/24",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="web" in group "web": expected each group name once`}},
-		{name: "prefix in two groups", value: "a=203.0.113.0/25; b=203.0.113.0/25",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="203.0.113.0/25" in group "b": expected a prefix in one group only (it is also in "a")`}},
-		{name: "no prefix", value: "web= pps=1",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="web=" in group "web": expected at least one prefix`}},
-		{name: "bad prefix", value: "web=203.0.113.0/25,300.1.1.1",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="300.1.1.1" in group "web": expected an IP prefix`}},
-		{name: "trailing comma in prefixes (env trap)", value: "web=203.0.113.0/25,",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="203.0.113.0/25," in group "web": expected a comma-separated list of IP prefixes`}},
-		{name: "bad name", value: "we b=203.0.113.0/25",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="we" in entry 1: expected NAME=PREFIX`}},
-		{name: "bad action", value: "web=203.0.113.0/25 action=nuke",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="nuke" in group "web": expected none, or a comma-separated list`}},
-		{name: "bad ban time", value: "web=203.0.113.0/25 ban_time=10",
-			bad: []string{`FLOWSHIELD_HOSTGROUPS="ban_time=10" in group "web": expected ban_time= a Go duration`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := withEnv(global)
-			e["FLOWSHIELD_HOSTGROUPS"] = tt.value
-			c, err := ConfigurationFromEnv(e)
-			probs := problemsOf(t, err)
-			if tt.bad != nil {
-				if len(probs) != len(tt.bad) {
-					t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(tt.bad), err)
-				}
-				for i, b := range tt.bad {
-					if !strings.HasPrefix(probs[i].String(), b) {
-						t.Errorf("problem %d\n got %s\nwant %s...", i, probs[i], b)
-					}
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := c.HostGroups
-			for i := range got {
-				got[i].given = nil
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("groups:\n got %+v\nwant %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestDetectHostGroupsAndOverrides(t *testing.T) {
-	e := withEnv(map[string]string{
-		"FLOWSHIELD_ROUTEROS_ADDRESS": "192.0.2.1", "FLOWSHIELD_ROUTEROS_USER": "api",
-		"FLOWSHIELD_ACTION":     "address-list",
-		"FLOWSHIELD_HOSTGROUPS": "web=203.0.113.0/25 pps=5 group_flows=9 action=blackhole ban_time=1m; dns=198.51.100.53 udp_pps=1",
-	})
-	c, err := ConfigurationFromEnv(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := c.DetectHostGroups()
-	want := []detect.HostGroup{
-		{Name: "web", Prefixes: prefixes("203.0.113.0/25"), Thresholds: detect.Thresholds{PPS: 5, Mbps: 1000, Flows: 3500}, GroupFlows: 9},
-		{Name: "dns", Prefixes: prefixes("198.51.100.53/32"), Thresholds: detect.Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500, UDPPPS: 1}},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("DetectHostGroups:\n got %+v\nwant %+v", got, want)
-	}
-	for addr, want := range map[string]string{"203.0.113.1": "web", "198.51.100.53": "dns", "::ffff:203.0.113.2": "web", "203.0.113.200": ""} {
-		g, ok := c.HostGroupOf(netip.MustParseAddr(addr))
-		if g.Name != want || ok != (want != "") {
-			t.Errorf("HostGroupOf(%s) = %q %v, want %q", addr, g.Name, ok, want)
-		}
-	}
-	if a := c.GroupActions("web"); !slices.Equal(a, []Action{ActionBlackhole}) {
-		t.Errorf("web actions %v", a)
-	}
-	if a := c.GroupActions("dns"); !slices.Equal(a, []Action{ActionAddressList}) {
-		t.Errorf("dns actions %v", a)
-	}
-	if d := c.GroupBanTime("web"); d != time.Minute {
-		t.Errorf("web ban time %v", d)
-	}
-	if d := c.GroupBanTime(""); d != 10*time.Minute {
-		t.Errorf("default ban time %v", d)
-	}
-}
-
 func TestEffectiveRedactsSecrets(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := writeFile(t, dir, "token", "file-token-value\n", 0o600)
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{
+	c, err := FromEnv(withEnv(map[string]string{
 		"FLOWSHIELD_ROUTEROS_ADDRESS":  "192.0.2.1",
 		"FLOWSHIELD_ROUTEROS_USER":     "api",
 		"FLOWSHIELD_ROUTEROS_PASSWORD": "router-password-value",
@@ -613,8 +520,14 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 	for _, s := range c.Effective() {
 		settings[s.Name] = s
 	}
-	if len(settings) != len(knownVariables())-len(secretVariables)-1 { // no *_FILE names, NETWORKS_FILE folded into NETWORKS
-		t.Errorf("Effective lists %d variables, want %d", len(settings), len(knownVariables())-len(secretVariables)-1)
+	secrets := 0
+	for _, v := range variables {
+		if v.Secret {
+			secrets++
+		}
+	}
+	if len(settings) != len(variables)-secrets-1 { // no *_FILE names, NETWORKS_FILE folded into NETWORKS
+		t.Errorf("Effective lists %d variables, want %d", len(settings), len(variables)-secrets-1)
 	}
 	checks := []Setting{
 		{"FLOWSHIELD_ROUTEROS_PASSWORD", "(redacted)", "environment"},
@@ -633,7 +546,7 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 }
 
 func TestUnknownVariableWarns(t *testing.T) {
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x"}))
+	c, err := FromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,63 +555,43 @@ func TestUnknownVariableWarns(t *testing.T) {
 	}
 }
 
-func TestConfigurationFromOSEnv(t *testing.T) {
+// TestNotActedOnWarns: what this build parses but does not act on yet
+// loads, and says so in Warnings (the daemon logs them at start).
+func TestNotActedOnWarns(t *testing.T) {
+	c, err := FromEnv(withEnv(map[string]string{
+		"FLOWSHIELD_ROUTEROS_ADDRESS": "192.0.2.1", "FLOWSHIELD_ROUTEROS_USER": "api",
+		"FLOWSHIELD_EXPORTERS":      "192.0.2.1",
+		"FLOWSHIELD_ESCALATE_AFTER": "1m",
+		"FLOWSHIELD_ACTION":         "filter,address-list",
+		"FLOWSHIELD_HOSTGROUPS":     "web=203.0.113.0/25 action=filter; dns=203.0.113.53 action=raw-drop",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"FLOWSHIELD_EXPORTERS is not acted on by this build",
+		"FLOWSHIELD_ESCALATE_AFTER is not acted on by this build",
+		"FLOWSHIELD_ACTION=filter is not acted on by this build",
+		`FLOWSHIELD_HOSTGROUPS action=filter (group "web") is not acted on by this build`,
+	}
+	if !slices.Equal(c.Warnings, want) {
+		t.Errorf("warnings\n got %q\nwant %q", c.Warnings, want)
+	}
+	// At their defaults they say nothing.
+	c, err = FromEnv(withEnv(map[string]string{"FLOWSHIELD_EXPORTERS": "", "FLOWSHIELD_ESCALATE_AFTER": "0s"}))
+	if err != nil || len(c.Warnings) != 0 {
+		t.Errorf("defaults: warnings %q, err %v", c.Warnings, err)
+	}
+}
+
+func TestFromOSEnv(t *testing.T) {
 	t.Setenv("FLOWSHIELD_NETWORKS", "192.0.2.0/24")
 	t.Setenv("FLOWSHIELD_MAX_BANS", "7")
-	c, err := ConfigurationFromOSEnv()
+	c, err := FromOSEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.MaxBans != 7 || !slices.Equal(c.Networks, prefixes("192.0.2.0/24")) {
 		t.Errorf("%+v", c)
 	}
-}
-
-func TestBuildInfo(t *testing.T) {
-	old := Version
-	t.Cleanup(func() { Version = old })
-	Version = "9.9.9"
-	b := BuildInfo()
-	if b.Version != "9.9.9" || b.GoVersion == "" || b.OS == "" || b.Arch == "" || b.Commit == "" {
-		t.Errorf("%+v", b)
-	}
-}
-
-func TestHostGroupOfLongestMatch(t *testing.T) {
-	c, err := ConfigurationFromEnv(withEnv(map[string]string{"FLOWSHIELD_HOSTGROUPS": "wide=10.0.0.0/8; narrow=10.1.2.0/24; v6=2001:db8::/32"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for addr, want := range map[string]string{"10.1.2.3": "narrow", "10.1.3.3": "wide", "2001:db8::1": "v6", "11.0.0.1": ""} {
-		if g, _ := c.HostGroupOf(netip.MustParseAddr(addr)); g.Name != want {
-			t.Errorf("HostGroupOf(%s) = %q, want %q", addr, g.Name, want)
-		}
-	}
-}
-
-// FuzzHostGroups: any HOSTGROUPS value either parses into groups with
-// prefixes, or gives one-line problems; it never panics.
-func FuzzHostGroups(f *testing.F) {
-	for _, seed := range []string{
-		"web=203.0.113.0/25 pps=50000 mbps=2000; dns=198.51.100.53/32 udp_pps=100000; customers=198.51.100.0/24 group_mbps=800",
-		"a=10.0.0.0/8,2001:db8::/32 action=raw-drop,blackhole ban_time=1h", "=;;= =", "a=1.2.3.4/33 pps=-1", "a=, b=",
-	} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, value string) {
-		var probs problems
-		groups := parseHostGroups(&probs, value, detect.Thresholds{PPS: 1})
-		for _, p := range probs.list {
-			if strings.ContainsAny(p.Variable+p.Where+p.Expected, "\n") {
-				t.Fatalf("problem spans lines: %q", p.String())
-			}
-		}
-		if len(probs.list) == 0 {
-			for _, g := range groups {
-				if g.Name == "" || len(g.Prefixes) == 0 {
-					t.Fatalf("group without name or prefix from %q: %+v", value, g)
-				}
-			}
-		}
-	})
 }

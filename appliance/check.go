@@ -1,4 +1,4 @@
-package main
+package appliance
 
 import (
 	"context"
@@ -13,18 +13,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowshield/flowshield/appliance"
+	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/routeros"
 )
 
-// Bounds of one router's check; the whole check is bounded by checkTimeout.
+// Bounds of the router part of `flowshield check`, and of one router's.
 const (
+	checkTimeout     = 30 * time.Second
 	checkDialTimeout = 5 * time.Second
 	checkCallTimeout = 10 * time.Second
 )
 
-// checkRouterAccess is the router part of `flowshield check`: for each of
+// CheckRouters is the router part of `flowshield check`: for each of
 // cfg.RouterOSAddresses (in parallel), log in, read /system/resource and the
 // API user's group policies, then the flow export (/ip/traffic-flow, its
 // targets, the switch chips' L3 hardware offloading), and return one line
@@ -44,13 +45,14 @@ const (
 // chip (floods through offloaded paths are invisible); a NetFlow v1 target.
 // Fast timers are logged at INFO with the latency they give.
 //
-// It runs only when the configuration itself is valid and a router is
-// configured; nil means all is well. The password never appears in what it
-// returns or logs.
-func checkRouterAccess(ctx context.Context, cfg appliance.Configuration, log *slog.Logger) []string {
+// It is for a valid configuration; nil means all is well (and no router,
+// nothing to check). The password never appears in what it returns or logs.
+func CheckRouters(ctx context.Context, cfg config.Configuration, log *slog.Logger) []string {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	var actions []routeros.Action
 	for _, a := range cfg.Actions {
-		if a != appliance.ActionNone {
+		if a != config.ActionNone {
 			actions = append(actions, routeros.Action(a))
 		}
 	}
@@ -74,11 +76,8 @@ func checkRouterAccess(ctx context.Context, cfg appliance.Configuration, log *sl
 }
 
 // checkRouter checks one router.
-func checkRouter(ctx context.Context, cfg appliance.Configuration, addr string, actions []routeros.Action, log *slog.Logger) []string {
-	rcfg := routeros.DefaultConfiguration()
-	rcfg.Address = addr
-	rcfg.User, rcfg.Password = cfg.RouterOSUser, cfg.RouterOSPassword
-	rcfg.TLS, rcfg.TLSInsecure = cfg.RouterOSTLS, cfg.RouterOSTLSInsecure
+func checkRouter(ctx context.Context, cfg config.Configuration, addr string, actions []routeros.Action, log *slog.Logger) []string {
+	rcfg := routerConfiguration(cfg, addr)
 	rcfg.DialTimeout, rcfg.CallTimeout = checkDialTimeout, checkCallTimeout
 	rcfg.KeepAlive = 0
 	// The client's own warnings would repeat the problem lines.
@@ -165,6 +164,7 @@ func describeRouterError(addr, user string, useTLS bool, err error) string {
 		return fmt.Sprintf("router %s: cannot connect: the router's TLS certificate is not trusted (%v); install a trusted certificate or set FLOWSHIELD_ROUTEROS_TLS_INSECURE=true", addr, err)
 	case errors.As(err, &op) && op.Op == "dial":
 		return fmt.Sprintf("router %s: cannot connect: %v", addr, op.Err)
+	// TODO(issue 12): errors.As on routeros.LoginError.
 	case strings.Contains(msg, ": refused: "):
 		// routeros words a !trap answering /login as "log in to ... : refused: <the router's message>".
 		reason := msg[strings.LastIndex(msg, ": refused: ")+len(": refused: "):]

@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/config"
+	"github.com/flowshield/flowshield/container"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/flow/netflow"
@@ -76,7 +77,15 @@ type Options struct {
 }
 
 // Run starts the daemon and blocks until ctx is cancelled.
+//
+// Started as root (as a container on RouterOS is), it first hands DATA_DIR
+// to an unprivileged user and drops root, before opening the store, a
+// socket or parsing anything from the network: the flow ports take
+// untrusted UDP.
 func Run(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
+	if err := container.DropPrivileges(cfg.DataDir, log); err != nil {
+		return fmt.Errorf("drop root: %w", err)
+	}
 	a, err := New(cfg, log, Options{})
 	if err != nil {
 		return err

@@ -100,12 +100,6 @@ func IsTrap(err error) bool {
 	return errors.As(err, &t)
 }
 
-// IsExists says whether err is the router's duplicate-entry trap.
-func IsExists(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t) && t.Message == "failure: already have such entry"
-}
-
 func isNoSuchItem(err error) bool {
 	var t *TrapError
 	return errors.As(err, &t) && t.Message == "no such item"
@@ -142,8 +136,7 @@ type Router struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 
-	connects chan struct{}
-	kick     chan struct{}
+	kick chan struct{}
 
 	calls, traps, connErrors, timeouts atomic.Uint64
 	dials, dialFailures, logins        atomic.Uint64
@@ -177,9 +170,8 @@ func New(cfg Configuration, log *slog.Logger) *Router {
 	}
 	return &Router{
 		cfg: cfg, log: log.With("router", cfg.Address),
-		sem:      make(chan struct{}, 1),
-		connects: make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
+		sem:  make(chan struct{}, 1),
+		kick: make(chan struct{}, 1),
 	}
 }
 
@@ -210,10 +202,6 @@ func (r *Router) LastError() error {
 	defer r.mu.Unlock()
 	return r.lastErr
 }
-
-// Connects receives a value after each successful login (coalesced): an
-// alternative to OnConnect.
-func (r *Router) Connects() <-chan struct{} { return r.connects }
 
 // Stats is a snapshot of the counters.
 func (r *Router) Stats() Stats {
@@ -462,10 +450,6 @@ func (r *Router) dialLocked(ctx context.Context) error {
 	r.lastErr = nil
 	r.mu.Unlock()
 	r.log.Info("connected", "user", r.cfg.User, "tls", r.cfg.TLS)
-	select {
-	case r.connects <- struct{}{}:
-	default:
-	}
 	return nil
 }
 

@@ -51,6 +51,9 @@ type Configuration struct {
 	// LegacyBlackhole writes blackhole routes the RouterOS 6 way
 	// (type=blackhole) instead of RouterOS 7's blackhole=yes.
 	LegacyBlackhole bool
+	// Limits bound what one reply can make the client hold; a zero field
+	// takes DefaultReplyLimits' value.
+	Limits ReplyLimits
 	// OnConnect runs on the maintenance goroutine after every successful
 	// login (the first one included), so the caller can reconcile. It may
 	// call the Router's methods. Only called between Start and Stop; Stop
@@ -66,43 +69,8 @@ func DefaultConfiguration() Configuration {
 		BackoffMin: time.Second, BackoffMax: time.Minute,
 		KeepAlive: 30 * time.Second,
 		ListIn:    "flowshield-in", ListOut: "flowshield-out",
+		Limits: DefaultReplyLimits(),
 	}
-}
-
-var (
-	// ErrNotConnected is returned while waiting out the backoff after a
-	// failed dial; it wraps the last error.
-	ErrNotConnected = errors.New("not connected")
-	// ErrStopped is returned after Stop.
-	ErrStopped = errors.New("router client stopped")
-	// ErrNotFound is an object that is not (or no longer) on the router.
-	ErrNotFound = errors.New("not on the router")
-	// ErrNotManaged is an object without the flowshield comment: never
-	// touched.
-	ErrNotManaged = errors.New("object is not flowshield's")
-)
-
-// TrapError is the router refusing a command (!trap); the connection stays.
-type TrapError struct {
-	Command  string
-	Message  string
-	Category string
-}
-
-func (e *TrapError) Error() string {
-	return fmt.Sprintf("router refused %s: %s", e.Command, e.Message)
-}
-
-// IsTrap says whether err is the router refusing a command, as opposed to
-// a lost or timed-out connection.
-func IsTrap(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t)
-}
-
-func isNoSuchItem(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t) && t.Message == "no such item"
 }
 
 // Stats counts what the client did since New.
@@ -110,6 +78,9 @@ type Stats struct {
 	Calls, Traps, ConnErrors, Timeouts uint64
 	Dials, DialFailures, Logins        uint64
 	Unparsed                           uint64 // flowshield objects List could not read
+	// RejectedReplies counts replies over Configuration.Limits or
+	// malformed; each closed its connection.
+	RejectedReplies uint64
 }
 
 // Router is the client of one router.
@@ -141,6 +112,7 @@ type Router struct {
 	calls, traps, connErrors, timeouts atomic.Uint64
 	dials, dialFailures, logins        atomic.Uint64
 	unparsed                           atomic.Uint64
+	rejectedReplies                    atomic.Uint64
 }
 
 // New returns an inert client; calls dial on demand, Start keeps the
@@ -164,6 +136,15 @@ func New(cfg Configuration, log *slog.Logger) *Router {
 	}
 	if cfg.ListOut == "" {
 		cfg.ListOut = d.ListOut
+	}
+	if cfg.Limits.WordBytes <= 0 {
+		cfg.Limits.WordBytes = d.Limits.WordBytes
+	}
+	if cfg.Limits.ReplyWords <= 0 {
+		cfg.Limits.ReplyWords = d.Limits.ReplyWords
+	}
+	if cfg.Limits.ReplyBytes <= 0 {
+		cfg.Limits.ReplyBytes = d.Limits.ReplyBytes
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -208,7 +189,7 @@ func (r *Router) Stats() Stats {
 	return Stats{
 		Calls: r.calls.Load(), Traps: r.traps.Load(), ConnErrors: r.connErrors.Load(),
 		Timeouts: r.timeouts.Load(), Dials: r.dials.Load(), DialFailures: r.dialFailures.Load(),
-		Logins: r.logins.Load(), Unparsed: r.unparsed.Load(),
+		Logins: r.logins.Load(), Unparsed: r.unparsed.Load(), RejectedReplies: r.rejectedReplies.Load(),
 	}
 }
 
@@ -491,7 +472,7 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	}
 	r.live = conn
 	r.mu.Unlock()
-	client, err := ros.NewClient(conn)
+	client, err := ros.NewClient(&boundedConn{ReadWriteCloser: conn, limits: r.cfg.Limits, rejected: &r.rejectedReplies})
 	if err != nil {
 		r.dropLive(conn)
 		return fmt.Errorf("connect to %s: %w", r.cfg.Address, err)
@@ -510,15 +491,18 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	if err != nil {
 		client.Close()
 		r.dropLive(conn)
+		le := &LoginError{Address: r.cfg.Address, User: r.cfg.User}
 		var de *ros.DeviceError
-		if errors.As(err, &de) {
+		switch {
+		case errors.As(err, &de):
 			// The router's words only: the library's error carries no password.
-			return fmt.Errorf("log in to %s as %q: refused: %s", r.cfg.Address, r.cfg.User, de.Sentence.Map["message"])
+			le.Refused, le.Message = true, de.Sentence.Map["message"]
+		case ctx.Err() != nil:
+			le.Err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		default:
+			le.Err = err
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
-		return fmt.Errorf("log in to %s as %q: %w", r.cfg.Address, r.cfg.User, err)
+		return le
 	}
 	conn.SetDeadline(time.Time{})
 	r.client, r.conn = client, conn

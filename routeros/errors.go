@@ -46,6 +46,12 @@ func isNoSuchItem(err error) bool {
 	return errors.As(err, &t) && t.Message == "no such item"
 }
 
+// rejectedReply says whether err is a reply the client refused to read.
+func rejectedReply(err error) bool {
+	var e *ReplyTooLargeError
+	return errors.As(err, &e) || errors.Is(err, ErrMalformedReply)
+}
+
 // LoginError is a connection that was opened but did not end logged in.
 // Either the router answered /login with !trap or !fatal (Refused, with
 // the router's Message: a wrong user or password, a user without the api

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,7 +139,16 @@ func TestReplyLimits(t *testing.T) {
 		})
 	}
 	t.Run("at the limits", func(t *testing.T) {
-		r := rawClient(t, rawRouter(t, loginThen(atLimits)), limits)
+		var calls atomic.Int32
+		r := rawClient(t, rawRouter(t, func(command string) []byte {
+			switch {
+			case command == "/login":
+				return sentences("!done")
+			case calls.Add(1) <= 3:
+				return atLimits
+			}
+			return sentences("!re =m=1", "!re "+w100, "!re", "!done") // 10 words, 118 bytes
+		}), limits)
 		for i := range 3 {
 			res, err := r.Resource(ctxT(t))
 			if err != nil || len(res["n"]) != 97 {
@@ -147,6 +157,14 @@ func TestReplyLimits(t *testing.T) {
 		}
 		if s := r.Stats(); s.RejectedReplies != 0 || s.Logins != 1 {
 			t.Fatalf("stats %+v", s)
+		}
+		// words over on a connection that had worked: not asked again
+		var tooLarge *routeros.ReplyTooLargeError
+		if _, err := r.Resource(ctxT(t)); !errors.As(err, &tooLarge) || tooLarge.Limit != "ReplyWords" {
+			t.Fatalf("one word over: %v", err)
+		}
+		if s := r.Stats(); s.RejectedReplies != 1 || s.Dials != 1 || calls.Load() != 4 {
+			t.Fatalf("after one reply over: %d commands, stats %+v", calls.Load(), s)
 		}
 	})
 }

@@ -323,7 +323,8 @@ func (r *Router) call(ctx context.Context, idempotent bool, words ...string) (*r
 		if err == nil || IsTrap(err) {
 			return reply, err
 		}
-		if !idempotent || fresh || attempt > 0 || ctx.Err() != nil || isTimeout(err) {
+		// an oversize reply would only come again
+		if !idempotent || fresh || attempt > 0 || ctx.Err() != nil || isTimeout(err) || rejectedReply(err) {
 			return nil, err
 		}
 	}

@@ -7,8 +7,15 @@
 // calls on one connection are serialised, any I/O error or timeout closes
 // the connection and the next call or the maintenance loop redials with
 // exponential backoff and jitter, the library's logger is silenced (at
-// debug level it prints the /login password), and async mode (which dies
-// on a timeout and panics on 32-bit ARM) is never used.
+// debug level it prints the /login password), async mode (which dies
+// on a timeout and panics on 32-bit ARM) is never used, and every reply is
+// checked on the wire against ReplyLimits before the library allocates it
+// (it allocates whatever length a word announces).
+//
+// Errors: a TrapError is the router refusing a command, the connection
+// kept; a LoginError a connection that did not end logged in (refused, or
+// not completed); a ReplyTooLargeError a reply over the limits. Match them
+// with errors.As.
 package routeros
 
 import (

@@ -12,8 +12,9 @@ import (
 	"github.com/flowshield/flowshield/routeros/routerostest"
 )
 
-// closingServer accepts connections on loopback and closes them at once.
-func closingServer(t *testing.T) string {
+// loopbackServer listens on 127.0.0.1 and hands each connection to serve,
+// which owns it.
+func loopbackServer(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,10 +27,15 @@ func closingServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// closingServer accepts connections and closes them at once.
+func closingServer(t *testing.T) string {
+	return loopbackServer(t, func(c net.Conn) { c.Close() })
 }
 
 // TestCallErrors: what a caller can tell from the error of its first call,
@@ -102,26 +108,17 @@ func TestCallErrors(t *testing.T) {
 // TestLoginTimeout: a service that accepts and never answers is a login
 // that did not complete, within CallTimeout.
 func TestLoginTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	// it reads until the client gives up and closes
+	silent := loopbackServer(t, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Close()
+	})
 	cfg := routeros.DefaultConfiguration()
-	cfg.Address, cfg.User, cfg.CallTimeout = ln.Addr().String(), "admin", 200*time.Millisecond
+	cfg.Address, cfg.User, cfg.CallTimeout = silent, "admin", 200*time.Millisecond
 	r := routeros.New(cfg, nil)
 	t.Cleanup(r.Stop)
 	t0 := time.Now()
-	_, err = r.Resource(ctxT(t))
+	_, err := r.Resource(ctxT(t))
 	var le *routeros.LoginError
 	var ne net.Error
 	if !errors.As(err, &le) || le.Refused || !errors.As(err, &ne) || !ne.Timeout() || time.Since(t0) > 2*time.Second {

@@ -18,34 +18,19 @@ import (
 // rawRouter is a router on loopback that answers each command (its first
 // word, "/login" included) with the bytes reply gives, as they are.
 func rawRouter(t *testing.T, reply func(command string) []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return loopbackServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			words, err := routerostest.ReadSentence(br)
+			if err != nil || len(words) == 0 {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					words, err := routerostest.ReadSentence(br)
-					if err != nil || len(words) == 0 {
-						return
-					}
-					if _, err := c.Write(reply(words[0])); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(reply(words[0])); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // loginThen accepts the login and answers every other command with rest.

@@ -20,22 +20,32 @@ type settings struct {
 
 // set applies the writable properties, all or none.
 func (st *settings) set(attrs map[string]string) error {
+	changes, err := st.schema.changes(attrs)
+	if err != nil {
+		return err
+	}
+	maps.Copy(st.props, changes)
+	return nil
+}
+
+// changes is what a set writes: every property but the ids, checked and
+// normalized, or the first error.
+func (sc *schema) changes(attrs map[string]string) (map[string]string, error) {
 	changes := map[string]string{}
 	for k, v := range attrs {
 		if k == ".id" || k == "numbers" {
 			continue
 		}
-		if !st.schema.writable[k] {
-			return fmt.Errorf("unknown parameter %s", k)
+		if !sc.writable[k] {
+			return nil, fmt.Errorf("unknown parameter %s", k)
 		}
-		nv, err := st.schema.normalize(k, v)
+		nv, err := sc.normalize(k, v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		changes[k] = nv
 	}
-	maps.Copy(st.props, changes)
-	return nil
+	return changes, nil
 }
 
 // expireLocked removes address-list entries whose timeout ran out and
@@ -172,19 +182,9 @@ func (s *Server) setLocked(t *table, ids []string, attrs map[string]string, now 
 		}
 		objs = append(objs, o)
 	}
-	changes := map[string]string{}
-	for k, v := range attrs {
-		if k == ".id" || k == "numbers" {
-			continue
-		}
-		if !t.schema.writable[k] {
-			return fmt.Errorf("unknown parameter %s", k)
-		}
-		nv, err := t.schema.normalize(k, v)
-		if err != nil {
-			return err
-		}
-		changes[k] = nv
+	changes, err := t.schema.changes(attrs)
+	if err != nil {
+		return err
 	}
 	for _, o := range objs {
 		old := o.props

@@ -32,30 +32,27 @@ func appendSentence(b []byte, words ...string) []byte {
 }
 
 // TestBoundedConnSplitPrefixes: length prefixes of every size up to 4
-// bytes, delivered a byte per read, are followed across reads and every
-// byte passes unchanged.
+// bytes, each byte of them delivered by a read of its own, are followed
+// across reads and every byte passes unchanged.
 func TestBoundedConnSplitPrefixes(t *testing.T) {
 	var stream []byte
+	var chunks []io.Reader
 	for _, n := range []int{0x7F, 0x80, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000} {
-		stream = appendSentence(stream, "!re", "=k="+strings.Repeat("x", n-3))
+		for _, w := range []string{"!re", "=k=" + strings.Repeat("x", n-3), ""} {
+			prefix := wire.AppendLength(nil, uint32(len(w)))
+			for _, b := range prefix {
+				chunks = append(chunks, bytes.NewReader([]byte{b}))
+			}
+			chunks = append(chunks, strings.NewReader(w))
+			stream = append(append(stream, prefix...), w...)
+		}
 	}
 	var rejected atomic.Uint64
-	c := &boundedConn{ReadWriteCloser: readOnly{iotest.OneByteReader(bytes.NewReader(stream))},
+	c := &boundedConn{ReadWriteCloser: readOnly{io.MultiReader(chunks...)},
 		limits: ReplyLimits{WordBytes: 0x200000, ReplyWords: 18, ReplyBytes: 1 << 30}, rejected: &rejected}
-	var passed []byte
-	var one [1]byte
-	for {
-		n, err := c.Read(one[:])
-		passed = append(passed, one[:n]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", len(passed), err)
-		}
-	}
-	if !bytes.Equal(passed, stream) || rejected.Load() != 0 {
-		t.Fatalf("passed %d bytes of %d, %d rejected", len(passed), len(stream), rejected.Load())
+	passed, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(passed, stream) || rejected.Load() != 0 {
+		t.Fatalf("passed %d bytes of %d (%v), %d rejected", len(passed), len(stream), err, rejected.Load())
 	}
 	// the same reply, read again after a write, passes again
 	c.ReadWriteCloser = readOnly{bytes.NewReader(stream)}

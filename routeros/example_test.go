@@ -2,6 +2,7 @@ package routeros_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -11,7 +12,8 @@ import (
 )
 
 // How the ban manager drives a router: reconcile on every (re)connect, add
-// with Ensure after an uncertain failure, extend with SetTimeout.
+// only what Find does not see after an uncertain failure, extend with
+// SetTimeout.
 func Example() {
 	emu := routerostest.New(routerostest.DefaultConfiguration())
 	if err := emu.Start(); err != nil {
@@ -38,13 +40,18 @@ func Example() {
 		Action:    routeros.ActionAddressList,
 		Prefix:    netip.MustParsePrefix("203.0.113.5/32"),
 		Direction: routeros.In,
-		Comment:   routeros.AttackComment("a1b2c3", "udp_flood"),
+		Comment:   "flowshield a1b2c3 udp_flood",
 		Timeout:   10 * time.Minute,
 	}
 	id, err := r.Add(ctx, ban)
 	if err != nil && !routeros.IsTrap(err) {
 		// the connection broke: the add may or may not have happened
-		id, _, err = r.Ensure(ctx, ban)
+		var got routeros.Object
+		if got, err = r.Find(ctx, ban); err == nil {
+			id = got.ID
+		} else if errors.Is(err, routeros.ErrNotFound) {
+			id, err = r.Add(ctx, ban)
+		}
 	}
 	if err != nil {
 		return

@@ -84,52 +84,8 @@ func (o Object) String() string {
 	return s
 }
 
-// Comment is what a flowshield comment says.
-type Comment struct {
-	Manual   bool
-	AttackID string // attack bans
-	Type     string // attack bans: the attack type
-	Reason   string // manual bans
-}
-
 // maxCommentLength keeps comments readable in WinBox and bounded.
 const maxCommentLength = 200
-
-// AttackComment is the comment of a ban for an attack:
-// "flowshield <attack-id> <type>".
-func AttackComment(attackID, attackType string) string {
-	return clean(CommentPrefix + " " + oneWord(attackID) + " " + oneWord(attackType))
-}
-
-// ManualComment is the comment of a manual ban: "flowshield manual <reason>".
-func ManualComment(reason string) string {
-	s := CommentPrefix + " manual"
-	if reason != "" {
-		s += " " + reason
-	}
-	return clean(s)
-}
-
-// ParseComment reads a flowshield comment back; false when the comment is
-// not flowshield's.
-func ParseComment(s string) (Comment, bool) {
-	if !IsManaged(s) {
-		return Comment{}, false
-	}
-	f := strings.Fields(s[len(CommentPrefix):])
-	var c Comment
-	switch {
-	case len(f) >= 1 && f[0] == "manual":
-		c.Manual = true
-		c.Reason = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s[len(CommentPrefix):]), "manual"))
-	case len(f) >= 1:
-		c.AttackID = f[0]
-		if len(f) >= 2 {
-			c.Type = f[1]
-		}
-	}
-	return c, true
-}
 
 // IsManaged says whether a comment marks an object as flowshield's.
 func IsManaged(comment string) bool {
@@ -138,14 +94,6 @@ func IsManaged(comment string) bool {
 	}
 	rest := comment[len(CommentPrefix):]
 	return rest == "" || rest[0] == ' '
-}
-
-func oneWord(s string) string {
-	s = strings.Join(strings.Fields(s), "-")
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // clean drops control characters (a newline in a comment breaks the

@@ -151,8 +151,9 @@ func timeoutWord(d time.Duration) string {
 
 // Add creates the object and returns its id. It is never retried by the
 // client: when the connection breaks during an add, the router may or may
-// not have applied it, so the caller lists (or uses Ensure) before adding
-// again. An address-list entry already present traps (IsExists).
+// not have applied it, so the caller lists (or Finds) before adding again.
+// An address-list entry already present traps ("failure: already have such
+// entry").
 func (r *Router) Add(ctx context.Context, o Object) (string, error) {
 	if err := o.validate(); err != nil {
 		return "", fmt.Errorf("add %s: %w", o, err)
@@ -267,21 +268,6 @@ func addressQuery(key string, p netip.Prefix) []string {
 		return []string{"?" + key + "=" + p.String()}
 	}
 	return []string{"?" + key + "=" + p.Addr().String(), "?" + key + "=" + p.String(), "?#|"}
-}
-
-// Ensure adds the object unless flowshield's twin is already there: the
-// safe way to retry an add whose connection broke. created says whether
-// it added.
-func (r *Router) Ensure(ctx context.Context, o Object) (id string, created bool, err error) {
-	got, err := r.Find(ctx, o)
-	if err == nil {
-		return got.ID, false, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return "", false, err
-	}
-	id, err = r.Add(ctx, o)
-	return id, err == nil, err
 }
 
 // byID prints one object by id: it must exist and be flowshield's.

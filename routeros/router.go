@@ -7,8 +7,15 @@
 // calls on one connection are serialised, any I/O error or timeout closes
 // the connection and the next call or the maintenance loop redials with
 // exponential backoff and jitter, the library's logger is silenced (at
-// debug level it prints the /login password), and async mode (which dies
-// on a timeout and panics on 32-bit ARM) is never used.
+// debug level it prints the /login password), async mode (which dies
+// on a timeout and panics on 32-bit ARM) is never used, and every reply is
+// checked on the wire against ReplyLimits before the library allocates it
+// (it allocates whatever length a word announces).
+//
+// Errors: a TrapError is the router refusing a command, the connection
+// kept; a LoginError a connection that did not end logged in (refused, or
+// not completed); a ReplyTooLargeError a reply over the limits. Match them
+// with errors.As.
 package routeros
 
 import (
@@ -51,6 +58,9 @@ type Configuration struct {
 	// LegacyBlackhole writes blackhole routes the RouterOS 6 way
 	// (type=blackhole) instead of RouterOS 7's blackhole=yes.
 	LegacyBlackhole bool
+	// Limits bound what one reply can make the client hold; a zero field
+	// takes DefaultReplyLimits' value.
+	Limits ReplyLimits
 	// OnConnect runs on the maintenance goroutine after every successful
 	// login (the first one included), so the caller can reconcile. It may
 	// call the Router's methods. Only called between Start and Stop; Stop
@@ -66,49 +76,8 @@ func DefaultConfiguration() Configuration {
 		BackoffMin: time.Second, BackoffMax: time.Minute,
 		KeepAlive: 30 * time.Second,
 		ListIn:    "flowshield-in", ListOut: "flowshield-out",
+		Limits: DefaultReplyLimits(),
 	}
-}
-
-var (
-	// ErrNotConnected is returned while waiting out the backoff after a
-	// failed dial; it wraps the last error.
-	ErrNotConnected = errors.New("not connected")
-	// ErrStopped is returned after Stop.
-	ErrStopped = errors.New("router client stopped")
-	// ErrNotFound is an object that is not (or no longer) on the router.
-	ErrNotFound = errors.New("not on the router")
-	// ErrNotManaged is an object without the flowshield comment: never
-	// touched.
-	ErrNotManaged = errors.New("object is not flowshield's")
-)
-
-// TrapError is the router refusing a command (!trap); the connection stays.
-type TrapError struct {
-	Command  string
-	Message  string
-	Category string
-}
-
-func (e *TrapError) Error() string {
-	return fmt.Sprintf("router refused %s: %s", e.Command, e.Message)
-}
-
-// IsTrap says whether err is the router refusing a command, as opposed to
-// a lost or timed-out connection.
-func IsTrap(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t)
-}
-
-// IsExists says whether err is the router's duplicate-entry trap.
-func IsExists(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t) && t.Message == "failure: already have such entry"
-}
-
-func isNoSuchItem(err error) bool {
-	var t *TrapError
-	return errors.As(err, &t) && t.Message == "no such item"
 }
 
 // Stats counts what the client did since New.
@@ -116,6 +85,9 @@ type Stats struct {
 	Calls, Traps, ConnErrors, Timeouts uint64
 	Dials, DialFailures, Logins        uint64
 	Unparsed                           uint64 // flowshield objects List could not read
+	// RejectedReplies counts replies over Configuration.Limits or
+	// malformed; each closed its connection.
+	RejectedReplies uint64
 }
 
 // Router is the client of one router.
@@ -142,12 +114,12 @@ type Router struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 
-	connects chan struct{}
-	kick     chan struct{}
+	kick chan struct{}
 
 	calls, traps, connErrors, timeouts atomic.Uint64
 	dials, dialFailures, logins        atomic.Uint64
 	unparsed                           atomic.Uint64
+	rejectedReplies                    atomic.Uint64
 }
 
 // New returns an inert client; calls dial on demand, Start keeps the
@@ -172,14 +144,22 @@ func New(cfg Configuration, log *slog.Logger) *Router {
 	if cfg.ListOut == "" {
 		cfg.ListOut = d.ListOut
 	}
+	if cfg.Limits.WordBytes <= 0 {
+		cfg.Limits.WordBytes = d.Limits.WordBytes
+	}
+	if cfg.Limits.ReplyWords <= 0 {
+		cfg.Limits.ReplyWords = d.Limits.ReplyWords
+	}
+	if cfg.Limits.ReplyBytes <= 0 {
+		cfg.Limits.ReplyBytes = d.Limits.ReplyBytes
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Router{
 		cfg: cfg, log: log.With("router", cfg.Address),
-		sem:      make(chan struct{}, 1),
-		connects: make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
+		sem:  make(chan struct{}, 1),
+		kick: make(chan struct{}, 1),
 	}
 }
 
@@ -211,16 +191,12 @@ func (r *Router) LastError() error {
 	return r.lastErr
 }
 
-// Connects receives a value after each successful login (coalesced): an
-// alternative to OnConnect.
-func (r *Router) Connects() <-chan struct{} { return r.connects }
-
 // Stats is a snapshot of the counters.
 func (r *Router) Stats() Stats {
 	return Stats{
 		Calls: r.calls.Load(), Traps: r.traps.Load(), ConnErrors: r.connErrors.Load(),
 		Timeouts: r.timeouts.Load(), Dials: r.dials.Load(), DialFailures: r.dialFailures.Load(),
-		Logins: r.logins.Load(), Unparsed: r.unparsed.Load(),
+		Logins: r.logins.Load(), Unparsed: r.unparsed.Load(), RejectedReplies: r.rejectedReplies.Load(),
 	}
 }
 
@@ -354,7 +330,8 @@ func (r *Router) call(ctx context.Context, idempotent bool, words ...string) (*r
 		if err == nil || IsTrap(err) {
 			return reply, err
 		}
-		if !idempotent || fresh || attempt > 0 || ctx.Err() != nil || isTimeout(err) {
+		// an oversize reply would only come again
+		if !idempotent || fresh || attempt > 0 || ctx.Err() != nil || isTimeout(err) || rejectedReply(err) {
 			return nil, err
 		}
 	}
@@ -462,10 +439,6 @@ func (r *Router) dialLocked(ctx context.Context) error {
 	r.lastErr = nil
 	r.mu.Unlock()
 	r.log.Info("connected", "user", r.cfg.User, "tls", r.cfg.TLS)
-	select {
-	case r.connects <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
@@ -507,7 +480,7 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	}
 	r.live = conn
 	r.mu.Unlock()
-	client, err := ros.NewClient(conn)
+	client, err := ros.NewClient(&boundedConn{ReadWriteCloser: conn, limits: r.cfg.Limits, rejected: &r.rejectedReplies})
 	if err != nil {
 		r.dropLive(conn)
 		return fmt.Errorf("connect to %s: %w", r.cfg.Address, err)
@@ -526,15 +499,18 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	if err != nil {
 		client.Close()
 		r.dropLive(conn)
+		le := &LoginError{Address: r.cfg.Address, User: r.cfg.User}
 		var de *ros.DeviceError
-		if errors.As(err, &de) {
+		switch {
+		case errors.As(err, &de):
 			// The router's words only: the library's error carries no password.
-			return fmt.Errorf("log in to %s as %q: refused: %s", r.cfg.Address, r.cfg.User, de.Sentence.Map["message"])
+			le.Refused, le.Message = true, de.Sentence.Map["message"]
+		case ctx.Err() != nil:
+			le.Err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		default:
+			le.Err = err
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
-		return fmt.Errorf("log in to %s as %q: %w", r.cfg.Address, r.cfg.User, err)
+		return le
 	}
 	conn.SetDeadline(time.Time{})
 	r.client, r.conn = client, conn

@@ -158,18 +158,15 @@ func describeRouterError(addr, user string, useTLS bool, err error) string {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
-	msg := err.Error()
+	var login *routeros.LoginError
 	switch {
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		return fmt.Sprintf("router %s: cannot connect: the router's TLS certificate is not trusted (%v); install a trusted certificate or set FLOWSHIELD_ROUTEROS_TLS_INSECURE=true", addr, err)
 	case errors.As(err, &op) && op.Op == "dial":
 		return fmt.Sprintf("router %s: cannot connect: %v", addr, op.Err)
-	// TODO(issue 12): errors.As on routeros.LoginError.
-	case strings.Contains(msg, ": refused: "):
-		// routeros words a !trap answering /login as "log in to ... : refused: <the router's message>".
-		reason := msg[strings.LastIndex(msg, ": refused: ")+len(": refused: "):]
-		return fmt.Sprintf("router %s: login as %q failed: %s (check FLOWSHIELD_ROUTEROS_USER and FLOWSHIELD_ROUTEROS_PASSWORD)", addr, user, reason)
-	case strings.Contains(msg, "log in to "):
+	case errors.As(err, &login) && login.Refused:
+		return fmt.Sprintf("router %s: login as %q failed: %s (check FLOWSHIELD_ROUTEROS_USER and FLOWSHIELD_ROUTEROS_PASSWORD)", addr, user, login.Message)
+	case errors.As(err, &login):
 		hint := ""
 		if !useTLS {
 			hint = " (is it the API port, 8728, and the API service enabled? with API-SSL set FLOWSHIELD_ROUTEROS_TLS=true)"

@@ -10,7 +10,11 @@
 // A nil pointer field is JSON null; field order is the order on the wire.
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/flowshield/flowshield/routeros"
+)
 
 // Error is the body of every error answer: {"error": "..."}.
 type Error struct {
@@ -90,14 +94,14 @@ type Flow struct {
 // /api/v1/bans. Actions and Routers are never null; AttackID is "" for a
 // manual ban.
 type Ban struct {
-	Prefix    string      `json:"prefix"`
-	Direction string      `json:"direction"`
-	Actions   []string    `json:"actions"`
-	Reason    string      `json:"reason"`
-	AttackID  string      `json:"attack_id"`
-	CreatedAt time.Time   `json:"created_at"`
-	ExpiresAt time.Time   `json:"expires_at"`
-	Routers   []BanRouter `json:"routers"`
+	Prefix    string            `json:"prefix"`
+	Direction string            `json:"direction"`
+	Actions   []routeros.Action `json:"actions"`
+	Reason    string            `json:"reason"`
+	AttackID  string            `json:"attack_id"`
+	CreatedAt time.Time         `json:"created_at"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	Routers   []BanRouter       `json:"routers"`
 }
 
 // BanRouter is a ban's state on one router: "pending", "active", or

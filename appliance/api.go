@@ -13,6 +13,7 @@ import (
 	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/web"
 )
 
@@ -182,7 +183,7 @@ func banOf(b mitigation.Ban) api.Ban {
 		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), Routers: make([]api.BanRouter, 0, len(b.Routers)),
 	}
 	if j.Actions == nil {
-		j.Actions = []string{}
+		j.Actions = []routeros.Action{}
 	}
 	for _, r := range b.Routers {
 		state := r.State.String()

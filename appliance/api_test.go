@@ -15,6 +15,7 @@ import (
 	"github.com/flowshield/flowshield/flow"
 	"github.com/flowshield/flowshield/flow/collector"
 	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // apiCall makes one real HTTP request to the appliance and returns the
@@ -232,7 +233,7 @@ func TestAPIJSONUnchanged(t *testing.T) {
 		{"attack", attackOf(at, true, false), summary + `true}`},
 		{"attack with details", attackOf(at, true, true), summary + `true,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n","flows":[{"time":"2026-03-01T08:00:02Z","src":"2001:db8::5","dst":"2001:db8:9::1","src_port":1234,"dst_port":443,"protocol":6,"tcp_flags":2,"fragment":false,"packets":10,"bytes":600,"sampling_rate":0,"exporter":"192.0.2.9","line":"2026-03-01 08:00:01.000 [2001:db8::5]:1234 \u003e [2001:db8:9::1]:443 protocol: tcp flags: syn packets: 10 size: 600 bytes sample ratio: 1"}]}`},
 		{"attack without sample", attackOf(noSample, false, true), summary + `false,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n"}`},
-		{"ban", banOf(mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.In, Actions: []string{"address-list"},
+		{"ban", banOf(mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.In, Actions: []routeros.Action{"address-list"},
 			Reason: "scanner", Manual: true, CreatedAt: time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("x", 3600)),
 			ExpiresAt: time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
 			Routers: []mitigation.RouterState{{Address: "192.0.2.1:8728", State: mitigation.BanActive},

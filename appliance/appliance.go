@@ -22,6 +22,7 @@ import (
 	"github.com/flowshield/flowshield/flow/sflow"
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/notify"
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/storage"
 	"github.com/flowshield/flowshield/telemetry/graphite"
 	"github.com/flowshield/flowshield/telemetry/hostmetrics"
@@ -144,26 +145,19 @@ func (a *Appliance) detectConfiguration() detect.Configuration {
 
 func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 	c := mitigation.DefaultConfiguration()
-	c.Actions = nil
-	for _, act := range a.cfg.Actions {
-		c.Actions = append(c.Actions, string(act))
-	}
+	c.Actions = a.cfg.Actions
 	c.BanTime = a.cfg.BanTime
 	c.Directions = a.cfg.BanDirections
 	c.MaxBans = a.cfg.MaxBans
 	c.Whitelist = a.cfg.Whitelist
 	c.ListIn = a.cfg.RouterOSListIn
 	c.ListOut = a.cfg.RouterOSListOut
-	c.HostGroupPolicy = func(ip netip.Addr) ([]string, time.Duration) {
+	c.HostGroupPolicy = func(ip netip.Addr) ([]routeros.Action, time.Duration) {
 		g, ok := a.cfg.HostGroupOf(ip)
 		if !ok {
 			return nil, 0
 		}
-		var acts []string
-		for _, act := range g.Actions {
-			acts = append(acts, string(act))
-		}
-		return acts, g.BanTime
+		return g.Actions, g.BanTime
 	}
 	c.DropThresholdPPS = float64(a.cfg.Thresholds.PPS)
 	c.DropThresholdFor = func(ip netip.Addr) float64 {

@@ -52,8 +52,8 @@ func CheckRouters(ctx context.Context, cfg config.Configuration, log *slog.Logge
 	defer cancel()
 	var actions []routeros.Action
 	for _, a := range cfg.Actions {
-		if a != config.ActionNone {
-			actions = append(actions, routeros.Action(a))
+		if a != routeros.ActionNone {
+			actions = append(actions, a)
 		}
 	}
 	results := make([][]string, len(cfg.RouterOSAddresses))
@@ -182,11 +182,7 @@ func actionsText(actions []routeros.Action) string {
 	if len(actions) == 0 {
 		return "ACTION=none"
 	}
-	s := make([]string, len(actions))
-	for i, a := range actions {
-		s[i] = string(a)
-	}
-	return "ACTION=" + strings.Join(s, ",")
+	return "ACTION=" + routeros.JoinActions(actions, ",")
 }
 
 func plural(n int, one, many string) string {

@@ -130,7 +130,7 @@ func TestCheckRouterAccess(t *testing.T) {
 	tests := []struct {
 		name      string
 		addrs     []string
-		actions   []config.Action
+		actions   []routeros.Action
 		password  string
 		tls       bool
 		insecure  bool
@@ -139,29 +139,29 @@ func TestCheckRouterAccess(t *testing.T) {
 		wantLog   []string // substrings of the log
 		wantNoLog string
 	}{
-		{name: "full user", addrs: []string{full.Addr()}, actions: []config.Action{config.ActionAddressList},
+		{name: "full user", addrs: []string{full.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			wantLog: []string{"version=\"7.18.2 (stable)\"", "board=RB5009UG+S+", "router access is sufficient"}},
-		{name: "read-only group with address-list", addrs: []string{readOnly.Addr()}, actions: []config.Action{config.ActionAddressList},
+		{name: "read-only group with address-list", addrs: []string{readOnly.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			want:    []string{"router " + readOnly.Addr() + `: the group of user "flowshield" lacks the write policy; ACTION=address-list needs api, read, write`},
 			wantLog: []string{"board=RB5009UG+S+"}, wantNoLog: "sufficient"},
-		{name: "read-only group with ACTION=none", addrs: []string{readOnly.Addr()}, actions: []config.Action{config.ActionNone},
+		{name: "read-only group with ACTION=none", addrs: []string{readOnly.Addr()}, actions: []routeros.Action{routeros.ActionNone},
 			wantLog: []string{"router access is sufficient"}},
 		{name: "write group with raw-drop and blackhole", addrs: []string{writer.Addr()},
-			actions: []config.Action{config.ActionRawDrop, config.ActionBlackhole}},
-		{name: "group without api", addrs: []string{noAPI.Addr()}, actions: []config.Action{config.ActionAddressList},
+			actions: []routeros.Action{routeros.ActionRawDrop, routeros.ActionBlackhole}},
+		{name: "group without api", addrs: []string{noAPI.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			want: []string{"router " + noAPI.Addr() + `: logged in as "flowshield" but the router refused to read /system/resource`}},
-		{name: "wrong password", addrs: []string{full.Addr()}, actions: []config.Action{config.ActionAddressList},
+		{name: "wrong password", addrs: []string{full.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			password: "wrong-" + checkPassword,
 			want:     []string{"router " + full.Addr() + `: login as "flowshield" failed: invalid user name or password`}},
-		{name: "unreachable", addrs: []string{unreachable}, actions: []config.Action{config.ActionAddressList},
+		{name: "unreachable", addrs: []string{unreachable}, actions: []routeros.Action{routeros.ActionAddressList},
 			want: []string{"router " + unreachable + ": cannot connect: connect: connection refused"}},
-		{name: "silent", addrs: []string{silent}, actions: []config.Action{config.ActionAddressList}, timeout: time.Second,
+		{name: "silent", addrs: []string{silent}, actions: []routeros.Action{routeros.ActionAddressList}, timeout: time.Second,
 			want: []string{"router " + silent + `: connected but the login as "flowshield" did not complete`}},
-		{name: "self-signed TLS", addrs: []string{tlsEmu.Addr()}, actions: []config.Action{config.ActionAddressList}, tls: true,
+		{name: "self-signed TLS", addrs: []string{tlsEmu.Addr()}, actions: []routeros.Action{routeros.ActionAddressList}, tls: true,
 			want: []string{"router " + tlsEmu.Addr() + ": cannot connect: the router's TLS certificate is not trusted"}},
-		{name: "self-signed TLS insecure", addrs: []string{tlsEmu.Addr()}, actions: []config.Action{config.ActionAddressList},
+		{name: "self-signed TLS insecure", addrs: []string{tlsEmu.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			tls: true, insecure: true, wantLog: []string{"tls=true"}},
-		{name: "one of two routers down", addrs: []string{full.Addr(), unreachable}, actions: []config.Action{config.ActionAddressList},
+		{name: "one of two routers down", addrs: []string{full.Addr(), unreachable}, actions: []routeros.Action{routeros.ActionAddressList},
 			want: []string{"router " + unreachable + ": cannot connect"}, wantLog: []string{"address=" + full.Addr()}},
 	}
 	for _, tc := range tests {
@@ -284,7 +284,7 @@ func TestCheckFlowExport(t *testing.T) {
 			}
 			emu := checkEmulator(t, group, "", nil, tc.version, tc.prepare)
 			cfg := config.Configuration{
-				Actions: []config.Action{config.ActionNone}, RouterOSAddresses: []string{emu.Addr()},
+				Actions: []routeros.Action{routeros.ActionNone}, RouterOSAddresses: []string{emu.Addr()},
 				RouterOSUser: "flowshield", RouterOSPassword: checkPassword,
 			}
 			var logBuf bytes.Buffer

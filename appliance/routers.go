@@ -10,7 +10,6 @@ import (
 
 	"github.com/flowshield/flowshield/config"
 	"github.com/flowshield/flowshield/detect"
-	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/routeros"
 )
 
@@ -99,52 +98,22 @@ func (rc *routerClient) lastFailure() (time.Time, error) {
 	return rc.lastErrAt, err
 }
 
-func toRouterOS(o mitigation.RouterObject) routeros.Object {
-	return routeros.Object{
-		Action: routeros.Action(o.Action), Prefix: o.Prefix, Direction: routeros.Direction(o.Direction),
-		List: o.List, Comment: o.Comment, Timeout: o.Timeout, ID: o.ID, Packets: o.Packets,
-	}
-}
-
-func fromRouterOS(o routeros.Object) mitigation.RouterObject {
-	return mitigation.RouterObject{
-		Action: string(o.Action), Prefix: o.Prefix, Direction: detect.Direction(o.Direction),
-		List: o.List, Comment: o.Comment, Timeout: o.Timeout, ID: o.ID, Packets: o.Packets,
-	}
-}
-
 // List returns the router's flowshield ban objects. Disabled ones are left
 // out: an operator who disabled a ban rule meant it, and a disabled object
 // does not ban, so reconciliation adds an enabled one beside it.
-func (rc *routerClient) List(ctx context.Context) ([]mitigation.RouterObject, error) {
+func (rc *routerClient) List(ctx context.Context) ([]routeros.Object, error) {
 	objs, err := rc.Router.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]mitigation.RouterObject, 0, len(objs))
+	out := make([]routeros.Object, 0, len(objs))
 	for _, o := range objs {
 		if o.Disabled {
 			continue
 		}
-		out = append(out, fromRouterOS(o))
+		out = append(out, o)
 	}
 	return out, nil
-}
-
-func (rc *routerClient) Add(ctx context.Context, o mitigation.RouterObject) (string, error) {
-	return rc.Router.Add(ctx, toRouterOS(o))
-}
-
-func (rc *routerClient) Remove(ctx context.Context, o mitigation.RouterObject) error {
-	return rc.Router.Remove(ctx, toRouterOS(o))
-}
-
-func (rc *routerClient) SetTimeout(ctx context.Context, o mitigation.RouterObject, d time.Duration) error {
-	return rc.Router.SetTimeout(ctx, toRouterOS(o), d)
-}
-
-func (rc *routerClient) Counters(ctx context.Context, o mitigation.RouterObject) (uint64, uint64, error) {
-	return rc.Router.Counters(ctx, toRouterOS(o))
 }
 
 // routerTimers reads the router's traffic-flow settings after a connect:

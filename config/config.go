@@ -20,21 +20,11 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // EnvPrefix starts the name of every environment variable flowshield reads.
 const EnvPrefix = "FLOWSHIELD_"
-
-// Action is what a ban does on the router.
-type Action string
-
-const (
-	ActionNone        Action = "none"         // detect and notify only
-	ActionFilter      Action = "filter"       // raw drop of the attack's fingerprint only (not acted on by this build)
-	ActionAddressList Action = "address-list" // entry in ROUTEROS_LIST_IN/OUT with timeout=
-	ActionRawDrop     Action = "raw-drop"     // /ip/firewall/raw prerouting drop rule, placed first
-	ActionBlackhole   Action = "blackhole"    // blackhole route for the /32 (/128)
-)
 
 // LogFormat is the format of log lines.
 type LogFormat string
@@ -92,9 +82,9 @@ type Configuration struct {
 	WhitelistSources []netip.Prefix `env:"WHITELIST_SOURCES"`
 	LinkMbps         uint64         `env:"LINK_MBPS" envDefault:"0" expect:"the uplink capacity in megabits per second, a whole number from 0 (unknown) to 1000000000"`
 
-	// Actions is never empty: [ActionNone] when nothing is banned on the
+	// Actions is never empty: [routeros.ActionNone] when nothing is banned on the
 	// router; otherwise in a fixed order, no duplicates.
-	Actions       []Action           `env:"ACTION" envDefault:"none" envSeparator:"," expect:"none, or a comma-separated list of address-list, raw-drop, blackhole, filter"`
+	Actions       []routeros.Action  `env:"ACTION" envDefault:"none" envSeparator:"," expect:"none, or a comma-separated list of address-list, raw-drop, blackhole, filter"`
 	EscalateAfter time.Duration      `env:"ESCALATE_AFTER" envDefault:"0" expect:"a Go duration such as 5s or 1m, in whole seconds, from 0s (every action at once) to 8760h"`
 	BanTime       time.Duration      `env:"BAN_TIME" envDefault:"10m" expect:"a Go duration such as 5s or 1m, in whole seconds, from 1s to 8760h"`
 	BanDirections []detect.Direction `env:"BAN_DIRECTIONS" envDefault:"in" envSeparator:"," expect:"in, out, or in,out"`
@@ -155,7 +145,7 @@ func (t Thresholds) Detect() detect.Thresholds { return detect.Thresholds(t) }
 
 // Bans reports whether a ban changes anything on the router.
 func (c Configuration) Bans() bool {
-	return len(c.Actions) > 0 && c.Actions[0] != ActionNone
+	return len(c.Actions) > 0 && c.Actions[0] != routeros.ActionNone
 }
 
 // DefaultConfiguration is the configuration of an empty environment, except

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // minimal is the smallest valid environment.
@@ -78,7 +79,7 @@ func TestDefaults(t *testing.T) {
 		Window:         5 * time.Second,
 		Thresholds:     Thresholds{PPS: 20000, Mbps: 1000, Flows: 3500},
 		LinkMbps:       0,
-		Actions:        []Action{ActionNone},
+		Actions:        []routeros.Action{routeros.ActionNone},
 		BanTime:        10 * time.Minute,
 		BanDirections:  []detect.Direction{detect.In},
 		MaxBans:        50,
@@ -259,7 +260,7 @@ func TestVariables(t *testing.T) {
 		// ACTION, BAN_*
 		{"action list", merge(router, map[string]string{"FLOWSHIELD_ACTION": "blackhole, address-list,address-list"}),
 			func(c Configuration) bool {
-				return slices.Equal(c.Actions, []Action{ActionAddressList, ActionBlackhole}) && c.Bans()
+				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionAddressList, routeros.ActionBlackhole}) && c.Bans()
 			}, ""},
 		{"action unknown", map[string]string{"FLOWSHIELD_ACTION": "drop"}, nil,
 			`FLOWSHIELD_ACTION="drop": expected none, or a comma-separated list of address-list, raw-drop, blackhole`},
@@ -271,7 +272,7 @@ func TestVariables(t *testing.T) {
 			func(c Configuration) bool { return c.BanTime == 90*time.Minute }, ""},
 		{"action filter", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop, FILTER"}),
 			func(c Configuration) bool {
-				return slices.Equal(c.Actions, []Action{ActionFilter, ActionRawDrop}) && c.Bans()
+				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionFilter, routeros.ActionRawDrop}) && c.Bans()
 			}, ""},
 		{"action empty item", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop,"}), nil,
 			`FLOWSHIELD_ACTION="raw-drop,": expected none, or a comma-separated list of address-list, raw-drop, blackhole, filter with no empty item (a doubled or trailing comma)`},

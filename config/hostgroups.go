@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // HostGroup is one FLOWSHIELD_HOSTGROUPS entry, parsed and completed.
@@ -20,9 +21,9 @@ type HostGroup struct {
 	// Thresholds are complete: keys the entry did not give are the global
 	// THRESHOLD_* values.
 	Thresholds                      detect.Thresholds
-	GroupPPS, GroupMbps, GroupFlows uint64        // on the sum over the group; 0 disables
-	Actions                         []Action      // nil: the global ACTION
-	BanTime                         time.Duration // 0: the global BAN_TIME
+	GroupPPS, GroupMbps, GroupFlows uint64            // on the sum over the group; 0 disables
+	Actions                         []routeros.Action // nil: the global ACTION
+	BanTime                         time.Duration     // 0: the global BAN_TIME
 
 	given []string // keys the entry gave, in order (for Effective)
 }
@@ -79,7 +80,7 @@ func (c Configuration) HostGroupOf(addr netip.Addr) (HostGroup, bool) {
 
 // GroupActions is the ban action for a host of group name ("" for none):
 // the group's override, else the global ACTION.
-func (c Configuration) GroupActions(name string) []Action {
+func (c Configuration) GroupActions(name string) []routeros.Action {
 	for _, g := range c.HostGroups.List {
 		if g.Name == name && g.Actions != nil {
 			return g.Actions
@@ -281,11 +282,11 @@ func (g *HostGroup) setKey(key, val, tok string) *valueError {
 
 // parseActions reads a hostgroup's action=, as env reads ACTION: items
 // split at commas, then put in order.
-func parseActions(value string) ([]Action, *valueError) {
+func parseActions(value string) ([]routeros.Action, *valueError) {
 	if value == "" {
 		return nil, &valueError{Value: value, Expected: formOf("ACTION")}
 	}
-	var items []Action
+	var items []routeros.Action
 	for _, item := range strings.Split(value, ",") {
 		a, bad := parseAction(item)
 		if bad != nil {
@@ -346,4 +347,4 @@ func (g HostGroup) keyValue(key string) string {
 	return ""
 }
 
-func joinActions(actions []Action) string { return formatValue(reflect.ValueOf(actions)) }
+func joinActions(actions []routeros.Action) string { return formatValue(reflect.ValueOf(actions)) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 func TestHostGroups(t *testing.T) {
@@ -34,7 +35,7 @@ func TestHostGroups(t *testing.T) {
 			value: "big=10.0.0.0/8, 2001:db8::/32 pps=1 mbps=2 flows=3 tcp_pps=4 tcp_mbps=5 udp_pps=6 udp_mbps=7 icmp_pps=8 icmp_mbps=9 syn_pps=10 syn_mbps=11 frag_pps=12 frag_mbps=13 group_pps=14 group_mbps=15 group_flows=16 action=raw-drop,address-list ban_time=1h;",
 			want: []HostGroup{{Name: "big", Prefixes: prefixes("10.0.0.0/8", "2001:db8::/32"),
 				Thresholds: detect.Thresholds{PPS: 1, Mbps: 2, Flows: 3, TCPPPS: 4, TCPMbps: 5, UDPPPS: 6, UDPMbps: 7, ICMPPPS: 8, ICMPMbps: 9, SYNPPS: 10, SYNMbps: 11, FragPPS: 12, FragMbps: 13},
-				GroupPPS:   14, GroupMbps: 15, GroupFlows: 16, Actions: []Action{ActionAddressList, ActionRawDrop}, BanTime: time.Hour}}},
+				GroupPPS:   14, GroupMbps: 15, GroupFlows: 16, Actions: []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop}, BanTime: time.Hour}}},
 		{name: "empty", value: " ; ;", want: nil},
 		{name: "unknown key", value: "web=203.0.113.0/25 ppss=5",
 			bad: []string{`FLOWSHIELD_HOSTGROUPS="ppss=5" in group "web": expected KEY=VALUE with KEY one of pps, mbps, flows,`}},
@@ -117,10 +118,10 @@ func TestDetectHostGroupsAndOverrides(t *testing.T) {
 			t.Errorf("HostGroupOf(%s) = %q %v, want %q", addr, g.Name, ok, want)
 		}
 	}
-	if a := c.GroupActions("web"); !slices.Equal(a, []Action{ActionBlackhole}) {
+	if a := c.GroupActions("web"); !slices.Equal(a, []routeros.Action{routeros.ActionBlackhole}) {
 		t.Errorf("web actions %v", a)
 	}
-	if a := c.GroupActions("dns"); !slices.Equal(a, []Action{ActionAddressList}) {
+	if a := c.GroupActions("dns"); !slices.Equal(a, []routeros.Action{routeros.ActionAddressList}) {
 		t.Errorf("dns actions %v", a)
 	}
 	if d := c.GroupBanTime("web"); d != time.Minute {

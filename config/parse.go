@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // Problem is one thing wrong with the configuration.
@@ -121,7 +122,7 @@ var funcMap = map[reflect.Type]env.ParserFunc{
 	reflect.TypeFor[[]netip.Prefix]():   refusing(func(s string) ([]netip.Prefix, valueErrors) { return parsePrefixList(s, "") }),
 	reflect.TypeFor[time.Duration]():    func(s string) (any, error) { return parseSeconds(s) },
 	reflect.TypeFor[bool]():             parseBool,
-	reflect.TypeFor[Action]():           refusing(parseAction),
+	reflect.TypeFor[routeros.Action]():  refusing(parseAction),
 	reflect.TypeFor[detect.Direction](): refusing(parseDirection),
 	reflect.TypeFor[LogFormat]():        parseLogFormat,
 	reflect.TypeFor[HostGroups]():       refusing(parseHostGroups),
@@ -327,10 +328,10 @@ func parseBool(s string) (any, error) {
 }
 
 // parseAction reads one item of ACTION (or of a hostgroup's action=).
-func parseAction(s string) (Action, valueErrors) {
-	a := Action(strings.ToLower(strings.TrimSpace(s)))
+func parseAction(s string) (routeros.Action, valueErrors) {
+	a := routeros.Action(strings.ToLower(strings.TrimSpace(s)))
 	switch a {
-	case ActionNone, ActionFilter, ActionAddressList, ActionRawDrop, ActionBlackhole:
+	case routeros.ActionNone, routeros.ActionFilter, routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole:
 		return a, nil
 	case "":
 		return "", emptyItem("", "")

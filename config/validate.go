@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // Bounds beyond what the Go types give.
@@ -77,7 +78,7 @@ func (p *parser) validate(e *environment, requireNetworks bool) {
 	}
 	if p.noRouter() {
 		for _, g := range c.HostGroups.List {
-			if len(g.Actions) > 0 && g.Actions[0] != ActionNone {
+			if len(g.Actions) > 0 && g.Actions[0] != routeros.ActionNone {
 				p.add("HOSTGROUPS", "action="+joinActions(g.Actions), fmt.Sprintf("in group %q", g.Name),
 					"action=none while "+EnvPrefix+"ROUTEROS_ADDRESS is empty (a ban needs a router)")
 			}
@@ -191,18 +192,18 @@ func hostPortProblem(s string, listen bool) string {
 
 // normalActions puts actions in a fixed order without duplicates; none
 // must be alone (ok false otherwise, and no actions).
-func normalActions(items []Action) (actions []Action, ok bool) {
-	seen := map[Action]bool{}
+func normalActions(items []routeros.Action) (actions []routeros.Action, ok bool) {
+	seen := map[routeros.Action]bool{}
 	for _, a := range items {
 		seen[a] = true
 	}
-	if seen[ActionNone] {
+	if seen[routeros.ActionNone] {
 		if len(seen) > 1 {
 			return nil, false
 		}
-		return []Action{ActionNone}, true
+		return []routeros.Action{routeros.ActionNone}, true
 	}
-	for _, a := range []Action{ActionFilter, ActionAddressList, ActionRawDrop, ActionBlackhole} {
+	for _, a := range []routeros.Action{routeros.ActionFilter, routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole} {
 		if seen[a] {
 			actions = append(actions, a)
 		}
@@ -323,11 +324,11 @@ func (p *parser) notActedOn(c *Configuration) {
 	if c.EscalateAfter > 0 {
 		warn("ESCALATE_AFTER")
 	}
-	if slices.Contains(c.Actions, ActionFilter) {
+	if slices.Contains(c.Actions, routeros.ActionFilter) {
 		warn("ACTION=filter")
 	}
 	for _, g := range c.HostGroups.List {
-		if slices.Contains(g.Actions, ActionFilter) {
+		if slices.Contains(g.Actions, routeros.ActionFilter) {
 			warn(fmt.Sprintf("HOSTGROUPS action=filter (group %q)", g.Name))
 		}
 	}

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // Configuration of the manager.
 type Configuration struct {
-	Actions    []string // ACTION; empty or "none": no router objects
+	Actions    []routeros.Action // ACTION; empty or "none": no router objects
 	BanTime    time.Duration
 	Directions []detect.Direction // BAN_DIRECTIONS
 	MaxBans    int
@@ -18,8 +19,8 @@ type Configuration struct {
 	ListOut    string // ROUTEROS_LIST_OUT
 	// HostGroupPolicy returns a hostgroup's action and ban_time for a host;
 	// nil actions or a zero banTime mean "the global value". Returning
-	// []string{"none"} disables bans for the group.
-	HostGroupPolicy func(netip.Addr) (actions []string, banTime time.Duration)
+	// []routeros.Action{routeros.ActionNone} disables bans for the group.
+	HostGroupPolicy func(netip.Addr) (actions []routeros.Action, banTime time.Duration)
 	// DropThresholdPPS: a raw-drop ban whose attack has ended is extended
 	// while its rule's counter grows faster than this (0: never extended).
 	DropThresholdPPS float64
@@ -55,7 +56,7 @@ type Configuration struct {
 // DefaultConfiguration is the contract's defaults.
 func DefaultConfiguration() Configuration {
 	return Configuration{
-		Actions:           []string{ActionNone},
+		Actions:           []routeros.Action{routeros.ActionNone},
 		BanTime:           10 * time.Minute,
 		Directions:        []detect.Direction{detect.In},
 		MaxBans:           50,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowshield/flowshield/routeros"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type fakeEntry struct {
-	obj   RouterObject
+	obj   routeros.Object
 	setAt time.Time // for the timeout countdown
 }
 
@@ -95,7 +96,7 @@ func (f *fakeRouter) expireLocked() {
 	now := f.clock.Now()
 	kept := f.entries[:0]
 	for _, e := range f.entries {
-		if e.obj.Action == ActionAddressList && e.obj.Timeout > 0 && !now.Before(e.setAt.Add(e.obj.Timeout)) {
+		if e.obj.Action == routeros.ActionAddressList && e.obj.Timeout > 0 && !now.Before(e.setAt.Add(e.obj.Timeout)) {
 			continue
 		}
 		kept = append(kept, e)
@@ -103,7 +104,7 @@ func (f *fakeRouter) expireLocked() {
 	f.entries = kept
 }
 
-func ours(o RouterObject) bool { return strings.HasPrefix(o.Comment, CommentPrefix) }
+func ours(o routeros.Object) bool { return strings.HasPrefix(o.Comment, CommentPrefix) }
 
 func (f *fakeRouter) countOursLocked() int {
 	n := 0
@@ -123,7 +124,7 @@ func (f *fakeRouter) check(op string) error {
 	return nil
 }
 
-func (f *fakeRouter) List(ctx context.Context) ([]RouterObject, error) {
+func (f *fakeRouter) List(ctx context.Context) ([]routeros.Object, error) {
 	if err := f.stalled(ctx); err != nil {
 		return nil, err
 	}
@@ -138,13 +139,13 @@ func (f *fakeRouter) List(ctx context.Context) ([]RouterObject, error) {
 	}
 	f.expireLocked()
 	now := f.clock.Now()
-	var out []RouterObject
+	var out []routeros.Object
 	for _, e := range f.entries {
 		if !ours(e.obj) {
 			continue
 		}
 		o := e.obj
-		if o.Action == ActionAddressList && o.Timeout > 0 {
+		if o.Action == routeros.ActionAddressList && o.Timeout > 0 {
 			o.Timeout = (o.Timeout - now.Sub(e.setAt)).Truncate(time.Second)
 		}
 		out = append(out, o)
@@ -152,7 +153,7 @@ func (f *fakeRouter) List(ctx context.Context) ([]RouterObject, error) {
 	return out, nil
 }
 
-func (f *fakeRouter) Add(ctx context.Context, o RouterObject) (string, error) {
+func (f *fakeRouter) Add(ctx context.Context, o routeros.Object) (string, error) {
 	if err := f.stalled(ctx); err != nil {
 		return "", err
 	}
@@ -166,9 +167,9 @@ func (f *fakeRouter) Add(ctx context.Context, o RouterObject) (string, error) {
 		return "", errors.New("from RouterOS device: failure: simulated trap")
 	}
 	f.expireLocked()
-	if o.Action == ActionAddressList {
+	if o.Action == routeros.ActionAddressList {
 		for _, e := range f.entries {
-			if e.obj.Action == ActionAddressList && e.obj.List == o.List && e.obj.Prefix == o.Prefix {
+			if e.obj.Action == routeros.ActionAddressList && e.obj.List == o.List && e.obj.Prefix == o.Prefix {
 				return "", errors.New("from RouterOS device: failure: already have such entry")
 			}
 		}
@@ -198,7 +199,7 @@ func (f *fakeRouter) find(id string) *fakeEntry {
 	return nil
 }
 
-func (f *fakeRouter) Remove(ctx context.Context, o RouterObject) error {
+func (f *fakeRouter) Remove(ctx context.Context, o routeros.Object) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("remove"); err != nil {
@@ -217,7 +218,7 @@ func (f *fakeRouter) Remove(ctx context.Context, o RouterObject) error {
 	return errors.New("from RouterOS device: no such item")
 }
 
-func (f *fakeRouter) SetTimeout(ctx context.Context, o RouterObject, d time.Duration) error {
+func (f *fakeRouter) SetTimeout(ctx context.Context, o routeros.Object, d time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("set"); err != nil {
@@ -239,7 +240,7 @@ func (f *fakeRouter) SetTimeout(ctx context.Context, o RouterObject, d time.Dura
 	return nil
 }
 
-func (f *fakeRouter) Counters(ctx context.Context, o RouterObject) (uint64, uint64, error) {
+func (f *fakeRouter) Counters(ctx context.Context, o routeros.Object) (uint64, uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("counters"); err != nil {
@@ -257,7 +258,7 @@ func (f *fakeRouter) Counters(ctx context.Context, o RouterObject) (uint64, uint
 }
 
 // addDirect puts an object on the router behind the manager's back.
-func (f *fakeRouter) addDirect(o RouterObject) string {
+func (f *fakeRouter) addDirect(o routeros.Object) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o.ID = fmt.Sprintf("*%X", f.nextID)
@@ -266,7 +267,7 @@ func (f *fakeRouter) addDirect(o RouterObject) string {
 	return o.ID
 }
 
-func (f *fakeRouter) removeDirect(pred func(RouterObject) bool) {
+func (f *fakeRouter) removeDirect(pred func(routeros.Object) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	kept := f.entries[:0]
@@ -287,15 +288,15 @@ func (f *fakeRouter) addPackets(id string, n uint64) {
 }
 
 // snapshot is every object (ours and foreign) with its current remaining timeout.
-func (f *fakeRouter) snapshot() []RouterObject {
+func (f *fakeRouter) snapshot() []routeros.Object {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.expireLocked()
 	now := f.clock.Now()
-	var out []RouterObject
+	var out []routeros.Object
 	for _, e := range f.entries {
 		o := e.obj
-		if o.Action == ActionAddressList && o.Timeout > 0 {
+		if o.Action == routeros.ActionAddressList && o.Timeout > 0 {
 			o.Timeout = o.Timeout - now.Sub(e.setAt)
 		}
 		out = append(out, o)
@@ -303,8 +304,8 @@ func (f *fakeRouter) snapshot() []RouterObject {
 	return out
 }
 
-func (f *fakeRouter) ourObjects() []RouterObject {
-	var out []RouterObject
+func (f *fakeRouter) ourObjects() []routeros.Object {
+	var out []routeros.Object
 	for _, o := range f.snapshot() {
 		if ours(o) {
 			out = append(out, o)

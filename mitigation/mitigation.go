@@ -50,21 +50,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/storage"
-)
-
-// Actions of the contract's ACTION variable.
-const (
-	ActionNone        = "none"
-	ActionAddressList = "address-list"
-	ActionRawDrop     = "raw-drop"
-	ActionBlackhole   = "blackhole"
 )
 
 // CommentPrefix starts the comment of every object flowshield creates.
@@ -85,36 +77,23 @@ var (
 	ErrWhitelisted = errors.New("prefix is whitelisted")
 )
 
-// RouterObject is one flowshield object on a router, as the Router
-// implementation lists, adds and removes it.
-type RouterObject struct {
-	Action    string // ActionAddressList, ActionRawDrop or ActionBlackhole
-	Prefix    netip.Prefix
-	Direction detect.Direction // raw-drop: dst-address (In) or src-address (Out)
-	List      string           // address-list name
-	Comment   string
-	Timeout   time.Duration // address-list: remaining time; 0 means none
-	ID        string        // the router's ".id", e.g. "*1A"
-	Packets   uint64        // raw-drop: the rule's packet counter, when listed
-}
-
 // Router is one router as the manager needs it.
 type Router interface {
 	Address() string
 	Connected() bool
 	// List returns only objects whose comment starts with CommentPrefix.
-	List(ctx context.Context) ([]RouterObject, error)
-	Add(ctx context.Context, o RouterObject) (id string, err error)
-	Remove(ctx context.Context, o RouterObject) error
-	SetTimeout(ctx context.Context, o RouterObject, timeout time.Duration) error
-	Counters(ctx context.Context, o RouterObject) (packets, bytes uint64, err error)
+	List(ctx context.Context) ([]routeros.Object, error)
+	Add(ctx context.Context, o routeros.Object) (id string, err error)
+	Remove(ctx context.Context, o routeros.Object) error
+	SetTimeout(ctx context.Context, o routeros.Object, timeout time.Duration) error
+	Counters(ctx context.Context, o routeros.Object) (packets, bytes uint64, err error)
 }
 
 // Ban is one desired ban.
 type Ban struct {
 	Prefix    netip.Prefix
 	Direction detect.Direction
-	Actions   []string
+	Actions   []routeros.Action
 	Reason    string
 	AttackID  string
 	Manual    bool
@@ -309,13 +288,13 @@ func (m *Manager) whitelisted(p netip.Prefix) bool {
 	return false
 }
 
-// cleanActions drops "none", unknown names and duplicates.
-func cleanActions(in []string) []string {
-	var out []string
+// cleanActions keeps the actions the manager puts on routers, once each, in
+// order: "none" and unknown names go.
+func cleanActions(in []routeros.Action) []routeros.Action {
+	var out []routeros.Action
 	for _, a := range in {
-		a = strings.TrimSpace(a)
 		switch a {
-		case ActionAddressList, ActionRawDrop, ActionBlackhole:
+		case routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole:
 			if !slices.Contains(out, a) {
 				out = append(out, a)
 			}
@@ -325,7 +304,7 @@ func cleanActions(in []string) []string {
 }
 
 // policy resolves the actions, ban time and drop threshold for a host.
-func (m *Manager) policy(ip netip.Addr) (actions []string, banTime time.Duration, dropPPS float64) {
+func (m *Manager) policy(ip netip.Addr) (actions []routeros.Action, banTime time.Duration, dropPPS float64) {
 	actions, banTime = m.cfg.Actions, m.cfg.BanTime
 	if m.cfg.HostGroupPolicy != nil {
 		ga, gt := m.cfg.HostGroupPolicy(ip)

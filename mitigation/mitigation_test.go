@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/storage"
 )
 
@@ -49,7 +50,7 @@ func newHarness(t *testing.T, mod func(*Configuration)) *harness {
 	h.store = openStore(t, h.path)
 	t.Cleanup(func() { h.store.Close() })
 	h.cfg = DefaultConfiguration()
-	h.cfg.Actions = []string{ActionAddressList}
+	h.cfg.Actions = []routeros.Action{routeros.ActionAddressList}
 	h.cfg.Now = h.clock.Now
 	if mod != nil {
 		mod(&h.cfg)
@@ -198,9 +199,9 @@ func TestActionsPolicy(t *testing.T) {
 	web := netip.MustParsePrefix("198.51.100.0/24")
 	h := newHarness(t, func(c *Configuration) {
 		c.Directions = []detect.Direction{detect.In, detect.Out}
-		c.HostGroupPolicy = func(ip netip.Addr) ([]string, time.Duration) {
+		c.HostGroupPolicy = func(ip netip.Addr) ([]routeros.Action, time.Duration) {
 			if web.Contains(ip) {
-				return []string{ActionBlackhole, ActionRawDrop}, time.Minute
+				return []routeros.Action{routeros.ActionBlackhole, routeros.ActionRawDrop}, time.Minute
 			}
 			return nil, 0
 		}
@@ -211,9 +212,9 @@ func TestActionsPolicy(t *testing.T) {
 	if err := h.sync(false); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]RouterObject{}
+	got := map[string]routeros.Object{}
 	for _, o := range h.router.ourObjects() {
-		got[o.Action+" "+o.Prefix.String()+" "+o.List+" "+o.Direction.String()] = o
+		got[string(o.Action)+" "+o.Prefix.String()+" "+o.List+" "+o.Direction.String()] = o
 	}
 	want := []string{
 		"blackhole 198.51.100.9/32  in",
@@ -232,7 +233,7 @@ func TestActionsPolicy(t *testing.T) {
 		if !strings.HasPrefix(o.Comment, "flowshield ") {
 			t.Fatalf("comment %q", o.Comment)
 		}
-		if o.Action == ActionAddressList && o.Timeout != 10*time.Minute {
+		if o.Action == routeros.ActionAddressList && o.Timeout != 10*time.Minute {
 			t.Fatalf("%s timeout %s, want 600s", w, o.Timeout)
 		}
 	}
@@ -243,7 +244,7 @@ func TestActionsPolicy(t *testing.T) {
 	}
 	// ACTION=none for a group: no ban at all.
 	h2 := newHarness(t, func(c *Configuration) {
-		c.HostGroupPolicy = func(netip.Addr) ([]string, time.Duration) { return []string{ActionNone}, 0 }
+		c.HostGroupPolicy = func(netip.Addr) ([]routeros.Action, time.Duration) { return []routeros.Action{routeros.ActionNone}, 0 }
 	})
 	h2.event(detect.AttackStart, attack("n", victim(1), detect.In))
 	if len(h2.m.Bans()) != 0 || len(h2.events()) != 0 {
@@ -339,7 +340,7 @@ func TestUnbanAfterEndAndBanTime(t *testing.T) {
 
 func TestRawDropCounterKeepsBan(t *testing.T) {
 	h := newHarness(t, func(c *Configuration) {
-		c.Actions = []string{ActionRawDrop}
+		c.Actions = []routeros.Action{routeros.ActionRawDrop}
 		c.BanTime = time.Minute
 		c.DropThresholdPPS = 1000
 	})
@@ -461,7 +462,7 @@ func TestStartStop(t *testing.T) {
 	clock := newClock()
 	router := newFakeRouter(clock)
 	cfg := DefaultConfiguration()
-	cfg.Actions = []string{ActionAddressList}
+	cfg.Actions = []routeros.Action{routeros.ActionAddressList}
 	store := openStore(t, filepath.Join(t.TempDir(), "flowshield.db"))
 	defer store.Close()
 	m := New(cfg, store, []Router{router}, quiet)
@@ -560,7 +561,7 @@ func TestDropRateReported(t *testing.T) {
 	}
 	var got []report
 	h := newHarness(t, func(c *Configuration) {
-		c.Actions = []string{ActionAddressList}
+		c.Actions = []routeros.Action{routeros.ActionAddressList}
 		c.DropThresholdPPS = 1000
 		c.OnDropRate = func(p netip.Prefix, dir detect.Direction, pps float64, at time.Time) {
 			got = append(got, report{p, pps})

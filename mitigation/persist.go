@@ -3,9 +3,9 @@ package mitigation
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
+	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/storage"
 )
 
@@ -20,13 +20,13 @@ type BanStore interface {
 
 func recordOf(b *ban) storage.BanRecord {
 	return storage.BanRecord{
-		Prefix: b.Prefix, Direction: b.Direction, Actions: slices.Clone(b.Actions), Reason: b.Reason, AttackID: b.AttackID,
+		Prefix: b.Prefix, Direction: b.Direction, Actions: actionNames(b.Actions), Reason: b.Reason, AttackID: b.AttackID,
 		Manual: b.Manual, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt, BanTime: b.banTime,
 	}
 }
 
 func banOfRecord(r storage.BanRecord) *ban {
-	b := &ban{Ban: Ban{Prefix: r.Prefix, Direction: r.Direction, Actions: cleanActions(r.Actions), Reason: r.Reason,
+	b := &ban{Ban: Ban{Prefix: r.Prefix, Direction: r.Direction, Actions: cleanActions(actionsNamed(r.Actions)), Reason: r.Reason,
 		AttackID: r.AttackID, Manual: r.Manual, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt},
 		banTime: r.BanTime}
 	b.key = r.Key()
@@ -110,4 +110,21 @@ func (m *Manager) flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// actionNames and actionsNamed convert to and from the store's plain names.
+func actionNames(as []routeros.Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = string(a)
+	}
+	return out
+}
+
+func actionsNamed(names []string) []routeros.Action {
+	out := make([]routeros.Action, len(names))
+	for i, n := range names {
+		out[i] = routeros.Action(n)
+	}
+	return out
 }

@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 func TestRestartRestoresAndReconciles(t *testing.T) {
-	h := newHarness(t, func(c *Configuration) { c.Actions = []string{ActionAddressList, ActionRawDrop} })
+	h := newHarness(t, func(c *Configuration) { c.Actions = []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop} })
 	for i := range 4 {
 		h.event(detect.AttackStart, attack(fmt.Sprintf("a%d", i), victim(i), detect.In))
 	}
@@ -26,11 +27,13 @@ func TestRestartRestoresAndReconciles(t *testing.T) {
 	// (reboot), an orphan flowshield entry and a duplicate rule appeared,
 	// and an operator added foreign objects.
 	h.store.Close()
-	h.router.removeDirect(func(o RouterObject) bool { return o.Prefix.Addr() == victim(0) && o.Action == ActionAddressList })
-	h.router.addDirect(RouterObject{Action: ActionAddressList, Prefix: netip.PrefixFrom(victim(9), 32), List: "flowshield-in", Comment: "flowshield a9 udp_flood", Timeout: time.Hour})
-	h.router.addDirect(RouterObject{Action: ActionRawDrop, Prefix: netip.PrefixFrom(victim(1), 32), Comment: "flowshield a1 udp_flood"})
-	foreign1 := h.router.addDirect(RouterObject{Action: ActionAddressList, Prefix: netip.PrefixFrom(victim(9), 32), List: "flowshield-in", Comment: "added by admin"})
-	foreign2 := h.router.addDirect(RouterObject{Action: ActionRawDrop, Prefix: netip.PrefixFrom(victim(2), 32), Comment: ""})
+	h.router.removeDirect(func(o routeros.Object) bool {
+		return o.Prefix.Addr() == victim(0) && o.Action == routeros.ActionAddressList
+	})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.PrefixFrom(victim(9), 32), List: "flowshield-in", Comment: "flowshield a9 udp_flood", Timeout: time.Hour})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionRawDrop, Prefix: netip.PrefixFrom(victim(1), 32), Comment: "flowshield a1 udp_flood"})
+	foreign1 := h.router.addDirect(routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.PrefixFrom(victim(9), 32), List: "flowshield-in", Comment: "added by admin"})
+	foreign2 := h.router.addDirect(routeros.Object{Action: routeros.ActionRawDrop, Prefix: netip.PrefixFrom(victim(2), 32), Comment: ""})
 	h.clock.Advance(time.Minute)
 
 	store := openStore(t, h.path)
@@ -75,7 +78,7 @@ func TestRestartRestoresAndReconciles(t *testing.T) {
 		if o.Prefix.Addr() == victim(9) {
 			t.Fatalf("orphan %+v not removed", o)
 		}
-		if o.Action == ActionAddressList && (o.Timeout > 10*time.Minute || o.Timeout < 8*time.Minute) {
+		if o.Action == routeros.ActionAddressList && (o.Timeout > 10*time.Minute || o.Timeout < 8*time.Minute) {
 			t.Fatalf("entry %s timeout %s, want the remaining ~9m", o.Prefix, o.Timeout)
 		}
 	}
@@ -105,10 +108,10 @@ func TestRestartRestoresAndReconciles(t *testing.T) {
 // pass takes the router's flowshield objects as bans instead of removing them.
 func TestAdoptAfterStoreLoss(t *testing.T) {
 	h := newHarness(t, func(c *Configuration) { c.AdoptRouterBans = true; c.MaxBans = 2 })
-	h.router.addDirect(RouterObject{Action: ActionAddressList, Prefix: netip.PrefixFrom(victim(1), 32), List: "flowshield-in", Comment: "flowshield a1 udp_flood", Timeout: 5 * time.Minute})
-	h.router.addDirect(RouterObject{Action: ActionRawDrop, Prefix: netip.PrefixFrom(victim(1), 32), Direction: detect.In, Comment: "flowshield a1 udp_flood"})
-	h.router.addDirect(RouterObject{Action: ActionAddressList, Prefix: netip.PrefixFrom(victim(2), 32), List: "flowshield-out", Comment: "flowshield a2 udp_flood", Timeout: time.Minute})
-	h.router.addDirect(RouterObject{Action: ActionBlackhole, Prefix: netip.PrefixFrom(victim(3), 32), Comment: "flowshield a3 udp_flood"}) // over MAX_BANS
+	h.router.addDirect(routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.PrefixFrom(victim(1), 32), List: "flowshield-in", Comment: "flowshield a1 udp_flood", Timeout: 5 * time.Minute})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionRawDrop, Prefix: netip.PrefixFrom(victim(1), 32), Direction: detect.In, Comment: "flowshield a1 udp_flood"})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.PrefixFrom(victim(2), 32), List: "flowshield-out", Comment: "flowshield a2 udp_flood", Timeout: time.Minute})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.PrefixFrom(victim(3), 32), Comment: "flowshield a3 udp_flood"}) // over MAX_BANS
 	if err := h.sync(true); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func TestAdoptAfterStoreLoss(t *testing.T) {
 		t.Fatalf("stored %d adopted bans, want 2", got)
 	}
 	// Adoption happens once: a later orphan is removed.
-	h.router.addDirect(RouterObject{Action: ActionBlackhole, Prefix: netip.PrefixFrom(victim(4), 32), Comment: "flowshield a4 udp_flood"})
+	h.router.addDirect(routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.PrefixFrom(victim(4), 32), Comment: "flowshield a4 udp_flood"})
 	h.sync(true)
 	if n := len(h.router.ourObjects()); n != 3 {
 		t.Fatalf("router has %d objects after a second pass, want 3", n)
@@ -160,7 +163,7 @@ func TestExtensionsBatched(t *testing.T) {
 // change, an hour of ticks and router passes commits nothing to the store.
 func TestIdleHourWritesNothing(t *testing.T) {
 	h := newHarness(t, func(c *Configuration) {
-		c.Actions = []string{ActionAddressList, ActionRawDrop}
+		c.Actions = []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop}
 		c.DropThresholdPPS = 1000
 	})
 	if _, err := h.m.AddManual(context.Background(), netip.MustParsePrefix("198.51.100.7/32"), 2*time.Hour, "", detect.In); err != nil {

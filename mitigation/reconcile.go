@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // passResult collects one pass's outcome, applied under m.mu at the end.
@@ -35,7 +36,7 @@ func (p *passResult) failCall(rs *routerState, err, wrapped error) {
 	}
 }
 
-func (m *Manager) add(ctx context.Context, rs *routerState, k objKey, o RouterObject, now time.Time, res *passResult) {
+func (m *Manager) add(ctx context.Context, rs *routerState, k objKey, o routeros.Object, now time.Time, res *passResult) {
 	if res.aborted {
 		return
 	}
@@ -57,7 +58,7 @@ func (m *Manager) add(ctx context.Context, rs *routerState, k objKey, o RouterOb
 	m.stats.added.Add(1)
 }
 
-func (m *Manager) remove(ctx context.Context, rs *routerState, k objKey, o RouterObject, res *passResult) {
+func (m *Manager) remove(ctx context.Context, rs *routerState, k objKey, o routeros.Object, res *passResult) {
 	if res.aborted {
 		return
 	}
@@ -74,7 +75,7 @@ func (m *Manager) remove(ctx context.Context, rs *routerState, k objKey, o Route
 	m.stats.removed.Add(1)
 }
 
-func (m *Manager) setTimeout(ctx context.Context, rs *routerState, k objKey, o RouterObject, want time.Duration, now time.Time, res *passResult) {
+func (m *Manager) setTimeout(ctx context.Context, rs *routerState, k objKey, o routeros.Object, want time.Duration, now time.Time, res *passResult) {
 	if res.aborted {
 		return
 	}
@@ -121,7 +122,7 @@ func (m *Manager) apply(ctx context.Context, rs *routerState) error {
 	var refresh []objKey
 	for k, d := range desired {
 		st, ok := known[k]
-		if !ok || k.action != ActionAddressList || st.timeout <= 0 {
+		if !ok || k.action != routeros.ActionAddressList || st.timeout <= 0 {
 			continue
 		}
 		left := st.timeout - now.Sub(st.setAt)
@@ -161,7 +162,7 @@ func (m *Manager) apply(ctx context.Context, rs *routerState) error {
 // reconcile is the full pass: list, then add, remove and fix.
 func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 	m.stats.reconciles.Add(1)
-	var listed []RouterObject
+	var listed []routeros.Object
 	err := m.call(ctx, func(ctx context.Context) (err error) {
 		listed, err = rs.r.List(ctx)
 		return err
@@ -173,12 +174,12 @@ func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 		return fmt.Errorf("listing: %w", err)
 	}
 	now := m.now()
-	found := make(map[objKey][]RouterObject)
+	found := make(map[objKey][]routeros.Object)
 	for _, o := range listed {
 		if !strings.HasPrefix(o.Comment, CommentPrefix) || o.ID == "" {
 			continue // never touch what is not ours
 		}
-		if o.Action == ActionAddressList && o.List == "" {
+		if o.Action == routeros.ActionAddressList && o.List == "" {
 			o.List = m.listFor(o.Direction)
 		}
 		k := keyOf(o)
@@ -196,11 +197,11 @@ func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 	rs.objs = make(map[objKey]*objState)
 	type fix struct {
 		k    objKey
-		o    RouterObject
+		o    routeros.Object
 		want time.Duration
 	}
 	var fixes []fix
-	var extra []RouterObject
+	var extra []routeros.Object
 	var extraKeys []objKey
 	for k, list := range found {
 		d, want := desired[k]
@@ -213,7 +214,7 @@ func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 			}
 			rs.objs[k] = st
 			delete(rs.objErr, k)
-			if k.action == ActionAddressList && m.timeoutWrong(o.Timeout, d.obj.Timeout, d.banKey) {
+			if k.action == routeros.ActionAddressList && m.timeoutWrong(o.Timeout, d.obj.Timeout, d.banKey) {
 				fixes = append(fixes, fix{k, o, d.obj.Timeout})
 			}
 			start = 1
@@ -253,7 +254,7 @@ func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 
 // adoptLocked turns the flowshield objects found on a router into bans
 // when the store was lost. m.mu held.
-func (m *Manager) adoptLocked(found map[objKey][]RouterObject, now time.Time) {
+func (m *Manager) adoptLocked(found map[objKey][]routeros.Object, now time.Time) {
 	keys := make([]objKey, 0, len(found))
 	for k := range found {
 		keys = append(keys, k)
@@ -272,12 +273,12 @@ func (m *Manager) adoptLocked(found map[objKey][]RouterObject, now time.Time) {
 		o := found[k][0]
 		dir := o.Direction
 		switch k.action {
-		case ActionAddressList:
+		case routeros.ActionAddressList:
 			dir = detect.In
 			if o.List == m.cfg.ListOut {
 				dir = detect.Out
 			}
-		case ActionBlackhole:
+		case routeros.ActionBlackhole:
 			dir = detect.In
 		}
 		key := banKey(k.prefix, dir)
@@ -297,7 +298,7 @@ func (m *Manager) adoptLocked(found map[objKey][]RouterObject, now time.Time) {
 			b.Actions = append(b.Actions, k.action)
 			m.dirty[key] = true
 		}
-		if o.Timeout > 0 && k.action == ActionAddressList {
+		if o.Timeout > 0 && k.action == routeros.ActionAddressList {
 			b.ExpiresAt = now.Add(o.Timeout)
 		}
 	}
@@ -311,7 +312,7 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 	now := m.now()
 	type sample struct {
 		k      objKey
-		o      RouterObject
+		o      routeros.Object
 		banKey string
 	}
 	type listKey struct {
@@ -322,7 +323,7 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 	m.mu.Lock()
 	inList := map[listKey]int{}
 	for k, st := range rs.objs {
-		if k.action == ActionAddressList {
+		if k.action == routeros.ActionAddressList {
 			inList[listKey{st.obj.Prefix.Addr().Is4(), k.side}]++
 		}
 	}
@@ -331,8 +332,8 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 			continue
 		}
 		switch k.action {
-		case ActionRawDrop:
-		case ActionAddressList:
+		case routeros.ActionRawDrop:
+		case routeros.ActionAddressList:
 			if inList[listKey{st.obj.Prefix.Addr().Is4(), k.side}] != 1 {
 				// Shared counters: whose drops they are is not known, and a
 				// later rate must not span this time.

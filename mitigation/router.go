@@ -9,22 +9,23 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // objKey identifies one router object whatever its id or comment: a
 // blackhole route serves both directions of a prefix.
 type objKey struct {
-	action string
+	action routeros.Action
 	prefix netip.Prefix
 	side   string // address-list: list name; raw-drop: direction; blackhole: ""
 }
 
-func keyOf(o RouterObject) objKey {
+func keyOf(o routeros.Object) objKey {
 	k := objKey{action: o.Action, prefix: o.Prefix.Masked()}
 	switch o.Action {
-	case ActionAddressList:
+	case routeros.ActionAddressList:
 		k.side = o.List
-	case ActionRawDrop:
+	case routeros.ActionRawDrop:
 		k.side = o.Direction.String()
 	}
 	return k
@@ -32,8 +33,8 @@ func keyOf(o RouterObject) objKey {
 
 // objState is what the manager put on (or found on) one router.
 type objState struct {
-	obj       RouterObject  // with its ID
-	timeout   time.Duration // address-list timeout as last set or listed
+	obj       routeros.Object // with its ID
+	timeout   time.Duration   // address-list timeout as last set or listed
 	setAt     time.Time
 	packets   uint64 // raw-drop counter sample
 	packetsAt time.Time
@@ -86,7 +87,7 @@ type RouterState struct {
 var errNotConnected = errors.New("not connected")
 
 type desiredObj struct {
-	obj    RouterObject
+	obj    routeros.Object
 	banKey string
 }
 
@@ -118,15 +119,15 @@ func (m *Manager) listFor(d detect.Direction) string {
 	return m.cfg.ListIn
 }
 
-func (m *Manager) objectsOf(b *ban, now time.Time) []RouterObject {
-	var out []RouterObject
+func (m *Manager) objectsOf(b *ban, now time.Time) []routeros.Object {
+	var out []routeros.Object
 	for _, a := range b.Actions {
-		o := RouterObject{Action: a, Prefix: b.Prefix, Direction: b.Direction, Comment: comment(b)}
+		o := routeros.Object{Action: a, Prefix: b.Prefix, Direction: b.Direction, Comment: comment(b)}
 		switch a {
-		case ActionAddressList:
+		case routeros.ActionAddressList:
 			o.List = m.listFor(b.Direction)
 			o.Timeout = wholeSeconds(b.ExpiresAt.Sub(now))
-		case ActionBlackhole:
+		case routeros.ActionBlackhole:
 			o.Direction = detect.In
 		}
 		out = append(out, o)

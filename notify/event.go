@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // Kind is the contract's webhook "event" value.
@@ -39,8 +40,8 @@ type Event struct {
 	Flows     float64
 	PeakPPS   float64
 	PeakBps   float64
-	Actions   []string // the ban's router actions
-	Details   string   // the contract's details text
+	Actions   []routeros.Action // the ban's router actions
+	Details   string            // the contract's details text
 
 	// Prefix is what a ban covers; not part of the webhook JSON (a ban of a
 	// whole prefix has ip null and names the prefix in Details). The notify
@@ -50,21 +51,21 @@ type Event struct {
 
 // wireEvent is the contract's webhook JSON.
 type wireEvent struct {
-	Event     Kind      `json:"event"`
-	Reason    string    `json:"reason"`
-	Time      time.Time `json:"time"`
-	AttackID  string    `json:"attack_id"`
-	IP        *string   `json:"ip"`
-	Direction string    `json:"direction"`
-	Type      string    `json:"type"`
-	Protocol  string    `json:"protocol"`
-	PPS       float64   `json:"pps"`
-	Bps       float64   `json:"bps"`
-	Flows     float64   `json:"flows"`
-	PeakPPS   float64   `json:"peak_pps"`
-	PeakBps   float64   `json:"peak_bps"`
-	Actions   []string  `json:"actions"`
-	Details   string    `json:"details"`
+	Event     Kind              `json:"event"`
+	Reason    string            `json:"reason"`
+	Time      time.Time         `json:"time"`
+	AttackID  string            `json:"attack_id"`
+	IP        *string           `json:"ip"`
+	Direction string            `json:"direction"`
+	Type      string            `json:"type"`
+	Protocol  string            `json:"protocol"`
+	PPS       float64           `json:"pps"`
+	Bps       float64           `json:"bps"`
+	Flows     float64           `json:"flows"`
+	PeakPPS   float64           `json:"peak_pps"`
+	PeakBps   float64           `json:"peak_bps"`
+	Actions   []routeros.Action `json:"actions"`
+	Details   string            `json:"details"`
 }
 
 // MarshalJSON writes the contract's webhook event: ip a bare address or
@@ -81,7 +82,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		w.IP = &s
 	}
 	if w.Actions == nil {
-		w.Actions = []string{}
+		w.Actions = []routeros.Action{}
 	}
 	return json.Marshal(w)
 }
@@ -217,7 +218,7 @@ func banSummary(ev mitigation.Event) string {
 		fmt.Fprintf(&s, "Attack ID: %s\n", b.AttackID)
 	}
 	if len(b.Actions) > 0 {
-		fmt.Fprintf(&s, "Actions: %s\n", strings.Join(b.Actions, ","))
+		fmt.Fprintf(&s, "Actions: %s\n", routeros.JoinActions(b.Actions, ","))
 	}
 	if !b.CreatedAt.IsZero() {
 		fmt.Fprintf(&s, "Banned at: %s\n", b.CreatedAt.UTC().Format(time.RFC3339))

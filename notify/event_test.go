@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 var t0 = time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
@@ -62,9 +63,9 @@ func TestFromDetect(t *testing.T) {
 func TestFromMitigation(t *testing.T) {
 	a := testAttack()
 	hostBan := mitigation.Ban{Prefix: netip.MustParsePrefix("203.0.113.5/32"), Direction: detect.In,
-		Actions: []string{"address-list"}, Reason: "dns_amplification", AttackID: "a1", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+		Actions: []routeros.Action{"address-list"}, Reason: "dns_amplification", AttackID: "a1", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 	manual := mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.Out,
-		Actions: []string{"raw-drop"}, Reason: "abuse report", Manual: true, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		Actions: []routeros.Action{"raw-drop"}, Reason: "abuse report", Manual: true, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	tests := []struct {
 		name    string
 		ev      mitigation.Event

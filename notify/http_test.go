@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 func webhookStats(s Stats) SinkStats { return s.Webhook }
@@ -121,7 +122,7 @@ func TestWebhookJSON(t *testing.T) {
 	local := time.FixedZone("x", 3600)
 	group := Event{Kind: KindAttackStart, Time: time.Date(2026, 11, 25, 2, 0, 0, 0, local), Direction: detect.Out, Reason: "group_mbps"}
 	ban := hostEvent(KindBan)
-	ban.Actions = []string{"address-list", "raw-drop"}
+	ban.Actions = []routeros.Action{"address-list", "raw-drop"}
 	tests := []struct {
 		name string
 		ev   Event

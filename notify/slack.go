@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flowshield/flowshield/routeros"
 	"net/url"
 	"strings"
 )
@@ -86,7 +87,7 @@ func Slack(e Event) SlackMessage {
 		add("Peak", fmt.Sprintf("%.0f pps, %.1f Mbps", e.PeakPPS, e.PeakBps/1e6))
 	}
 	if len(e.Actions) > 0 {
-		add("Actions", strings.Join(e.Actions, ", "))
+		add("Actions", routeros.JoinActions(e.Actions, ", "))
 	}
 	add("Reason", e.Reason)
 	add("Attack ID", e.AttackID)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/routeros/routerostest"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
 // How the ban manager drives a router: reconcile on every (re)connect, add
@@ -39,7 +41,7 @@ func Example() {
 	ban := routeros.Object{
 		Action:    routeros.ActionAddressList,
 		Prefix:    netip.MustParsePrefix("203.0.113.5/32"),
-		Direction: routeros.In,
+		Direction: detect.In,
 		Comment:   "flowshield a1b2c3 udp_flood",
 		Timeout:   10 * time.Minute,
 	}

@@ -7,12 +7,21 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
-// Action is one kind of object flowshield puts on a router.
+// Action is what a ban does on the router: the kind of object flowshield
+// puts there for it. It is the one Action of flowshield: the ACTION
+// variable, the ban manager and the router client all speak it.
 type Action string
 
 const (
+	// ActionNone puts nothing on the router: detect and notify only.
+	ActionNone Action = "none"
+	// ActionFilter is an /ip(v6)/firewall/raw rule in prerouting, placed
+	// first, matching the victim and the attack's fingerprint only.
+	ActionFilter Action = "filter"
 	// ActionAddressList is an /ip(v6)/firewall/address-list entry with a
 	// timeout, so the router expires it by itself.
 	ActionAddressList Action = "address-list"
@@ -22,33 +31,26 @@ const (
 	ActionBlackhole Action = "blackhole"
 )
 
+// JoinActions is actions as text, sep between them.
+func JoinActions(actions []Action, sep string) string {
+	names := make([]string, len(actions))
+	for i, a := range actions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, sep)
+}
+
 // CommentPrefix starts the comment of every object flowshield creates; it
 // never changes or removes an object without it.
 const CommentPrefix = "flowshield"
 
-// Direction is seen from the protected host: In bans the victim of an
-// incoming attack, Out a local host sending one. Same values as
-// detect.Direction (convert with routeros.Direction(d)); kept apart so this
-// package builds on its own.
-type Direction uint8
-
-const (
-	In Direction = iota
-	Out
-)
-
-func (d Direction) String() string {
-	if d == Out {
-		return "out"
-	}
-	return "in"
-}
-
 // Object is one thing flowshield manages on a router.
 type Object struct {
-	Action    Action
-	Prefix    netip.Prefix
-	Direction Direction
+	Action Action
+	Prefix netip.Prefix
+	// Direction is seen from the protected host: In bans the victim of an
+	// incoming attack (dst-address), Out a local host sending one.
+	Direction detect.Direction
 	// List is the address-list name (address-list only); empty in Add
 	// means the configured ListIn/ListOut for Direction.
 	List    string

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
 // TestClean: what Add writes as a comment has no control characters (a
@@ -42,13 +44,13 @@ func TestParse(t *testing.T) {
 		bad  bool
 	}{
 		{ActionAddressList, map[string]string{".id": "*1", "list": "out", "address": "192.0.2.1", "timeout": "9m58s", "comment": "flowshield 1 t"},
-			Object{Action: ActionAddressList, ID: "*1", List: "out", Direction: Out, Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: 9*time.Minute + 58*time.Second, Comment: "flowshield 1 t"}, true, false},
+			Object{Action: ActionAddressList, ID: "*1", List: "out", Direction: detect.Out, Prefix: netip.MustParsePrefix("192.0.2.1/32"), Timeout: 9*time.Minute + 58*time.Second, Comment: "flowshield 1 t"}, true, false},
 		{ActionAddressList, map[string]string{".id": "*2", "list": "in", "address": "2001:db8::1/128", "comment": "flowshield 1 t"},
 			Object{Action: ActionAddressList, ID: "*2", List: "in", Prefix: netip.MustParsePrefix("2001:db8::1/128"), Comment: "flowshield 1 t"}, true, false},
 		{ActionAddressList, map[string]string{".id": "*3", "list": "in", "address": "192.0.2.1", "comment": "other"}, Object{}, false, false},
 		{ActionAddressList, map[string]string{".id": "*4", "list": "in", "address": "a.example", "comment": "flowshield"}, Object{}, false, true},
 		{ActionRawDrop, map[string]string{".id": "*5", "chain": "prerouting", "action": "drop", "src-address": "192.0.2.0/24", "packets": "7", "bytes": "700", "comment": "flowshield m"},
-			Object{Action: ActionRawDrop, ID: "*5", Direction: Out, Prefix: netip.MustParsePrefix("192.0.2.0/24"), Packets: 7, Bytes: 700, Comment: "flowshield m"}, true, false},
+			Object{Action: ActionRawDrop, ID: "*5", Direction: detect.Out, Prefix: netip.MustParsePrefix("192.0.2.0/24"), Packets: 7, Bytes: 700, Comment: "flowshield m"}, true, false},
 		{ActionRawDrop, map[string]string{".id": "*6", "chain": "prerouting", "action": "accept", "dst-address": "192.0.2.1", "comment": "flowshield"}, Object{}, false, false},
 		{ActionBlackhole, map[string]string{".id": "*7", "dst-address": "192.0.2.9/32", "blackhole": "true", "comment": "flowshield"},
 			Object{Action: ActionBlackhole, ID: "*7", Prefix: netip.MustParsePrefix("192.0.2.9/32"), Comment: "flowshield"}, true, false},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/routeros/internal/rosfmt"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
 func family(p netip.Prefix) string {
@@ -37,8 +39,8 @@ const (
 	propsRoute       = "=.proplist=.id,dst-address,blackhole,type,comment,disabled"
 )
 
-func (r *Router) listOf(d Direction) string {
-	if d == Out {
+func (r *Router) listOf(d detect.Direction) string {
+	if d == detect.Out {
 		return r.cfg.ListOut
 	}
 	return r.cfg.ListIn
@@ -109,7 +111,7 @@ func (r *Router) parse(a Action, m map[string]string) (Object, bool, error) {
 		addr = m["address"]
 		o.List = m["list"]
 		if o.List == r.cfg.ListOut && o.List != r.cfg.ListIn {
-			o.Direction = Out
+			o.Direction = detect.Out
 		}
 		if t := m["timeout"]; t != "" {
 			d, err := rosfmt.ParseDuration(t)
@@ -126,7 +128,7 @@ func (r *Router) parse(a Action, m map[string]string) (Object, bool, error) {
 		case m["dst-address"] != "" && m["src-address"] == "":
 			addr = m["dst-address"]
 		case m["src-address"] != "" && m["dst-address"] == "":
-			addr, o.Direction = m["src-address"], Out
+			addr, o.Direction = m["src-address"], detect.Out
 		default:
 			return Object{}, false, fmt.Errorf("%s: raw rule needs exactly one of src-address and dst-address", o.ID)
 		}
@@ -173,7 +175,7 @@ func (r *Router) Add(ctx context.Context, o Object) (string, error) {
 		}
 	case ActionRawDrop:
 		words = append(words, "=chain=prerouting", "=action=drop")
-		if o.Direction == Out {
+		if o.Direction == detect.Out {
 			words = append(words, "=src-address="+formatAddress(o.Prefix))
 		} else {
 			words = append(words, "=dst-address="+formatAddress(o.Prefix))
@@ -232,7 +234,7 @@ func (r *Router) Find(ctx context.Context, o Object) (Object, error) {
 		words = append(words, addressQuery("address", o.Prefix)...)
 	case ActionRawDrop:
 		side := "dst-address"
-		if o.Direction == Out {
+		if o.Direction == detect.Out {
 			side = "src-address"
 		}
 		words = append(words, propsRaw, "?chain=prerouting", "?action=drop")
@@ -361,7 +363,7 @@ func (r *Router) Counters(ctx context.Context, o Object) (packets, bytes uint64,
 // prerouting that match o's list on the side of its direction.
 func (r *Router) listDropCounters(ctx context.Context, o Object) (packets, bytes uint64, err error) {
 	match := "dst-address-list"
-	if o.Direction == Out {
+	if o.Direction == detect.Out {
 		match = "src-address-list"
 	}
 	list := r.listOf(o.Direction)

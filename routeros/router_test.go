@@ -15,6 +15,8 @@ import (
 
 	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/routeros/routerostest"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
 // syncBuffer collects log output from several goroutines.
@@ -82,8 +84,8 @@ func TestAddListSetRemove(t *testing.T) {
 	var objs []routeros.Object
 	for _, a := range []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole} {
 		for _, p := range []string{"192.0.2.1/32", "2001:db8::1/128"} {
-			for _, d := range []routeros.Direction{routeros.In, routeros.Out} {
-				if a == routeros.ActionBlackhole && d == routeros.Out {
+			for _, d := range []detect.Direction{detect.In, detect.Out} {
+				if a == routeros.ActionBlackhole && d == detect.Out {
 					continue
 				}
 				objs = append(objs, routeros.Object{Action: a, Prefix: netip.MustParsePrefix(p), Direction: d,
@@ -113,7 +115,7 @@ func TestAddListSetRemove(t *testing.T) {
 			t.Errorf("listed %s (%q), not what was added", g, g.Comment)
 		}
 		if g.Action == routeros.ActionAddressList {
-			wantList := map[routeros.Direction]string{routeros.In: "flowshield-in", routeros.Out: "flowshield-out"}[g.Direction]
+			wantList := map[detect.Direction]string{detect.In: "flowshield-in", detect.Out: "flowshield-out"}[g.Direction]
 			if g.List != wantList || g.Timeout <= 9*time.Minute || g.Timeout > 10*time.Minute {
 				t.Errorf("%s: list %q timeout %s", g, g.List, g.Timeout)
 			}
@@ -504,7 +506,7 @@ func TestRouterDownWhileStarted(t *testing.T) {
 func TestAddressListCounters(t *testing.T) {
 	f := setup(t, routerostest.DefaultConfiguration(), nil)
 	ctx := ctxT(t)
-	o := routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("192.0.2.7/32"), Direction: routeros.In,
+	o := routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("192.0.2.7/32"), Direction: detect.In,
 		Comment: "flowshield c1 syn_flood", Timeout: 10 * time.Minute}
 	id, err := f.r.Add(ctx, o)
 	if err != nil {

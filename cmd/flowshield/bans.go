@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowshield/flowshield/api"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 func (c cli) bans(ctx context.Context, args []string) int {
@@ -95,7 +96,7 @@ func (c cli) bans(ctx context.Context, args []string) int {
 		if _, err := client.call(ctx, "POST", "/api/v1/bans", nil, body, &ban); err != nil {
 			return fail(err)
 		}
-		actions := strings.Join(ban.Actions, ",")
+		actions := routeros.JoinActions(ban.Actions, ",")
 		if actions == "" {
 			actions = "none"
 		}
@@ -144,7 +145,7 @@ func bansTable(bans []api.Ban, now time.Time) string {
 		for _, r := range b.Routers {
 			routers = append(routers, r.Address+"="+r.State)
 		}
-		actions := strings.Join(b.Actions, ",")
+		actions := routeros.JoinActions(b.Actions, ",")
 		if actions == "" {
 			actions = "none"
 		}

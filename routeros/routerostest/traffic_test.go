@@ -14,6 +14,8 @@ import (
 
 	"github.com/flowshield/flowshield/container"
 	"github.com/flowshield/flowshield/routeros"
+
+	"github.com/flowshield/flowshield/detect"
 )
 
 func seedT(t *testing.T, s *Server, menu string, props map[string]string) string {
@@ -423,7 +425,7 @@ func TestSetupScriptDropRules(t *testing.T) {
 	ctx := ctxTest(t)
 	bans := []routeros.Object{
 		{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("203.0.113.10/32"), Timeout: 10 * time.Minute, Comment: "flowshield 1 udp_flood"},
-		{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("203.0.113.20/32"), Direction: routeros.Out, Timeout: 10 * time.Minute, Comment: "flowshield 2 udp_flood"},
+		{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("203.0.113.20/32"), Direction: detect.Out, Timeout: 10 * time.Minute, Comment: "flowshield 2 udp_flood"},
 		{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("2001:db8::10/128"), Timeout: 10 * time.Minute, Comment: "flowshield 3 udp_flood"},
 	}
 	for _, b := range bans {

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -297,6 +298,70 @@ func BenchmarkHostMemory(b *testing.B) {
 			}
 			b.ReportMetric(perHost, "bytes/host")
 			b.ReportMetric(total/(1<<20), "MiB/100k-hosts")
+		})
+	}
+}
+
+// BenchmarkConsumeWhileListing: Consume of 250,000 tracked hosts' records
+// while another goroutine lists hosts over and over (the API's GET
+// /api/v1/hosts), so what the listing's locks cost Consume shows: its
+// throughput, and the longest and 99th percentile time one batch (256
+// records) took. reader=none is the same without the listing.
+func BenchmarkConsumeWhileListing(b *testing.B) {
+	const hosts, per = 250000, 256
+	for _, bc := range []struct {
+		name  string
+		limit int // -1: no reader; 0: all hosts
+	}{{"reader=none", -1}, {"reader=all", 0}, {"reader=top100", 100}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e, _ := benchEngine(b)
+			batches := benchRecords(hosts, 2*hosts/per+1, per, t0)
+			shuffleRecords(batches)
+			for _, bt := range batches {
+				e.Consume(bt)
+			}
+			if st := e.Stats(); st.HostsTracked != hosts {
+				b.Fatalf("%d hosts tracked, want %d", st.HostsTracked, hosts)
+			}
+			stop := make(chan struct{})
+			listed := make(chan int)
+			go func() {
+				n := 0
+				defer func() { listed <- n }()
+				if bc.limit < 0 {
+					return
+				}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if got := len(e.Hosts(In, SortPPS, bc.limit)); got == 0 {
+						panic("no host listed")
+					}
+					n++
+				}
+			}()
+			lat := make([]time.Duration, 0, 1<<16)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				t := time.Now()
+				e.Consume(batches[n%len(batches)])
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(t))
+				}
+				n++
+			}
+			cpu := cpuTime() - cpu0
+			close(stop)
+			lists := <-listed
+			reportPerRecord(b, n*per, cpu)
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs/batch")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs/batch")
+			b.ReportMetric(float64(lists)/b.Elapsed().Seconds(), "lists/s")
 		})
 	}
 }

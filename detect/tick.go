@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"time"
@@ -19,13 +20,13 @@ func (e *Engine) Tick(now time.Time) []Event {
 		S:    floorSec(now.UnixNano()),
 		W:    W,
 		idle: int64(e.cfg.IdleTimeout / time.Second),
-		nets: make([][2]cvec, len(e.cfg.Networks)),
 	}
 	ng := len(e.cfg.HostGroups)
-	t.gSecs = make([][2][]cvec, ng)
+	t.gSecs = make([]secSums, ng)
 	for g := range t.gSecs {
-		t.gSecs[g] = [2][]cvec{make([]cvec, W+2), make([]cvec, W+2)}
+		t.gSecs[g] = newSecSums(W)
 	}
+	t.nets = make([][2]winSums, len(e.cfg.Networks)+1)
 
 	for si := range e.shards {
 		sh := &e.shards[si]
@@ -50,20 +51,14 @@ func (e *Engine) Tick(now time.Time) []Event {
 				delete(sh.v6, k)
 			}
 		}
+		if sh.over != nil {
+			e.tickUntracked(&t, sh.over)
+		}
 		sh.mu.Unlock()
 	}
-	var secs []vec
+	secs := make([]vec, W+2)
 	for g := 0; g < ng; g++ {
-		var win, fast, prev [2]vec
-		for d := In; d <= Out; d++ {
-			secs = secs[:0]
-			for k := range t.gSecs[g][d] {
-				var v vec
-				e.lay.expand(&t.gSecs[g][d][k], &v)
-				secs = append(secs, v)
-			}
-			win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
-		}
+		win, fast, prev := t.gSecs[g].rates(W, &e.lay, secs)
 		shown := win
 		shown[In].max(&prev[In])
 		shown[Out].max(&prev[Out])
@@ -72,17 +67,28 @@ func (e *Engine) Tick(now time.Time) []Event {
 		}
 	}
 
-	var totals [2]vec
-	e.lay.expand(&t.totals[In], &totals[In])
-	e.lay.expand(&t.totals[Out], &totals[Out])
-	nets := make([][2]vec, len(t.nets))
-	for i := range t.nets {
-		e.lay.expand(&t.nets[i][In], &nets[i][In])
-		e.lay.expand(&t.nets[i][Out], &nets[i][Out])
+	// The totals and the networks' rates are those of the sums (as a
+	// hostgroup's): a host's seconds split between its ring and the
+	// untracked rings (it was evicted, then came back) count once.
+	w := e.lay.width
+	var all [2]winSums
+	var totals, untracked [2]vec
+	nets := make([][2]vec, len(e.cfg.Networks))
+	for d := In; d <= Out; d++ {
+		for i := range t.nets {
+			all[d].add(&t.nets[i][d], w)
+			if i > 0 {
+				e.windowRate(&t.nets[i][d], &nets[i-1][d])
+			}
+		}
+		e.windowRate(&all[d], &totals[d])
+		e.windowRate(&t.untracked[d], &untracked[d])
 	}
 	e.mu.Lock()
 	e.totals = totals
 	e.netRates = nets
+	e.untrackedRates = untracked
+	e.untrackedHosts = uint64(math.Round(t.hosts.estimate()))
 	e.applyEvents(now, t.events)
 	e.mu.Unlock()
 	return t.events
@@ -119,13 +125,60 @@ func (e *Engine) tickBatch4(t *tickPass, sh *shard, hs *[tickBatch]*host, k4s *[
 	}
 }
 
+// windowRate is the windowed rate of sums, as a vec.
+func (e *Engine) windowRate(s *winSums, v *vec) {
+	var c cvec
+	s.rate(e.winSec, e.lay.width, &c)
+	e.lay.expand(&c, v)
+}
+
+// tickUntracked adds a shard's untracked rings to the networks' and
+// hostgroups' sums, and takes its distinct addresses (starting them over).
+func (e *Engine) tickUntracked(t *tickPass, u *untracked) {
+	w := e.lay.width
+	for d := In; d <= Out; d++ {
+		for i := range u.nets {
+			var s winSums
+			var fast cvec
+			if u.nets[i][d].colSums(t.S, t.W, &e.lay, &s, &fast, nil) {
+				t.nets[i][d].add(&s, w)
+				t.untracked[d].add(&s, w)
+			}
+		}
+		for g := range u.groups {
+			u.groups[g][d].addSeconds(t.S, t.W, t.gSecs[g][d], &e.lay)
+		}
+	}
+	t.hosts.merge(&u.hosts)
+	u.hosts = hll{}
+}
+
+// secSums are per-second sums over rings, per direction, in column
+// space: second S-k at k.
+type secSums [2][]cvec
+
+func newSecSums(W int64) secSums { return secSums{make([]cvec, W+2), make([]cvec, W+2)} }
+
+// rates are ratesOfSeconds of the sums, per direction; secs (W+2 long) is
+// scratch.
+func (s *secSums) rates(W int64, l *layout, secs []vec) (win, fast, prev [2]vec) {
+	for d := range s {
+		for k := range s[d] {
+			l.expand(&s[d][k], &secs[k])
+		}
+		win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
+	}
+	return win, fast, prev
+}
+
 // tickPass is what one Tick accumulates over the hosts, in column space.
 type tickPass struct {
 	now        time.Time
 	S, W, idle int64
-	totals     [2]cvec
-	nets       [][2]cvec
-	gSecs      [][2][]cvec // per hostgroup and direction, second S-k at k
+	nets       [][2]winSums // per NETWORKS prefix at its index + 1; hosts in none at 0
+	gSecs      []secSums    // per hostgroup
+	untracked  [2]winSums   // the part of nets counted outside the host table
+	hosts      hll          // the untracked addresses since the last Tick
 	events     []Event
 	sink       int64 // what prefetching loads read, so they are not elided
 }
@@ -149,11 +202,10 @@ func (e *Engine) tickHost(t *tickPass, h *host, k4 uint32, k6 *[16]byte) bool {
 		if ds.slots == nil && ds.att == nil {
 			continue
 		}
-		if ds.colRates(t.S, t.W, &e.lay, &win[d], &fast[d], nil) {
-			t.totals[d].addCols(&win[d], w)
-			if h.network >= 0 {
-				t.nets[h.network][d].addCols(&win[d], w)
-			}
+		var sums winSums
+		if ds.colSums(t.S, t.W, &e.lay, &sums, &fast[d], nil) {
+			sums.rate(t.W, w, &win[d])
+			t.nets[h.network+1][d].add(&sums, w)
 			if h.group >= 0 {
 				ds.addSeconds(t.S, t.W, t.gSecs[h.group][d], &e.lay)
 			}

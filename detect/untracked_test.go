@@ -1,0 +1,218 @@
+package detect
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/flowshield/flowshield/flow"
+)
+
+// carpetTo spreads a source's flows over n addresses of 10.9.0.0/16, one
+// flow each.
+func carpetTo(n int) func(int, *flow.Record) {
+	return func(i int, r *flow.Record) {
+		udpTo("10.9.0.1", 0)(i, r)
+		h := i % n
+		r.DstAddr = netip.AddrFrom4([4]byte{10, 9, byte(h >> 8), byte(h)})
+	}
+}
+
+func carpetConfig(maxHosts int) Configuration {
+	cfg := testConfig()
+	cfg.Networks = append(cfg.Networks, netip.MustParsePrefix("10.9.0.0/16"))
+	cfg.HostGroups = []HostGroup{{Name: "customers", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")},
+		Thresholds: cfg.Global, GroupPPS: 10000}}
+	cfg.MaxHosts = maxHosts
+	cfg.Shards = 4
+	return cfg
+}
+
+// TestCarpetBombingBeyondMaxHosts: a carpet bombing over more addresses
+// than the host table holds (each far under the host threshold, the sum
+// over the group's) is declared at group scope as with a table that holds
+// them all, with the same rates in the totals.
+func TestCarpetBombingBeyondMaxHosts(t *testing.T) {
+	const maxHosts = 64
+	for _, addrs := range []int{2 * maxHosts, 8 * maxHosts} {
+		pps := 25600.0
+		run := func(maxHosts int) (*sim, Rates) {
+			src := &source{from: 10 * time.Second, to: 40 * time.Second, pps: pps, size: 500, flows: addrs, record: carpetTo(addrs)}
+			s := newSim(t, carpetConfig(maxHosts), src)
+			s.tickPhase = 370 * time.Millisecond
+			s.run(30 * time.Second)
+			in, _ := s.e.Totals()
+			s.run(70 * time.Second)
+			return s, in
+		}
+		bounded, in := run(maxHosts)
+		all, inAll := run(1 << 20)
+		for _, s := range []*sim{bounded, all} {
+			starts := s.starts()
+			if len(starts) != 1 || starts[0].Attack.Scope != ScopeGroup || starts[0].Attack.Group != "customers" ||
+				starts[0].Attack.Threshold != "group_pps" {
+				t.Fatalf("%d addresses: starts %+v, want one group_pps attack on customers", addrs, starts)
+			}
+		}
+		if bounded.starts()[0].Time != all.starts()[0].Time {
+			t.Errorf("%d addresses: declared at %v with %d hosts tracked, at %v with all", addrs,
+				bounded.starts()[0].Time, maxHosts, all.starts()[0].Time)
+		}
+		if math.Abs(in.PPS-pps) > 1 || math.Abs(inAll.PPS-pps) > 1 {
+			t.Errorf("%d addresses: total %v pps (%v with all tracked), want %v", addrs, in.PPS, inAll.PPS, pps)
+		}
+		a, _ := bounded.e.Attack(bounded.starts()[0].Attack.ID)
+		if a.PeakPPS < pps*0.99 || len(a.Sample) == 0 {
+			t.Errorf("%d addresses: group attack peak %v pps, %d sampled records", addrs, a.PeakPPS, len(a.Sample))
+		}
+		st := bounded.e.Stats()
+		if st.HostsEvicted == 0 {
+			t.Errorf("%d addresses: stats %+v, want evictions", addrs, st)
+		}
+		t.Logf("%d addresses, %d tracked at most: %d evicted", addrs, maxHosts, st.HostsEvicted)
+	}
+}
+
+// TestAttackedHostsStay: with every place of the table taken by a host
+// under attack, those hosts are never evicted (their attacks go on, one
+// each), and a carpet bombing over 2,000 other addresses is counted
+// untracked: in the group's sum (declared), the untracked counters and the
+// estimate of distinct untracked addresses.
+func TestAttackedHostsStay(t *testing.T) {
+	cfg := carpetConfig(8)
+	cfg.Shards = 1
+	var srcs []*source
+	for i := 0; i < 8; i++ {
+		srcs = append(srcs, &source{from: 5 * time.Second, to: 60 * time.Second, pps: 50000, size: 500, flows: 4,
+			record: udpTo(netip.AddrFrom4([4]byte{10, 0, 7, byte(i + 1)}).String(), 0)})
+	}
+	const addrs = 2000
+	srcs = append(srcs, &source{from: 15 * time.Second, to: 50 * time.Second, pps: 200000, size: 500, flows: addrs,
+		record: carpetTo(addrs)})
+	s := newSim(t, cfg, srcs...)
+	s.tickPhase = 370 * time.Millisecond
+	s.run(30 * time.Second)
+	st := s.e.Stats()
+	if st.HostsTracked != 8 || st.HostsEvicted != 0 || st.UntrackedRecords == 0 {
+		t.Errorf("stats %+v, want the 8 attacked hosts tracked, none evicted, records untracked", st)
+	}
+	if math.Abs(float64(st.UntrackedHosts)-addrs) > 0.1*addrs {
+		t.Errorf("%d untracked hosts estimated, want %d within 10 %%", st.UntrackedHosts, addrs)
+	}
+	if math.Abs(st.UntrackedInPPS-200000) > 1 {
+		t.Errorf("untracked %v pps, want 200000", st.UntrackedInPPS)
+	}
+	s.run(90 * time.Second)
+	hosts, groups := 0, 0
+	for _, ev := range s.starts() {
+		switch ev.Attack.Scope {
+		case ScopeHost:
+			hosts++
+		case ScopeGroup:
+			groups++
+		}
+	}
+	if hosts != 8 || groups != 1 {
+		t.Errorf("%d host and %d group attacks, want 8 (one per flooded host, never evicted) and 1", hosts, groups)
+	}
+	for _, a := range s.e.Attacks(false) {
+		if a.Scope == ScopeHost && a.EndedAt.Before(t0.Add(60*time.Second)) {
+			t.Errorf("attack on %v ended at %v, before its flood", a.IP, a.EndedAt.Sub(t0))
+		}
+	}
+}
+
+// TestEvictsTheQuietest: with a sample as large as the table, the hosts a
+// new one replaces are the ones whose ring holds nothing, not the busy ones.
+func TestEvictsTheQuietest(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxHosts, cfg.Shards = evictSample, 1
+	now := t0
+	e, err := New(cfg, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(h byte, at time.Time) flow.Record {
+		return flow.Record{SrcAddr: netip.MustParseAddr("198.51.100.1"), DstAddr: netip.AddrFrom4([4]byte{10, 0, 8, h}),
+			Received: at.UnixNano(), Start: at.UnixNano() - 1e9, End: at.UnixNano(), Packets: 10, Bytes: 1000, Proto: flow.ProtoUDP}
+	}
+	var recs []flow.Record
+	for h := range byte(evictSample) {
+		recs = append(recs, rec(h, t0))
+	}
+	e.Consume(recs) // 8 hosts, the first half about to go quiet
+	for sec := 1; sec <= 10; sec++ {
+		now = t0.Add(time.Duration(sec) * time.Second)
+		recs = recs[:0]
+		for h := byte(evictSample / 2); h < evictSample; h++ {
+			recs = append(recs, rec(h, now))
+		}
+		e.Consume(recs)
+		e.Tick(now)
+	}
+	recs = recs[:0]
+	for h := byte(100); h < 100+evictSample/2; h++ {
+		recs = append(recs, rec(h, now))
+	}
+	e.Consume(recs)
+	for h := range byte(evictSample) {
+		_, _, ok := e.Host(netip.AddrFrom4([4]byte{10, 0, 8, h}))
+		if want := h >= evictSample/2; ok != want {
+			t.Errorf("10.0.8.%d tracked %v, want %v", h, ok, want)
+		}
+	}
+	if st := e.Stats(); st.HostsEvicted != evictSample/2 {
+		t.Errorf("%d evicted, want %d", st.HostsEvicted, evictSample/2)
+	}
+}
+
+// TestHostTableMemoryBounded: a scan over 50 times MaxHosts addresses
+// leaves the heap where 2 times left it: the table holds MaxHosts hosts,
+// and what it cannot hold costs fixed rings.
+func TestHostTableMemoryBounded(t *testing.T) {
+	if raceEnabled {
+		t.Skip("heap figures under -race are not the program's")
+	}
+	const maxHosts = 2000
+	cfg := testConfig()
+	cfg.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	cfg.MaxHosts = maxHosts
+	now := t0
+	e, err := New(cfg, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]flow.Record, 256)
+	next := 0
+	scan := func(hosts int) {
+		for ; hosts > 0; hosts -= len(recs) {
+			for i := range recs {
+				h := next
+				next++
+				recs[i] = flow.Record{SrcAddr: netip.MustParseAddr("198.51.100.1"),
+					DstAddr:  netip.AddrFrom4([4]byte{10, byte(h >> 16), byte(h >> 8), byte(h)}),
+					Received: now.UnixNano(), Start: now.UnixNano() - 1e9, End: now.UnixNano(), Packets: 1, Bytes: 60, Proto: flow.ProtoTCP}
+			}
+			e.Consume(recs)
+			if next%(20*len(recs)) == 0 {
+				now = now.Add(time.Second)
+				e.Tick(now)
+			}
+		}
+	}
+	scan(2 * maxHosts)
+	before := heapInUse()
+	scan(48 * maxHosts)
+	after := heapInUse()
+	st := e.Stats()
+	if st.HostsTracked > maxHosts || st.HostsEvicted < 48*maxHosts {
+		t.Errorf("stats %+v", st)
+	}
+	grown := int64(after) - int64(before)
+	t.Logf("%d hosts tracked of %d scanned: heap grew %d bytes over the last %d", st.HostsTracked, next, grown, 48*maxHosts)
+	// Tracking them all would take 96,000 x 424 bytes (~40 MB).
+	if grown > 256<<10 {
+		t.Errorf("heap grew %d bytes while the table was full", grown)
+	}
+}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"testing"
@@ -214,5 +215,47 @@ func TestHostTableMemoryBounded(t *testing.T) {
 	// Tracking them all would take 96,000 x 424 bytes (~40 MB).
 	if grown > 256<<10 {
 		t.Errorf("heap grew %d bytes while the table was full", grown)
+	}
+}
+
+// TestExporterTableBounded: the exporter table keeps the MaxExporters
+// heard from last (a record makes an exporter recent again), counts those
+// it forgets, and a forgotten exporter's hold no longer holds group
+// attacks.
+func TestExporterTableBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxExporters = 4
+	e, err := New(cfg, func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	from := func(i int) {
+		e.Consume([]flow.Record{{Exporter: exp(i), SrcAddr: netip.MustParseAddr("198.51.100.1"),
+			DstAddr: netip.MustParseAddr("10.0.0.1"), Received: t0.UnixNano(), Start: t0.UnixNano() - 1e9, End: t0.UnixNano(),
+			Packets: 1, Bytes: 100, Proto: flow.ProtoUDP}})
+	}
+	e.SetExporterTimers(exp(1), time.Minute, 15*time.Second, TimerOptions)
+	if h := holdDuration(uint8(e.exporters.maxHold.Load())); h < time.Minute {
+		t.Fatalf("max hold %v with a 1 min active timeout announced", h)
+	}
+	for _, i := range []int{2, 3, 4, 1, 5, 6} { // 1 again: 2 and 3 go, not 1
+		from(i)
+	}
+	var got []int
+	for _, st := range e.ExporterStats() {
+		got = append(got, int(st.Exporter.As4()[3]))
+	}
+	if fmt.Sprint(got) != "[1 4 5 6]" {
+		t.Errorf("exporters %v, want [1 4 5 6]", got)
+	}
+	if n := e.Stats().ExportersForgotten; n != 2 {
+		t.Errorf("%d forgotten, want 2", n)
+	}
+	for i := 7; i <= 10; i++ {
+		from(i)
+	}
+	if n, h := e.Stats().ExportersForgotten, e.exporters.maxHold.Load(); n != 6 || h != 0 {
+		t.Errorf("%d forgotten, max hold %d once the exporter with the 1 min timeout is: want 6, 0", n, h)
 	}
 }

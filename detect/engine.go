@@ -49,11 +49,15 @@ type Engine struct {
 	sampled   int           // active attacks keeping a flow sample (MaxSampledAttacks)
 	unsampled atomic.Uint64 // attacks declared without one since start
 
-	mu       sync.Mutex // guards the attack registry and the totals snapshot
-	active   map[string]*Attack
-	ended    []Attack // oldest first
-	totals   [2]vec
-	netRates [][2]vec
+	mu     sync.Mutex // guards the attack registry and the totals snapshot
+	active map[string]*Attack
+	ended  []Attack // oldest first
+	// endedBytes estimates what ended holds (attackBytes); ended[:endedBare]
+	// have had their details shed for MaxEndedBytes (or had none).
+	endedBytes, endedBare     int
+	endedForgotten, endedShed uint64
+	totals                    [2]vec
+	netRates                  [][2]vec
 	// what the last Tick counted outside the host table
 	untrackedRates [2]vec
 	untrackedHosts uint64
@@ -173,6 +177,15 @@ type Stats struct {
 	// ExportersForgotten counts exporters dropped from the exporter table
 	// (MaxExporters) to make room for a new one.
 	ExportersForgotten uint64
+	// EndedAttacks and EndedBytes are the ended attacks kept for the API
+	// and what they hold (estimated: summaries, details, flow samples).
+	EndedAttacks int
+	EndedBytes   int
+	// EndedForgotten counts ended attacks forgotten before the contract's
+	// retention (24 hours) ran out, to stay within MaxEnded or
+	// MaxEndedBytes; EndedDetailsShed those that lost their details text
+	// to stay within MaxEndedBytes (still listed).
+	EndedForgotten, EndedDetailsShed uint64
 }
 
 // New validates cfg and returns an engine; now is its clock (time.Now if nil).
@@ -757,6 +770,8 @@ func (e *Engine) Stats() Stats {
 		sh.mu.Unlock()
 	}
 	e.mu.Lock()
+	s.EndedAttacks, s.EndedBytes = len(e.ended), e.endedBytes
+	s.EndedForgotten, s.EndedDetailsShed = e.endedForgotten, e.endedShed
 	s.UntrackedHosts = e.untrackedHosts
 	s.UntrackedInPPS, s.UntrackedOutPPS = e.untrackedRates[In][mPPS], e.untrackedRates[Out][mPPS]
 	e.mu.Unlock()

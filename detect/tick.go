@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"sort"
 	"time"
+	"unsafe"
+
+	"github.com/flowshield/flowshield/flow"
 )
 
 // Tick evaluates every tracked host and hostgroup at now (call it once a
@@ -503,26 +506,73 @@ func (e *Engine) applyEvents(now time.Time, events []Event) {
 		case AttackEnd:
 			delete(e.active, ev.Attack.ID)
 			e.ended = append(e.ended, ev.Attack)
+			e.endedBytes += attackBytes(&ev.Attack)
 		default:
 			a := ev.Attack
 			e.active[a.ID] = &a
 		}
 	}
-	// Keep the last RetainEndedCount, and beyond them those younger than
-	// RetainEnded, up to MaxEnded. Samples are dropped past the last
-	// RetainEndedCount to bound memory.
+	e.retainEnded(now)
+}
+
+// retainEnded keeps the last RetainEndedCount ended attacks whole, and
+// beyond them those younger than RetainEnded, up to MaxEnded, without
+// their flow samples, and within MaxEndedBytes: the oldest lose their
+// details first, then go. e.mu is held.
+func (e *Engine) retainEnded(now time.Time) {
+	keep := e.cfg.RetainEndedCount
 	drop := 0
-	for drop < len(e.ended) && len(e.ended)-drop > e.cfg.RetainEndedCount &&
-		(len(e.ended)-drop > e.cfg.MaxEnded || now.Sub(e.ended[drop].EndedAt) > e.cfg.RetainEnded) {
+	for drop < len(e.ended)-keep && (len(e.ended)-drop > e.cfg.MaxEnded || now.Sub(e.ended[drop].EndedAt) > e.cfg.RetainEnded) {
+		if now.Sub(e.ended[drop].EndedAt) <= e.cfg.RetainEnded {
+			e.endedForgotten++
+		}
 		drop++
 	}
-	if drop > 0 {
-		e.ended = append(e.ended[:0], e.ended[drop:]...)
-	}
-	for k := len(e.ended) - e.cfg.RetainEndedCount - 1; k >= 0 && e.ended[k].Sample != nil; k-- {
+	e.dropEnded(drop)
+	for k := len(e.ended) - keep - 1; k >= 0 && e.ended[k].Sample != nil; k-- {
+		e.endedBytes -= sampleBytes(e.ended[k].Sample)
 		e.ended[k].Sample = nil
 	}
+	// e.ended[:endedBare] have no details (nor sample): the shedding goes
+	// on from there.
+	for ; e.endedBytes > e.cfg.MaxEndedBytes && e.endedBare < len(e.ended)-keep; e.endedBare++ {
+		a := &e.ended[e.endedBare]
+		if a.Details != "" || a.Sample != nil {
+			e.endedBytes -= len(a.Details) + sampleBytes(a.Sample)
+			a.Details, a.Sample = "", nil
+			e.endedShed++
+		}
+	}
+	drop = 0
+	for bytes := e.endedBytes; bytes > e.cfg.MaxEndedBytes && drop < len(e.ended)-keep; drop++ {
+		bytes -= attackBytes(&e.ended[drop])
+		e.endedForgotten++
+	}
+	e.dropEnded(drop)
 }
+
+// dropEnded forgets the n oldest ended attacks; e.mu is held.
+func (e *Engine) dropEnded(n int) {
+	if n == 0 {
+		return
+	}
+	for i := range e.ended[:n] {
+		e.endedBytes -= attackBytes(&e.ended[i])
+	}
+	// Cleared so their strings and samples go; the array's front is
+	// reused when append next grows it.
+	clear(e.ended[:n])
+	e.ended = e.ended[n:]
+	e.endedBare = max(e.endedBare-n, 0)
+}
+
+// attackBytes estimates what a retained attack holds: its summary, its
+// strings made per attack (the ID, the details) and its flow sample.
+func attackBytes(a *Attack) int {
+	return int(unsafe.Sizeof(*a)) + len(a.ID) + len(a.Details) + sampleBytes(a.Sample)
+}
+
+func sampleBytes(s []flow.Record) int { return cap(s) * int(unsafe.Sizeof(flow.Record{})) }
 
 // Attacks returns active attacks, and with activeOnly false the retained
 // ended ones too, newest first. Samples are left out; see Attack.
@@ -586,11 +636,16 @@ func (e *Engine) RestoreEnded(now time.Time, attacks []Attack) int {
 	merged = append(merged, e.ended...)
 	sort.SliceStable(merged, func(i, j int) bool { return merged[i].EndedAt.Before(merged[j].EndedAt) })
 	e.ended = merged
-	e.applyEvents(now, nil)
-	// applyEvents stops at the first sample already dropped; restored ones
-	// are interleaved, so drop every sample past the retained count here.
+	// Restored ones are interleaved: every sample past the retained count
+	// goes here (retainEnded stops at the first already dropped), and the
+	// shedding of details starts over from the oldest.
 	for k := 0; k < len(e.ended)-e.cfg.RetainEndedCount; k++ {
 		e.ended[k].Sample = nil
 	}
+	e.endedBytes, e.endedBare = 0, 0
+	for i := range e.ended {
+		e.endedBytes += attackBytes(&e.ended[i])
+	}
+	e.retainEnded(now)
 	return added
 }

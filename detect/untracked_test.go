@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -258,4 +259,83 @@ func TestExporterTableBounded(t *testing.T) {
 	if n, h := e.Stats().ExportersForgotten, e.exporters.maxHold.Load(); n != 6 || h != 0 {
 		t.Errorf("%d forgotten, max hold %d once the exporter with the 1 min timeout is: want 6, 0", n, h)
 	}
+}
+
+// TestEndedAttacksBounded: an attack storm (10,000 attacks, 200 new ones a
+// second, each with its flow sample) keeps the last RetainEndedCount whole, and beyond them stays
+// within MaxEndedBytes, shedding details before forgetting; the heap it
+// leaves is printed and bounded.
+func TestEndedAttacksBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	cfg.EndAfter = 2 * time.Second
+	cfg.DetailsAfter = time.Second
+	cfg.IdleTimeout = 10 * time.Second
+	cfg.RetainEndedCount = 200
+	cfg.MaxEndedBytes = 4 << 20
+	cfg.MaxSampledAttacks = 0 // every attack keeps a sample
+	now := t0
+	e, err := New(cfg, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := heapInUse()
+	const perSecond, seconds = 200, 50
+	recs := make([]flow.Record, 0, perSecond*cfg.SampleFlows)
+	ends := 0
+	for sec := 0; sec < seconds+30; sec++ {
+		now = t0.Add(time.Duration(sec) * time.Second)
+		recs = recs[:0]
+		// each host flooded for two seconds: the second one's records
+		// make its flow sample
+		for h := max(sec-1, 0) * perSecond; h < min(sec+1, seconds)*perSecond; h++ {
+			for f := 0; f < cfg.SampleFlows; f++ {
+				recs = append(recs, flow.Record{SrcAddr: netip.AddrFrom4([4]byte{198, 51, 100, byte(f)}),
+					DstAddr:  netip.AddrFrom4([4]byte{10, byte(h >> 16), byte(h >> 8), byte(h)}),
+					Received: now.UnixNano(), Start: now.UnixNano() - 9e8, End: now.UnixNano() - 1e7,
+					Packets: 5000, Bytes: 5000 * 500, Proto: flow.ProtoUDP, SrcPort: 53, DstPort: uint16(f)})
+			}
+		}
+		e.Consume(recs)
+		for _, ev := range e.Tick(now) {
+			if ev.Kind == AttackEnd {
+				ends++
+			}
+		}
+	}
+	st := e.Stats()
+	if ends != perSecond*seconds || st.HostsTracked != 0 {
+		t.Fatalf("%d attacks ended, %d hosts tracked: want %d, 0", ends, st.HostsTracked, perSecond*seconds)
+	}
+	all := e.Attacks(false)
+	if len(all) != st.EndedAttacks || st.EndedAttacks < cfg.RetainEndedCount || st.EndedForgotten == 0 || st.EndedDetailsShed == 0 ||
+		st.EndedAttacks+int(st.EndedForgotten) != ends {
+		t.Errorf("stats %+v, %d listed", st, len(all))
+	}
+	whole := 0
+	for i, a := range all {
+		full, _ := e.Attack(a.ID)
+		hasAll := full.Details != "" && len(full.Sample) > 0
+		if i < cfg.RetainEndedCount && !hasAll {
+			t.Fatalf("attack %d from the newest lost its details or sample: %d details bytes, %d records", i, len(full.Details), len(full.Sample))
+		}
+		if hasAll {
+			whole++
+		}
+	}
+	last := 0 // the last RetainEndedCount's bytes, kept whatever the budget
+	for i := len(e.ended) - cfg.RetainEndedCount; i < len(e.ended); i++ {
+		last += attackBytes(&e.ended[i])
+	}
+	perWhole, perBare := last/cfg.RetainEndedCount, attackBytes(&e.ended[0])
+	if whole != cfg.RetainEndedCount || st.EndedBytes > max(cfg.MaxEndedBytes, last) {
+		t.Errorf("%d whole, %d bytes estimated: want %d, at most %d", whole, st.EndedBytes, cfg.RetainEndedCount, max(cfg.MaxEndedBytes, last))
+	}
+	after := heapInUse()
+	t.Logf("%d ended attacks kept of %d: %d whole (%d bytes each), %d bytes estimated, heap grew %d; %d forgotten early, %d shed (%d bytes each bare)",
+		st.EndedAttacks, ends, whole, perWhole, st.EndedBytes, int64(after)-int64(before), st.EndedForgotten, st.EndedDetailsShed, perBare)
+	if !raceEnabled && int64(after)-int64(before) > 2*int64(cfg.MaxEndedBytes) {
+		t.Errorf("heap grew %d bytes, want within twice MaxEndedBytes", int64(after)-int64(before))
+	}
+	runtime.KeepAlive(e)
 }

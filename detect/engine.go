@@ -54,10 +54,12 @@ type Engine struct {
 	ended  []Attack // oldest first
 	// endedBytes estimates what ended holds (attackBytes); ended[:endedBare]
 	// have had their details shed for MaxEndedBytes (or had none).
-	endedBytes, endedBare     int
-	endedForgotten, endedShed uint64
-	totals                    [2]vec
-	netRates                  [][2]vec
+	// endedBase counts the ended attacks forgotten since start: ended[i]
+	// is the (endedBase+i)th kept, whatever was dropped before it.
+	endedBytes, endedBare, endedBase int
+	endedForgotten, endedShed        uint64
+	totals                           [2]vec
+	netRates                         [][2]vec
 	// what the last Tick counted outside the host table
 	untrackedRates [2]vec
 	untrackedHosts uint64

@@ -564,6 +564,7 @@ func (e *Engine) dropEnded(n int) {
 	clear(e.ended[:n])
 	e.ended = e.ended[n:]
 	e.endedBare = max(e.endedBare-n, 0)
+	e.endedBase += n
 }
 
 // attackBytes estimates what a retained attack holds: its summary, its
@@ -575,17 +576,22 @@ func attackBytes(a *Attack) int {
 func sampleBytes(s []flow.Record) int { return cap(s) * int(unsafe.Sizeof(flow.Record{})) }
 
 // Attacks returns active attacks, and with activeOnly false the retained
-// ended ones too, newest first. Samples are left out; see Attack.
+// ended ones too, newest first. Samples are left out; see Attack. The
+// ended ones are copied a chunk at a time (see eachEnded).
 func (e *Engine) Attacks(activeOnly bool) []Attack {
 	e.mu.Lock()
 	out := make([]Attack, 0, len(e.active)+len(e.ended))
 	for _, a := range e.active {
 		out = append(out, *a)
 	}
-	if !activeOnly {
-		out = append(out, e.ended...)
-	}
+	from, to := e.endedSpan()
 	e.mu.Unlock()
+	if !activeOnly {
+		e.eachEnded(from, to, func(chunk []Attack) bool {
+			out = append(out, chunk...)
+			return true
+		})
+	}
 	for i := range out {
 		out[i].Sample = nil
 		out[i].Details = ""
@@ -597,16 +603,57 @@ func (e *Engine) Attacks(activeOnly bool) []Attack {
 // Attack returns one attack with its details and sample.
 func (e *Engine) Attack(id string) (Attack, bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if a, ok := e.active[id]; ok {
+		e.mu.Unlock()
 		return *a, true
 	}
-	for i := len(e.ended) - 1; i >= 0; i-- {
-		if e.ended[i].ID == id {
-			return e.ended[i], true
+	from, to := e.endedSpan()
+	e.mu.Unlock()
+	var found Attack
+	ok := false
+	e.eachEnded(from, to, func(chunk []Attack) bool {
+		for i := range chunk {
+			if chunk[i].ID == id {
+				found, ok = chunk[i], true
+				return false
+			}
+		}
+		return true
+	})
+	return found, ok
+}
+
+// endedChunk is how many ended attacks a reader copies or looks at per
+// hold of e.mu (a few hundred KB of summaries): Tick waits behind a
+// listing of 60,000 at most that long.
+const endedChunk = 1024
+
+// endedSpan is the ended attacks there are now, as positions counted since
+// start; e.mu is held.
+func (e *Engine) endedSpan() (from, to int) {
+	return e.endedBase, e.endedBase + len(e.ended)
+}
+
+// eachEnded calls fn with e.mu held on the ended attacks of span
+// [from, to), oldest first, endedChunk at a time, releasing e.mu between
+// chunks, until fn returns false. Those forgotten meanwhile are skipped
+// (a RestoreEnded meanwhile, at start, may make it miss or repeat some).
+func (e *Engine) eachEnded(from, to int, fn func([]Attack) bool) {
+	for from < to {
+		e.mu.Lock()
+		lo := max(from, e.endedBase) - e.endedBase
+		hi := min(to-e.endedBase, len(e.ended), lo+endedChunk)
+		if lo >= hi {
+			e.mu.Unlock()
+			return
+		}
+		more := fn(e.ended[lo:hi])
+		from = e.endedBase + hi
+		e.mu.Unlock()
+		if !more {
+			return
 		}
 	}
-	return Attack{}, false
 }
 
 // RestoreEnded adds attacks that ended before a restart (from the store's

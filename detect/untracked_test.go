@@ -339,3 +339,68 @@ func TestEndedAttacksBounded(t *testing.T) {
 	}
 	runtime.KeepAlive(e)
 }
+
+// TestVisitHostsInChunks: a visit of a shard of many chunks sees each host
+// once, holds no lock while fn runs (fn may call the engine, and Consume
+// goes on meanwhile), and Attacks lists ended attacks of many chunks once
+// each.
+func TestVisitHostsInChunks(t *testing.T) {
+	cfg := testConfig()
+	cfg.Shards = 1
+	now := t0
+	e, err := New(cfg, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hosts = 5*visitChunk + 17
+	rec := func(h int) flow.Record {
+		return flow.Record{SrcAddr: netip.MustParseAddr("198.51.100.1"), DstAddr: netip.AddrFrom4([4]byte{10, 0, byte(h >> 8), byte(h)}),
+			Received: t0.UnixNano(), Start: t0.UnixNano() - 1e9, End: t0.UnixNano(), Packets: 1, Bytes: 100, Proto: flow.ProtoUDP}
+	}
+	var recs []flow.Record
+	for h := range hosts {
+		recs = append(recs, rec(h))
+	}
+	e.Consume(recs)
+	now = now.Add(time.Second) // their second complete, in the window
+	seen := map[netip.Addr]int{}
+	e.VisitHosts(In, func(r *HostRates) {
+		seen[r.IP]++
+		if _, _, ok := e.Host(r.IP); !ok { // would deadlock under the shard's lock
+			t.Errorf("%v visited, not tracked", r.IP)
+		}
+		e.Consume([]flow.Record{rec(hosts + len(seen))}) // a new host meanwhile
+	})
+	if len(seen) != hosts {
+		t.Errorf("%d hosts visited, want %d", len(seen), hosts)
+	}
+	for ip, n := range seen {
+		if n != 1 {
+			t.Errorf("%v visited %d times", ip, n)
+		}
+	}
+	if n := len(e.Hosts(In, SortPPS, 0)); n != 2*hosts {
+		t.Errorf("%d hosts listed, want %d", n, 2*hosts)
+	}
+
+	var ended []Event
+	for i := range 3*endedChunk + 5 {
+		ended = append(ended, Event{Kind: AttackEnd, Attack: Attack{ID: fmt.Sprintf("a%05d", i), EndedAt: now}})
+	}
+	e.mu.Lock()
+	e.applyEvents(now, ended)
+	e.mu.Unlock()
+	ids := map[string]bool{}
+	for _, a := range e.Attacks(false) {
+		if ids[a.ID] {
+			t.Errorf("%s listed twice", a.ID)
+		}
+		ids[a.ID] = true
+	}
+	if len(ids) != len(ended) {
+		t.Errorf("%d attacks listed, want %d", len(ids), len(ended))
+	}
+	if _, ok := e.Attack("a00000"); !ok {
+		t.Error("the oldest ended attack not found")
+	}
+}

@@ -365,3 +365,68 @@ func BenchmarkConsumeWhileListing(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConsumeFullTable: Consume when the host table is full and
+// every record is for a host it does not hold (a scan or a carpet bombing
+// over more addresses than MaxHosts). evict: the table holds quiet hosts,
+// so each record's host takes the place of the quietest of a sample;
+// untracked: every tracked host is under attack, so the records are
+// counted untracked (the sample is taken and finds no place).
+func BenchmarkConsumeFullTable(b *testing.B) {
+	const maxHosts, per = 4096, 256
+	for _, attacked := range []bool{false, true} {
+		name := "evict"
+		if attacked {
+			name = "untracked"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := testConfig()
+			cfg.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			cfg.MaxHosts, cfg.Shards = maxHosts, 1 // one shard: attackAll fills it
+			e, err := New(cfg, func() time.Time { return t0 })
+			if err != nil {
+				b.Fatal(err)
+			}
+			if attacked {
+				attackAll(b, e, maxHosts)
+			}
+			// hosts from 10.1.0.0 on, in random order, four times as many
+			// as the table holds
+			batches := benchRecords(4*maxHosts, 4*maxHosts/per*4, per, t0)
+			for _, bt := range batches {
+				for i := range bt {
+					for _, a := range []*netip.Addr{&bt[i].SrcAddr, &bt[i].DstAddr} {
+						if a.As4()[0] == 10 {
+							b4 := a.As4()
+							b4[1]++
+							*a = netip.AddrFrom4(b4)
+						}
+					}
+				}
+			}
+			shuffleRecords(batches)
+			for _, bt := range batches[:len(batches)/4] {
+				e.Consume(bt)
+			}
+			st0 := e.Stats()
+			if st0.HostsTracked != maxHosts {
+				b.Fatalf("%d hosts tracked", st0.HostsTracked)
+			}
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				e.Consume(batches[n%len(batches)])
+				n++
+			}
+			cpu := cpuTime() - cpu0
+			runtime.ReadMemStats(&ms1)
+			st := e.Stats()
+			reportPerRecord(b, n*per, cpu)
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n*per), "allocs/record")
+			b.ReportMetric(float64(st.HostsEvicted-st0.HostsEvicted)/float64(n*per), "evictions/record")
+			b.ReportMetric(float64(st.UntrackedRecords-st0.UntrackedRecords)/float64(n*per), "untracked/record")
+		})
+	}
+}

@@ -415,7 +415,9 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		}
 		a.EndedAt = now
 		*events = append(*events, Event{Kind: AttackEnd, Time: now, Attack: *a})
-		st.col.full.Store(true)
+		if !st.col.full.Load() {
+			st.col.full.Store(true)
+		}
 		return true
 	}
 	changed := false
@@ -464,6 +466,12 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 				a.Type, a.Protocol = classify(basis, st.ampPort, size)
 			}
 			a.Details = e.detailsText(a, rates, c)
+			// Its summaries are in the details now: a host's attack lets
+			// its collector go (~800 bytes of an attack storm's thousands).
+			// A hostgroup's stays, read by Consume through groupCols.
+			if !c.shared {
+				st.col = closedCollector
+			}
 			*events = append(*events, Event{Kind: AttackDetails, Time: now, Attack: *a})
 			st.nextUpdate = now.Add(e.cfg.UpdateEvery)
 			return false

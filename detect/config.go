@@ -62,7 +62,10 @@ type Configuration struct {
 	FallbackDuration time.Duration // duration assumed for a record whose times are zero
 	GarbageLogEvery  time.Duration // log garbage at most this often per exporter
 
-	MaxHosts int // tracked hosts at most; new hosts past it are counted and not tracked
+	// MaxHosts bounds the tracked hosts; a new one past it takes the place
+	// of the quietest of a sample, and traffic of hosts not tracked still
+	// counts in the totals and sums (doc.go: Bounds).
+	MaxHosts int
 	// MaxExporters bounds the exporters whose anomalies and timers are
 	// kept; past it the one heard from least recently is forgotten.
 	MaxExporters int

@@ -32,7 +32,8 @@ type HostRates struct {
 	Rates
 }
 
-// NetworkRates is the sum over the tracked hosts of one NETWORKS prefix.
+// NetworkRates are the rates of one NETWORKS prefix's traffic, of tracked
+// hosts or not.
 type NetworkRates struct {
 	Prefix  netip.Prefix
 	In, Out Rates
@@ -196,7 +197,8 @@ func (e *Engine) groupName(h *host) string {
 	return ""
 }
 
-// Totals returns the sum over all tracked hosts, in and out, as of the last Tick.
+// Totals returns the rates of all protected traffic, of tracked hosts or
+// not, in and out, as of the last Tick.
 func (e *Engine) Totals() (in, out Rates) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"container/list"
 	"net/netip"
 	"sort"
 	"sync"
@@ -124,11 +125,9 @@ type exporterState struct {
 	ExporterStats
 	lastLog time.Time
 	learn   timerLearner
-	params  params // what Consume uses, from learn
-	hold    uint8  // the larger holdCode of params, counted in the table's holds
-	// newer and older link the table's exporters from the one heard from
-	// last to the one heard from least recently.
-	newer, older *exporterState
+	params  params        // what Consume uses, from learn
+	hold    uint8         // the larger holdCode of params, counted in the table's holds
+	recency *list.Element // in the table's recency list
 }
 
 // exporterTable is touched once per batch and exporter: to read the
@@ -139,10 +138,9 @@ type exporterState struct {
 type exporterTable struct {
 	mu      sync.Mutex
 	m       map[netip.Addr]*exporterState
+	recency list.List // of *exporterState, heard from last first
 	max     int
 	evicted atomic.Uint64
-	// newest and oldest are the ends of the exporters' recency list.
-	newest, oldest *exporterState
 	// holds counts the exporters per hold code; maxHold is the largest
 	// with a count, kept as they change (a group's attack reads it).
 	holds   [128]uint32
@@ -153,47 +151,21 @@ type exporterTable struct {
 // bound) if new, and makes it the most recent; t.mu is held.
 func (t *exporterTable) get(exporter netip.Addr) *exporterState {
 	if st := t.m[exporter]; st != nil {
-		t.unlink(st)
-		t.pushNewest(st)
+		t.recency.MoveToFront(st.recency)
 		return st
 	}
 	if len(t.m) >= t.max {
-		old := t.oldest
-		t.unlink(old)
+		old := t.recency.Remove(t.recency.Back()).(*exporterState)
 		delete(t.m, old.Exporter)
 		t.setHold(old, 0)
 		t.holds[0]--
 		t.evicted.Add(1)
 	}
 	st := &exporterState{ExporterStats: ExporterStats{Exporter: exporter}}
+	st.recency = t.recency.PushFront(st)
 	t.holds[0]++
 	t.m[exporter] = st
-	t.pushNewest(st)
 	return st
-}
-
-func (t *exporterTable) unlink(st *exporterState) {
-	if st.newer != nil {
-		st.newer.older = st.older
-	} else {
-		t.newest = st.older
-	}
-	if st.older != nil {
-		st.older.newer = st.newer
-	} else {
-		t.oldest = st.newer
-	}
-	st.newer, st.older = nil, nil
-}
-
-func (t *exporterTable) pushNewest(st *exporterState) {
-	st.older = t.newest
-	if t.newest != nil {
-		t.newest.newer = st
-	} else {
-		t.oldest = st
-	}
-	t.newest = st
 }
 
 // setParams makes p what Consume uses for the exporter's records.

@@ -117,9 +117,10 @@
 //     and attacks need a tracked host; a host evicted starts again from
 //     zero (HostTotals). Counted: HostsEvicted, UntrackedRecords,
 //     UntrackedInPPS/OutPPS (the windowed rates in the totals that no
-//     tracked host holds), and UntrackedHosts, the distinct addresses
-//     counted untracked between the last two Ticks, estimated (HyperLogLog,
-//     1,024 registers per shard: about 3 % standard error). The untracked
+//     tracked host holds), and UntrackedHosts, the distinct addresses the
+//     table did not keep (evicted, or found no place) between the last two
+//     Ticks, estimated (HyperLogLog, 1,024 registers per shard: about 3 %
+//     standard error). The untracked
 //     rings are fixed by the configuration: per shard that has any, 2 x
 //     (1 + networks + hostgroups) rings of ~290 bytes and 1 KiB.
 //   - Exporters: MaxExporters (1,024; ~3.2 KB each, 3.2 MiB), anomaly

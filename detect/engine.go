@@ -164,9 +164,9 @@ type Stats struct {
 	// (every sampled host under attack or above a threshold): counted in
 	// the totals, the networks and the hostgroup sums, not per host.
 	UntrackedRecords uint64
-	// UntrackedHosts estimates the distinct addresses whose records were
-	// counted untracked between the last two Ticks (a second): a
-	// HyperLogLog, about 3 % standard error.
+	// UntrackedHosts estimates the distinct addresses the table did not
+	// keep between the last two Ticks (a second): evicted, or whose
+	// records found no place. A HyperLogLog, about 3 % standard error.
 	UntrackedHosts uint64
 	// UntrackedInPPS and UntrackedOutPPS are the windowed packets per
 	// second, as of the last Tick, counted in the totals but in no tracked

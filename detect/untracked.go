@@ -21,7 +21,8 @@ const evictSample = 8
 
 // untracked is one shard's traffic counted outside the host table: per
 // direction, rings summed over such hosts per NETWORKS prefix and per
-// hostgroup, and the distinct addresses since the last Tick. It is made on
+// hostgroup, and the distinct addresses since the last Tick that were
+// evicted or found no place. It is made on
 // the shard's first untracked record; its size is fixed by the
 // configuration (see doc.go: Memory).
 type untracked struct {
@@ -84,15 +85,11 @@ func (d *dirState) fold(src *dirState, l *layout) {
 // held. k6 is the IPv6 key when en.v6.
 func (e *Engine) accountUntracked(sh *shard, en *entry, k6 *[16]byte, n *norm, r *flow.Record) {
 	var network, gi int32
-	var key uint64
 	if en.v6 {
 		a := hostAddr6(*k6)
 		network, gi = e.networks.lookup6(a), e.groups.lookup6(a)
-		k := v6key(a)
-		key = k[0] ^ mix64(k[1])
 	} else {
 		network, gi = e.networks.lookup4(en.k4), e.groups.lookup4(en.k4)
-		key = uint64(en.k4)
 	}
 	group := int32(-1)
 	if gi >= 0 {
@@ -100,7 +97,7 @@ func (e *Engine) accountUntracked(sh *shard, en *entry, k6 *[16]byte, n *norm, r
 	}
 	u := e.untrackedOf(sh)
 	u.add(network, group, en.dir, n, &e.lay)
-	u.hosts.add(mix64(key))
+	u.hosts.add(hostHash(en.v6, en.k4, k6))
 	sh.untracked++
 	if group >= 0 {
 		if gc := e.groupCols[group][en.dir].Load(); gc != nil && !gc.full.Load() {
@@ -145,7 +142,9 @@ func (e *Engine) placeFor(sh *shard, now int64) *host {
 	} else {
 		delete(sh.v4, c.k4)
 	}
-	e.untrackedOf(sh).fold(h, &e.lay)
+	u := e.untrackedOf(sh)
+	u.fold(h, &e.lay)
+	u.hosts.add(hostHash(c.v6, c.k4, &c.k6))
 	sh.evicted++
 	// The host's rings are kept for its successor: a ring whose head is 0
 	// is empty to every reader, and the first record clears it.
@@ -244,6 +243,15 @@ func (h *hll) estimate() float64 {
 		est = m * math.Log(m/float64(zeros))
 	}
 	return est
+}
+
+// hostHash is the hll key of a host table key (k4, or *k6 if v6).
+func hostHash(v6 bool, k4 uint32, k6 *[16]byte) uint64 {
+	if !v6 {
+		return mix64(uint64(k4))
+	}
+	k := v6key(hostAddr6(*k6))
+	return mix64(k[0] ^ mix64(k[1]))
 }
 
 // mix64 is splitmix64's finalizer: every bit of x moves every bit of the

@@ -62,6 +62,14 @@ type collector struct {
 	dstPorts top[uint16]
 }
 
+// closedCollector stands for the collector of every host attack whose
+// details are out: full, it takes nothing, and is never written.
+var closedCollector = func() *collector {
+	c := &collector{}
+	c.full.Store(true)
+	return c
+}()
+
 func newCollector(limit int, shared bool) *collector {
 	return &collector{limit: limit, shared: shared, sample: make([]flow.Record, 0, limit)}
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -131,20 +132,29 @@ func BenchmarkConsume(b *testing.B) {
 			if st := e.Stats(); st.HostsTracked != bc.hosts {
 				b.Fatalf("%d hosts tracked, want %d", st.HostsTracked, bc.hosts)
 			}
-			var ms0, ms1 runtime.MemStats
-			runtime.ReadMemStats(&ms0)
-			cpu0 := cpuTime()
-			n := 0
-			for b.Loop() {
-				e.Consume(batches[n%len(batches)])
-				n++
-			}
-			cpu := cpuTime() - cpu0
-			runtime.ReadMemStats(&ms1)
-			reportPerRecord(b, n*bc.batch, cpu)
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(n*bc.batch), "allocs/record")
+			loopConsume(b, e, batches)
 		})
 	}
+}
+
+// loopConsume is the benchmark's loop: Consume of batches (all of the same
+// size) in turn; it reports the time, CPU and allocations per record and
+// returns the records consumed.
+func loopConsume(b *testing.B, e *Engine, batches [][]flow.Record) int {
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime()
+	n := 0
+	for b.Loop() {
+		e.Consume(batches[n%len(batches)])
+		n++
+	}
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&ms1)
+	records := n * len(batches[0])
+	reportPerRecord(b, records, cpu)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(records), "allocs/record")
+	return records
 }
 
 // shuffleRecords puts the records of all batches in a random order (fixed
@@ -297,6 +307,124 @@ func BenchmarkHostMemory(b *testing.B) {
 			}
 			b.ReportMetric(perHost, "bytes/host")
 			b.ReportMetric(total/(1<<20), "MiB/100k-hosts")
+		})
+	}
+}
+
+// BenchmarkConsumeWhileListing: Consume of 250,000 tracked hosts' records
+// while another goroutine lists hosts over and over (the API's GET
+// /api/v1/hosts), so what the listing's locks cost Consume shows: its
+// throughput, and the longest and 99th percentile time one batch (256
+// records) took. reader=none is the same without the listing.
+func BenchmarkConsumeWhileListing(b *testing.B) {
+	const hosts, per = 250000, 256
+	for _, bc := range []struct {
+		name  string
+		limit int // -1: no reader; 0: all hosts
+	}{{"reader=none", -1}, {"reader=all", 0}, {"reader=top100", 100}} {
+		b.Run(bc.name, func(b *testing.B) {
+			e, _ := benchEngine(b)
+			batches := benchRecords(hosts, 2*hosts/per+1, per, t0)
+			shuffleRecords(batches)
+			for _, bt := range batches {
+				e.Consume(bt)
+			}
+			if st := e.Stats(); st.HostsTracked != hosts {
+				b.Fatalf("%d hosts tracked, want %d", st.HostsTracked, hosts)
+			}
+			stop := make(chan struct{})
+			listed := make(chan int)
+			go func() {
+				n := 0
+				defer func() { listed <- n }()
+				if bc.limit < 0 {
+					return
+				}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if got := len(e.Hosts(In, SortPPS, bc.limit)); got == 0 {
+						panic("no host listed")
+					}
+					n++
+				}
+			}()
+			lat := make([]time.Duration, 0, 1<<16)
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				t := time.Now()
+				e.Consume(batches[n%len(batches)])
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(t))
+				}
+				n++
+			}
+			cpu := cpuTime() - cpu0
+			close(stop)
+			lists := <-listed
+			reportPerRecord(b, n*per, cpu)
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs/batch")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs/batch")
+			b.ReportMetric(float64(lists)/b.Elapsed().Seconds(), "lists/s")
+		})
+	}
+}
+
+// BenchmarkConsumeFullTable: Consume when the host table is full and
+// every record is for a host it does not hold (a scan or a carpet bombing
+// over more addresses than MaxHosts). evict: the table holds quiet hosts,
+// so each record's host takes the place of the quietest of a sample;
+// untracked: every tracked host is under attack, so the records are
+// counted untracked (the sample is taken and finds no place).
+func BenchmarkConsumeFullTable(b *testing.B) {
+	const maxHosts, per = 4096, 256
+	for _, attacked := range []bool{false, true} {
+		name := "evict"
+		if attacked {
+			name = "untracked"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := testConfig()
+			cfg.Networks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			cfg.MaxHosts, cfg.Shards = maxHosts, 1 // one shard: attackAll fills it
+			e, err := New(cfg, func() time.Time { return t0 })
+			if err != nil {
+				b.Fatal(err)
+			}
+			if attacked {
+				attackAll(b, e, maxHosts)
+			}
+			// hosts from 10.1.0.0 on, in random order, four times as many
+			// as the table holds
+			batches := benchRecords(4*maxHosts, 4*maxHosts/per*4, per, t0)
+			for _, bt := range batches {
+				for i := range bt {
+					for _, a := range []*netip.Addr{&bt[i].SrcAddr, &bt[i].DstAddr} {
+						if a.As4()[0] == 10 {
+							b4 := a.As4()
+							b4[1]++
+							*a = netip.AddrFrom4(b4)
+						}
+					}
+				}
+			}
+			shuffleRecords(batches)
+			for _, bt := range batches[:len(batches)/4] {
+				e.Consume(bt)
+			}
+			st0 := e.Stats()
+			if st0.HostsTracked != maxHosts {
+				b.Fatalf("%d hosts tracked", st0.HostsTracked)
+			}
+			records := loopConsume(b, e, batches)
+			st := e.Stats()
+			b.ReportMetric(float64(st.HostsEvicted-st0.HostsEvicted)/float64(records), "evictions/record")
+			b.ReportMetric(float64(st.UntrackedRecords-st0.UntrackedRecords)/float64(records), "untracked/record")
 		})
 	}
 }

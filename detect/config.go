@@ -62,7 +62,10 @@ type Configuration struct {
 	FallbackDuration time.Duration // duration assumed for a record whose times are zero
 	GarbageLogEvery  time.Duration // log garbage at most this often per exporter
 
-	MaxHosts int // tracked hosts at most; new hosts past it are counted and not tracked
+	// MaxHosts bounds the tracked hosts; a new one past it takes the place
+	// of the quietest of a sample, and traffic of hosts not tracked still
+	// counts in the totals and sums (doc.go: Bounds).
+	MaxHosts int
 	// MaxExporters bounds the exporters whose anomalies and timers are
 	// kept; past it the one heard from least recently is forgotten.
 	MaxExporters int
@@ -71,7 +74,13 @@ type Configuration struct {
 
 	RetainEnded      time.Duration // ended attacks kept at least this long ...
 	RetainEndedCount int           // ... or the last this many, whichever keeps more
-	MaxEnded         int           // hard bound on ended attacks kept
+	// MaxEnded and MaxEndedBytes bound the ended attacks kept beyond the
+	// last RetainEndedCount, which are always kept whole: in number, and
+	// in bytes (their summaries, details texts and flow samples, as
+	// estimated by attackBytes). Past MaxEndedBytes the oldest lose their
+	// details first, then go.
+	MaxEnded      int
+	MaxEndedBytes int
 
 	Logger *slog.Logger // nil: slog.Default()
 }
@@ -102,6 +111,7 @@ func DefaultConfiguration() Configuration {
 		RetainEnded:         24 * time.Hour,
 		RetainEndedCount:    1000,
 		MaxEnded:            100000,
+		MaxEndedBytes:       32 << 20,
 	}
 }
 
@@ -144,6 +154,9 @@ func (c *Configuration) validate() error {
 	}
 	if c.MaxExporters < 0 {
 		errs = append(errs, fmt.Errorf("max exporters %d: want >= 0 (0: the default)", c.MaxExporters))
+	}
+	if c.RetainEndedCount < 0 || c.MaxEnded < 0 || c.MaxEndedBytes < 0 {
+		errs = append(errs, errors.New("ended attacks' retention: want no negative bound"))
 	}
 	if c.MaxSampledAttacks < 0 {
 		errs = append(errs, fmt.Errorf("max sampled attacks %d: want >= 0", c.MaxSampledAttacks))

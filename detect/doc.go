@@ -90,12 +90,69 @@
 // second, so the flow sample may hold nothing; the port vote of the records
 // that declared the attack then names the reflector.
 //
+// Totals and the NETWORKS sums are the windowed rates of the per-second
+// sums over all protected traffic, tracked hosts or not (see Bounds), as a
+// hostgroup's group_* sums are.
+//
 // Memory: a host is ~176 bytes plus, per direction with traffic, a ring of
 // WINDOW+2 seconds x 32 bytes (8 float32: packets of the six categories,
 // bits, flows; 4 more bytes per protocol whose Mbps threshold is set).
 // Measured with WINDOW 5s (BenchmarkHostMemory): 424 bytes per host seen
 // one way, 648 both ways, including the host table: 100,000 hosts active
 // both ways in 62 MiB.
+//
+// Bounds. Every table network input can grow has a bound, and what the
+// bound turns away is counted (Stats):
+//   - Hosts: MaxHosts (250,000; at 648 bytes, 155 MiB). A new host past it
+//     takes the place of the quietest (fewest packets in its ring) of 8
+//     hosts of its shard sampled where a map iteration starts, never one
+//     under attack or above a threshold: bounded work per new host, never
+//     a scan (BenchmarkConsumeFullTable: about 1 µs a record whose host
+//     evicts one, against 250 ns for a tracked one). The evicted host's
+//     seconds, and the records of a host that finds no place (all 8 under
+//     attack), go into per-shard untracked rings: the totals, the networks'
+//     and the hostgroups' group_* sums count all protected traffic, so a
+//     carpet bombing over more addresses than the table holds is declared
+//     at group scope as with a table that holds them all. Per-host rates
+//     and attacks need a tracked host; a host evicted starts again from
+//     zero (HostTotals). Counted: HostsEvicted, UntrackedRecords,
+//     UntrackedInPPS/OutPPS (the windowed rates in the totals that no
+//     tracked host holds), and UntrackedHosts, the distinct addresses the
+//     table did not keep (evicted, or found no place) between the last two
+//     Ticks, estimated (HyperLogLog, 1,024 registers per shard: about 3 %
+//     standard error). The untracked
+//     rings are fixed by the configuration: per shard that has any, 2 x
+//     (1 + networks + hostgroups) rings of ~290 bytes and 1 KiB.
+//   - Exporters: MaxExporters (1,024; ~3.2 KB each, 3.2 MiB), anomaly
+//     counters and timers alike. The one heard from least recently goes
+//     (a list: no scan); ExportersForgotten.
+//   - Active attacks: one per tracked host and direction at most, and one
+//     per hostgroup and direction; ~2.6 KB each once their details are out
+//     (the details text, ~1.3 KB), and a flow sample and top talkers (~14
+//     KB in all) for at most MaxSampledAttacks (1,000) at a time;
+//     UnsampledAttacks.
+//   - Ended attacks: the last RetainEndedCount (1,000) whole (~12.8 KB each
+//     with a 40-record sample: 12.5 MiB), and beyond them those of the last
+//     RetainEnded (24 h), without their samples, up to MaxEnded (100,000)
+//     and MaxEndedBytes (32 MiB as estimated by attackBytes; measured
+//     within 20 %): past it the oldest lose their details text first (300
+//     bytes left, still listed), then go. So the contract's "24 hours or
+//     the last 1,000" holds for some 65,000 attacks a day. EndedAttacks,
+//     EndedBytes, EndedForgotten (gone before their 24 hours),
+//     EndedDetailsShed.
+//   - The reflector port vote is one weighted majority vote (Boyer-Moore)
+//     per host direction, an attack's top talkers Space-Saving summaries of
+//     8 entries: fixed sizes, no table. Consume's scratch (pooled per
+//     concurrent caller) grows to its largest batch: two entries a record.
+//
+// Readers. Listing hosts (VisitHosts, Hosts, HostTotals) copies a shard's
+// keys, then reads 256 hosts per hold of the shard's lock and calls back
+// with no lock held; Hosts with a limit keeps a heap of that many. Listing
+// or finding attacks reads the ended ones 1,024 per hold of the registry's
+// lock. Consume waits behind a listing that long at most, not a whole
+// shard's or registry's read (BenchmarkConsumeWhileListing: with 250,000
+// hosts listed over and over, a 256-record batch's 99th percentile went
+// from 11 ms to 1.5 ms).
 //
 // Cost. Consume does no allocation in steady state; it locks each host
 // table shard a batch touches once, so larger batches (a collector

@@ -49,11 +49,20 @@ type Engine struct {
 	sampled   int           // active attacks keeping a flow sample (MaxSampledAttacks)
 	unsampled atomic.Uint64 // attacks declared without one since start
 
-	mu       sync.Mutex // guards the attack registry and the totals snapshot
-	active   map[string]*Attack
-	ended    []Attack // oldest first
-	totals   [2]vec
-	netRates [][2]vec
+	mu     sync.Mutex // guards the attack registry and the totals snapshot
+	active map[string]*Attack
+	ended  []Attack // oldest first
+	// endedBytes estimates what ended holds (attackBytes); ended[:endedBare]
+	// have had their details shed for MaxEndedBytes (or had none).
+	// endedBase counts the ended attacks forgotten since start: ended[i]
+	// is the (endedBase+i)th kept, whatever was dropped before it.
+	endedBytes, endedBare, endedBase int
+	endedForgotten, endedShed        uint64
+	totals                           [2]vec
+	netRates                         [][2]vec
+	// what the last Tick counted outside the host table
+	untrackedRates [2]vec
+	untrackedHosts uint64
 }
 
 // limits is a threshold set in the vec layout (pps, bits/s, flows/s); 0 disables.
@@ -74,12 +83,14 @@ func limitsOf(t Thresholds) limits {
 // by their address as a uint32, which the runtime's map hashes and
 // compares faster than a 16-byte array and stores in a smaller slot.
 type shard struct {
-	mu      sync.Mutex
-	v4      map[uint32]*host
-	v6      map[[16]byte]*host
-	max     int
-	dropped uint64 // new hosts not tracked because the shard was full
-	_       [64]byte
+	mu        sync.Mutex
+	v4        map[uint32]*host
+	v6        map[[16]byte]*host
+	max       int
+	over      *untracked // traffic counted outside the table; nil until there is some
+	evicted   uint64     // hosts evicted to make room for a new one
+	untracked uint64     // entries counted in over because their host found no place
+	_         [64]byte
 }
 
 func (sh *shard) len() int { return len(sh.v4) + len(sh.v6) }
@@ -145,13 +156,38 @@ type Stats struct {
 	Empty        uint64 // records with no packets and no bytes
 	ClockFixed   uint64 // records whose times were replaced by the arrival time
 	HostsTracked int
-	HostsDropped uint64 // new hosts not tracked because MaxHosts was reached
+	// HostsEvicted counts tracked hosts that made room for a new one
+	// (MaxHosts): the quietest of a sample, never one under attack.
+	HostsEvicted uint64
+	// UntrackedRecords counts record sides (a record counts once per
+	// protected address it has) whose host found no place in the table
+	// (every sampled host under attack or above a threshold): counted in
+	// the totals, the networks and the hostgroup sums, not per host.
+	UntrackedRecords uint64
+	// UntrackedHosts estimates the distinct addresses the table did not
+	// keep between the last two Ticks (a second): evicted, or whose
+	// records found no place. A HyperLogLog, about 3 % standard error.
+	UntrackedHosts uint64
+	// UntrackedInPPS and UntrackedOutPPS are the windowed packets per
+	// second, as of the last Tick, counted in the totals but in no tracked
+	// host's rates: untracked records, and the window's seconds of hosts
+	// evicted since.
+	UntrackedInPPS, UntrackedOutPPS float64
 	// UnsampledAttacks counts attacks declared without a flow sample
 	// because MaxSampledAttacks others held one.
 	UnsampledAttacks uint64
 	// ExportersForgotten counts exporters dropped from the exporter table
 	// (MaxExporters) to make room for a new one.
 	ExportersForgotten uint64
+	// EndedAttacks and EndedBytes are the ended attacks kept for the API
+	// and what they hold (estimated: summaries, details, flow samples).
+	EndedAttacks int
+	EndedBytes   int
+	// EndedForgotten counts ended attacks forgotten before the contract's
+	// retention (24 hours) ran out, to stay within MaxEnded or
+	// MaxEndedBytes; EndedDetailsShed those that lost their details text
+	// to stay within MaxEndedBytes (still listed).
+	EndedForgotten, EndedDetailsShed uint64
 }
 
 // New validates cfg and returns an engine; now is its clock (time.Now if nil).
@@ -597,31 +633,16 @@ func (e *Engine) applyShard(sh *shard, first int32, sc *scratch, records []flow.
 		sc.hostOf = make([]*host, len(sc.entries), 2*len(sc.entries))
 	}
 	hostOf := sc.hostOf[:len(sc.entries)]
+	pending := 0
 	for i := first; i >= 0; i = sc.entries[i].next {
 		en := &sc.entries[i]
 		var k6 [16]byte
 		if en.v6 {
-			r := &records[sc.norms[en.norm].rec]
-			if en.dir == In {
-				k6 = r.DstAddr.As16()
-			} else {
-				k6 = r.SrcAddr.As16()
-			}
+			k6 = e.key6(en, &sc.norms[en.norm], records)
 		}
 		h := sh.get(en.v6, en.k4, &k6)
 		if h == nil {
-			if sh.len() >= sh.max {
-				sh.dropped++
-				hostOf[i] = nil
-				continue
-			}
-			if en.v6 {
-				h = e.newHost(hostAddr6(k6))
-				sh.v6[k6] = h
-			} else {
-				h = e.newHost(hostAddr4(en.k4))
-				sh.v4[en.k4] = h
-			}
+			pending++
 		}
 		hostOf[i] = h
 	}
@@ -641,45 +662,96 @@ func (e *Engine) applyShard(sh *shard, first int32, sc *scratch, records []flow.
 		}
 	}
 	sc.touch = ftouch + float32(touch&1) // keeps the loads
-	for i := first; i >= 0; i = sc.entries[i].next {
-		h := hostOf[i]
-		if h == nil {
-			continue
-		}
-		en := &sc.entries[i]
-		n := &sc.norms[en.norm]
-		r := &records[n.rec]
-		h.lastSeen = max(h.lastSeen, n.recvSec)
-		rate := uint64(r.SamplingRate)
-		if rate == 0 {
-			rate = uint64(e.cfg.DefaultSamplingRate)
-		}
-		t := &h.total[en.dir]
-		t.Packets += r.Packets * rate
-		t.Bytes += r.Bytes * rate
-		d := &h.dir[en.dir]
-		d.add(n, &e.lay)
-		if d.att != nil {
-			d.att.col.add(r, n)
-			if n.hold&holdCutFlag != 0 {
-				d.att.lastCut = max(d.att.lastCut, n.recvSec)
+	// Entries whose host was not tracked when the batch came go in a
+	// second round, once every other entry is accounted: placing one may
+	// evict a host, which must have all its records by then.
+	for placing := false; ; placing = true {
+		for i := first; i >= 0; i = sc.entries[i].next {
+			h := hostOf[i]
+			en := &sc.entries[i]
+			n := &sc.norms[en.norm]
+			if placing {
+				if h != nil {
+					continue
+				}
+				if h = e.place(sh, en, n, records); h == nil {
+					continue
+				}
+			} else if h == nil {
+				continue
+			}
+			r := &records[n.rec]
+			h.lastSeen = max(h.lastSeen, n.recvSec)
+			rate := uint64(r.SamplingRate)
+			if rate == 0 {
+				rate = uint64(e.cfg.DefaultSamplingRate)
+			}
+			t := &h.total[en.dir]
+			t.Packets += r.Packets * rate
+			t.Bytes += r.Bytes * rate
+			d := &h.dir[en.dir]
+			d.add(n, &e.lay)
+			if d.att != nil {
+				d.att.col.add(r, n)
+				if n.hold&holdCutFlag != 0 {
+					d.att.lastCut = max(d.att.lastCut, n.recvSec)
+				}
+			}
+			if h.group >= 0 {
+				if gc := e.groupCols[h.group][en.dir].Load(); gc != nil && !gc.full.Load() {
+					gc.add(r, n)
+				}
 			}
 		}
-		if h.group >= 0 {
-			if gc := e.groupCols[h.group][en.dir].Load(); gc != nil && !gc.full.Load() {
-				gc.add(r, n)
-			}
+		if placing || pending == 0 {
+			break
 		}
 	}
 	clear(hostOf) // no host kept alive by the pooled scratch
 }
 
-func (e *Engine) newHost(a netip.Addr) *host {
-	h := &host{network: e.networks.lookup(a), group: -1}
+// place returns the host of entry en, whose host was not tracked when its
+// batch came: placed by an earlier entry, or placed now (see placeFor), or
+// nil when it found no place and was counted untracked. The shard's lock
+// is held.
+func (e *Engine) place(sh *shard, en *entry, n *norm, records []flow.Record) *host {
+	var k6 [16]byte
+	if en.v6 {
+		k6 = e.key6(en, n, records)
+	}
+	if h := sh.get(en.v6, en.k4, &k6); h != nil {
+		return h
+	}
+	h := e.placeFor(sh, n.recvSec)
+	if h == nil {
+		e.accountUntracked(sh, en, &k6, n, &records[n.rec])
+		return nil
+	}
+	if en.v6 {
+		e.initHost(h, hostAddr6(k6))
+		sh.v6[k6] = h
+	} else {
+		e.initHost(h, hostAddr4(en.k4))
+		sh.v4[en.k4] = h
+	}
+	return h
+}
+
+// key6 is the IPv6 host key of entry en.
+func (e *Engine) key6(en *entry, n *norm, records []flow.Record) [16]byte {
+	r := &records[n.rec]
+	if en.dir == In {
+		return r.DstAddr.As16()
+	}
+	return r.SrcAddr.As16()
+}
+
+// initHost sets a new host's network and hostgroup.
+func (e *Engine) initHost(h *host, a netip.Addr) {
+	h.network, h.group = e.networks.lookup(a), -1
 	if gi := e.groups.lookup(a); gi >= 0 {
 		h.group = e.groupOf[gi]
 	}
-	return h
 }
 
 // Stats returns the engine-wide counters.
@@ -695,8 +767,15 @@ func (e *Engine) Stats() Stats {
 		sh := &e.shards[i]
 		sh.mu.Lock()
 		s.HostsTracked += sh.len()
-		s.HostsDropped += sh.dropped
+		s.HostsEvicted += sh.evicted
+		s.UntrackedRecords += sh.untracked
 		sh.mu.Unlock()
 	}
+	e.mu.Lock()
+	s.EndedAttacks, s.EndedBytes = len(e.ended), e.endedBytes
+	s.EndedForgotten, s.EndedDetailsShed = e.endedForgotten, e.endedShed
+	s.UntrackedHosts = e.untrackedHosts
+	s.UntrackedInPPS, s.UntrackedOutPPS = e.untrackedRates[In][mPPS], e.untrackedRates[Out][mPPS]
+	e.mu.Unlock()
 	return s
 }

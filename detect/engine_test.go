@@ -178,6 +178,8 @@ func TestHostsAndTotals(t *testing.T) {
 	}
 }
 
+// TestMaxHosts: past MaxHosts a new host takes the place of a tracked one
+// (84 new hosts, 84 evicted), and every record still counts in the totals.
 func TestMaxHosts(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxHosts = 16
@@ -192,8 +194,15 @@ func TestMaxHosts(t *testing.T) {
 			Received: t0.UnixNano(), Start: t0.UnixNano() - 1e9, End: t0.UnixNano(), Packets: 1, Bytes: 100, Proto: flow.ProtoUDP}
 	}
 	e.Consume(recs)
-	if st := e.Stats(); st.HostsTracked != 16 || st.HostsDropped != 84 {
+	if st := e.Stats(); st.HostsTracked != 16 || st.HostsEvicted != 84 || st.UntrackedRecords != 0 {
 		t.Errorf("stats %+v", st)
+	}
+	e.Tick(t0.Add(time.Second))
+	if in, _ := e.Totals(); in.PPS != 100.0/5 {
+		t.Errorf("total %v pps, want %v (100 packets over the 5 s window)", in.PPS, 100.0/5)
+	}
+	if st := e.Stats(); st.UntrackedInPPS != 84.0/5 {
+		t.Errorf("untracked %v pps, want the evicted hosts' %v", st.UntrackedInPPS, 84.0/5)
 	}
 }
 

@@ -32,7 +32,8 @@ type HostRates struct {
 	Rates
 }
 
-// NetworkRates is the sum over the tracked hosts of one NETWORKS prefix.
+// NetworkRates are the rates of one NETWORKS prefix's traffic, of tracked
+// hosts or not.
 type NetworkRates struct {
 	Prefix  netip.Prefix
 	In, Out Rates
@@ -86,13 +87,13 @@ func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
 }
 
 // VisitHosts calls fn with the current windowed rates of every host with
-// traffic in direction dir, in no particular order, without allocating per
-// host. fn runs under the host's shard lock: it must be quick, must not
-// call back into the engine, and must not keep the pointer.
+// traffic in direction dir, in no particular order. fn runs with no lock
+// of the engine held, on rates read a chunk of hosts at a time (see
+// visit); it must not keep the pointer.
 func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
 	S := floorSec(e.now().UnixNano())
-	var r HostRates
-	visit := func(ip netip.Addr, h *host) {
+	buf := make([]HostRates, 0, visitChunk)
+	e.visit(func(ip netip.Addr, h *host) {
 		d := &h.dir[dir]
 		if d.slots == nil {
 			return
@@ -101,21 +102,56 @@ func (e *Engine) VisitHosts(dir Direction, fn func(*HostRates)) {
 		if win[mPPS] == 0 && win[mFlows] == 0 {
 			return
 		}
-		r = HostRates{IP: ip, Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)}
-		fn(&r)
-	}
+		buf = append(buf, HostRates{IP: ip, Direction: dir, Group: e.groupName(h), Rates: ratesOf(&win)})
+	}, func() {
+		for i := range buf {
+			fn(&buf[i])
+		}
+		buf = buf[:0]
+	})
+}
+
+// visitChunk is how many hosts a visit reads per hold of a shard's lock:
+// Consume waits behind a listing of every host at most as long as these
+// reads take (and a copy of the shard's keys), not a whole shard's.
+const visitChunk = 256
+
+// visit calls under for every tracked host, with its shard's lock held
+// for at most visitChunk hosts at a time, and then after each such hold,
+// with no lock held. A shard's keys are copied first; hosts that arrive
+// during the visit are left out, those forgotten during it skipped.
+func (e *Engine) visit(under func(netip.Addr, *host), then func()) {
+	var k4 []uint32
+	var k6 [][16]byte
 	for si := range e.shards {
 		sh := &e.shards[si]
 		sh.mu.Lock()
-		for k, h := range sh.v4 {
-			if h.dir[dir].slots != nil {
-				visit(hostAddr4(k), h)
-			}
+		k4, k6 = k4[:0], k6[:0]
+		for k := range sh.v4 {
+			k4 = append(k4, k)
 		}
-		for k, h := range sh.v6 {
-			visit(hostAddr6(k), h)
+		for k := range sh.v6 {
+			k6 = append(k6, k)
 		}
 		sh.mu.Unlock()
+		for i, j := 0, 0; i < len(k4) || j < len(k6); {
+			sh.mu.Lock()
+			for n := 0; n < visitChunk && (i < len(k4) || j < len(k6)); n++ {
+				if i < len(k4) {
+					if h := sh.v4[k4[i]]; h != nil {
+						under(hostAddr4(k4[i]), h)
+					}
+					i++
+				} else {
+					if h := sh.v6[k6[j]]; h != nil {
+						under(hostAddr6(k6[j]), h)
+					}
+					j++
+				}
+			}
+			sh.mu.Unlock()
+			then()
+		}
 	}
 }
 
@@ -161,7 +197,8 @@ func (e *Engine) groupName(h *host) string {
 	return ""
 }
 
-// Totals returns the sum over all tracked hosts, in and out, as of the last Tick.
+// Totals returns the rates of all protected traffic, of tracked hosts or
+// not, in and out, as of the last Tick.
 func (e *Engine) Totals() (in, out Rates) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -189,20 +226,23 @@ type HostTotal struct {
 
 // HostTotals returns every tracked host's exact packet and byte counts
 // since it was first tracked (records times their sampling rate). A host
-// forgotten after IdleTimeout starts again from zero.
+// forgotten after IdleTimeout, or evicted for a new one, starts again from
+// zero.
 func (e *Engine) HostTotals() map[netip.Addr]HostTotal {
 	out := make(map[netip.Addr]HostTotal)
-	for si := range e.shards {
-		sh := &e.shards[si]
-		sh.mu.Lock()
-		for k, h := range sh.v4 {
-			out[hostAddr4(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
-		}
-		for k, h := range sh.v6 {
-			out[hostAddr6(k)] = HostTotal{In: h.total[In], Out: h.total[Out]}
-		}
-		sh.mu.Unlock()
+	type hostTotal struct {
+		ip netip.Addr
+		t  HostTotal
 	}
+	buf := make([]hostTotal, 0, visitChunk)
+	e.visit(func(ip netip.Addr, h *host) {
+		buf = append(buf, hostTotal{ip, HostTotal{In: h.total[In], Out: h.total[Out]}})
+	}, func() {
+		for _, t := range buf {
+			out[t.ip] = t.t
+		}
+		buf = buf[:0]
+	})
 	return out
 }
 

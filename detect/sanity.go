@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"container/list"
 	"net/netip"
 	"sort"
 	"sync"
@@ -122,43 +123,71 @@ type ExporterStats struct {
 
 type exporterState struct {
 	ExporterStats
-	lastLog  time.Time
-	lastSeen int64 // Unix ns of its last record: the table forgets the oldest
-	learn    timerLearner
-	params   params // what Consume uses, from learn
+	lastLog time.Time
+	learn   timerLearner
+	params  params        // what Consume uses, from learn
+	hold    uint8         // the larger holdCode of params, counted in the table's holds
+	recency *list.Element // in the table's recency list
 }
 
 // exporterTable is touched once per batch and exporter: to read the
 // exporter's params, and to add the batch's samples and anomalies. It is
 // bounded (MaxExporters): a new exporter past the bound takes the place of
-// the one heard from least recently, so spoofed sources cannot grow it.
+// the one heard from least recently (a list kept in that order: no scan),
+// so spoofed sources cannot grow it nor make its upkeep costly.
 type exporterTable struct {
 	mu      sync.Mutex
 	m       map[netip.Addr]*exporterState
+	recency list.List // of *exporterState, heard from last first
 	max     int
 	evicted atomic.Uint64
-	maxHold atomic.Uint32 // the largest holdCode of any exporter
+	// holds counts the exporters per hold code; maxHold is the largest
+	// with a count, kept as they change (a group's attack reads it).
+	holds   [128]uint32
+	maxHold atomic.Uint32
 }
 
 // get returns the exporter's state, made (and the table kept in its
-// bound) if new; t.mu is held.
-func (t *exporterTable) get(e *Engine, exporter netip.Addr, now time.Time) *exporterState {
+// bound) if new, and makes it the most recent; t.mu is held.
+func (t *exporterTable) get(exporter netip.Addr) *exporterState {
 	if st := t.m[exporter]; st != nil {
+		t.recency.MoveToFront(st.recency)
 		return st
 	}
 	if len(t.m) >= t.max {
-		var oldest *exporterState
-		for _, st := range t.m {
-			if oldest == nil || st.lastSeen < oldest.lastSeen {
-				oldest = st
-			}
-		}
-		delete(t.m, oldest.Exporter)
+		old := t.recency.Remove(t.recency.Back()).(*exporterState)
+		delete(t.m, old.Exporter)
+		t.setHold(old, 0)
+		t.holds[0]--
 		t.evicted.Add(1)
 	}
-	st := &exporterState{ExporterStats: ExporterStats{Exporter: exporter}, lastSeen: now.UnixNano()}
+	st := &exporterState{ExporterStats: ExporterStats{Exporter: exporter}}
+	st.recency = t.recency.PushFront(st)
+	t.holds[0]++
 	t.m[exporter] = st
 	return st
+}
+
+// setParams makes p what Consume uses for the exporter's records.
+func (t *exporterTable) setParams(st *exporterState, p params) {
+	st.params = p
+	t.setHold(st, max(p.holdCut&^holdCutFlag, p.holdLate))
+}
+
+// setHold moves the exporter to hold code h in the counts and refreshes
+// maxHold: at most 128 counts read, whatever the table's size.
+func (t *exporterTable) setHold(st *exporterState, h uint8) {
+	if h == st.hold {
+		return
+	}
+	t.holds[st.hold]--
+	t.holds[h]++
+	st.hold = h
+	top := len(t.holds) - 1
+	for top > 0 && t.holds[top] == 0 {
+		top--
+	}
+	t.maxHold.Store(uint32(top))
 }
 
 // paramsOf is what Consume uses for the exporter's records.
@@ -285,8 +314,7 @@ func (x *expDeltas) flush(e *Engine) {
 	t.mu.Lock()
 	for i := 0; i < x.n; i++ {
 		d := &x.d[i]
-		st := t.get(e, d.exporter, time.Unix(0, d.lastRecv))
-		st.lastSeen = max(st.lastSeen, d.lastRecv)
+		st := t.get(d.exporter)
 		st.ClockZero += d.count[fixZero]
 		st.ClockFuture += d.count[fixFuture]
 		st.ClockPast += d.count[fixPast]
@@ -310,12 +338,7 @@ func (x *expDeltas) flush(e *Engine) {
 		}
 		if l.sinceRun >= learnEvery || (l.samples < learnEvery && d.ns > 0) {
 			l.learn(d.lastRecv)
-			st.params = l.params()
-			var h uint8
-			for _, o := range t.m {
-				h = max(h, o.params.holdCut&^holdCutFlag, o.params.holdLate)
-			}
-			t.maxHold.Store(uint32(h))
+			t.setParams(st, l.params())
 		}
 		x.remember(d.exporter, st.params)
 	}
@@ -328,7 +351,8 @@ func (x *expDeltas) flush(e *Engine) {
 }
 
 // ExporterStats returns the anomaly counters and timers of every exporter
-// heard from (at most MaxExporters, the most recent), sorted by address.
+// heard from (at most MaxExporters, those heard from last), sorted by
+// address.
 func (e *Engine) ExporterStats() []ExporterStats {
 	t := &e.exporters
 	t.mu.Lock()

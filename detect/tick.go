@@ -2,9 +2,13 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"time"
+	"unsafe"
+
+	"github.com/flowshield/flowshield/flow"
 )
 
 // Tick evaluates every tracked host and hostgroup at now (call it once a
@@ -19,13 +23,13 @@ func (e *Engine) Tick(now time.Time) []Event {
 		S:    floorSec(now.UnixNano()),
 		W:    W,
 		idle: int64(e.cfg.IdleTimeout / time.Second),
-		nets: make([][2]cvec, len(e.cfg.Networks)),
 	}
 	ng := len(e.cfg.HostGroups)
-	t.gSecs = make([][2][]cvec, ng)
+	t.gSecs = make([]secSums, ng)
 	for g := range t.gSecs {
-		t.gSecs[g] = [2][]cvec{make([]cvec, W+2), make([]cvec, W+2)}
+		t.gSecs[g] = newSecSums(W)
 	}
+	t.nets = make([][2]winSums, len(e.cfg.Networks)+1)
 
 	for si := range e.shards {
 		sh := &e.shards[si]
@@ -50,20 +54,14 @@ func (e *Engine) Tick(now time.Time) []Event {
 				delete(sh.v6, k)
 			}
 		}
+		if sh.over != nil {
+			e.tickUntracked(&t, sh.over)
+		}
 		sh.mu.Unlock()
 	}
-	var secs []vec
+	secs := make([]vec, W+2)
 	for g := 0; g < ng; g++ {
-		var win, fast, prev [2]vec
-		for d := In; d <= Out; d++ {
-			secs = secs[:0]
-			for k := range t.gSecs[g][d] {
-				var v vec
-				e.lay.expand(&t.gSecs[g][d][k], &v)
-				secs = append(secs, v)
-			}
-			win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
-		}
+		win, fast, prev := t.gSecs[g].rates(W, &e.lay, secs)
 		shown := win
 		shown[In].max(&prev[In])
 		shown[Out].max(&prev[Out])
@@ -72,17 +70,28 @@ func (e *Engine) Tick(now time.Time) []Event {
 		}
 	}
 
-	var totals [2]vec
-	e.lay.expand(&t.totals[In], &totals[In])
-	e.lay.expand(&t.totals[Out], &totals[Out])
-	nets := make([][2]vec, len(t.nets))
-	for i := range t.nets {
-		e.lay.expand(&t.nets[i][In], &nets[i][In])
-		e.lay.expand(&t.nets[i][Out], &nets[i][Out])
+	// The totals and the networks' rates are those of the sums (as a
+	// hostgroup's): a host's seconds split between its ring and the
+	// untracked rings (it was evicted, then came back) count once.
+	w := e.lay.width
+	var all [2]winSums
+	var totals, untracked [2]vec
+	nets := make([][2]vec, len(e.cfg.Networks))
+	for d := In; d <= Out; d++ {
+		for i := range t.nets {
+			all[d].add(&t.nets[i][d], w)
+			if i > 0 {
+				e.windowRate(&t.nets[i][d], &nets[i-1][d])
+			}
+		}
+		e.windowRate(&all[d], &totals[d])
+		e.windowRate(&t.untracked[d], &untracked[d])
 	}
 	e.mu.Lock()
 	e.totals = totals
 	e.netRates = nets
+	e.untrackedRates = untracked
+	e.untrackedHosts = uint64(math.Round(t.hosts.estimate()))
 	e.applyEvents(now, t.events)
 	e.mu.Unlock()
 	return t.events
@@ -119,13 +128,60 @@ func (e *Engine) tickBatch4(t *tickPass, sh *shard, hs *[tickBatch]*host, k4s *[
 	}
 }
 
+// windowRate is the windowed rate of sums, as a vec.
+func (e *Engine) windowRate(s *winSums, v *vec) {
+	var c cvec
+	s.rate(e.winSec, e.lay.width, &c)
+	e.lay.expand(&c, v)
+}
+
+// tickUntracked adds a shard's untracked rings to the networks' and
+// hostgroups' sums, and takes its distinct addresses (starting them over).
+func (e *Engine) tickUntracked(t *tickPass, u *untracked) {
+	w := e.lay.width
+	for d := In; d <= Out; d++ {
+		for i := range u.nets {
+			var s winSums
+			var fast cvec
+			if u.nets[i][d].colSums(t.S, t.W, &e.lay, &s, &fast, nil) {
+				t.nets[i][d].add(&s, w)
+				t.untracked[d].add(&s, w)
+			}
+		}
+		for g := range u.groups {
+			u.groups[g][d].addSeconds(t.S, t.W, t.gSecs[g][d], &e.lay)
+		}
+	}
+	t.hosts.merge(&u.hosts)
+	u.hosts = hll{}
+}
+
+// secSums are per-second sums over rings, per direction, in column
+// space: second S-k at k.
+type secSums [2][]cvec
+
+func newSecSums(W int64) secSums { return secSums{make([]cvec, W+2), make([]cvec, W+2)} }
+
+// rates are ratesOfSeconds of the sums, per direction; secs (W+2 long) is
+// scratch.
+func (s *secSums) rates(W int64, l *layout, secs []vec) (win, fast, prev [2]vec) {
+	for d := range s {
+		for k := range s[d] {
+			l.expand(&s[d][k], &secs[k])
+		}
+		win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
+	}
+	return win, fast, prev
+}
+
 // tickPass is what one Tick accumulates over the hosts, in column space.
 type tickPass struct {
 	now        time.Time
 	S, W, idle int64
-	totals     [2]cvec
-	nets       [][2]cvec
-	gSecs      [][2][]cvec // per hostgroup and direction, second S-k at k
+	nets       [][2]winSums // per NETWORKS prefix at its index + 1; hosts in none at 0
+	gSecs      []secSums    // per hostgroup
+	untracked  [2]winSums   // the part of nets counted outside the host table
+	hosts      hll          // the untracked addresses since the last Tick
 	events     []Event
 	sink       int64 // what prefetching loads read, so they are not elided
 }
@@ -149,11 +205,10 @@ func (e *Engine) tickHost(t *tickPass, h *host, k4 uint32, k6 *[16]byte) bool {
 		if ds.slots == nil && ds.att == nil {
 			continue
 		}
-		if ds.colRates(t.S, t.W, &e.lay, &win[d], &fast[d], nil) {
-			t.totals[d].addCols(&win[d], w)
-			if h.network >= 0 {
-				t.nets[h.network][d].addCols(&win[d], w)
-			}
+		var sums winSums
+		if ds.colSums(t.S, t.W, &e.lay, &sums, &fast[d], nil) {
+			sums.rate(t.W, w, &win[d])
+			t.nets[h.network+1][d].add(&sums, w)
 			if h.group >= 0 {
 				ds.addSeconds(t.S, t.W, t.gSecs[h.group][d], &e.lay)
 			}
@@ -360,7 +415,9 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		}
 		a.EndedAt = now
 		*events = append(*events, Event{Kind: AttackEnd, Time: now, Attack: *a})
-		st.col.full.Store(true)
+		if !st.col.full.Load() {
+			st.col.full.Store(true)
+		}
 		return true
 	}
 	changed := false
@@ -409,6 +466,12 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 				a.Type, a.Protocol = classify(basis, st.ampPort, size)
 			}
 			a.Details = e.detailsText(a, rates, c)
+			// Its summaries are in the details now: a host's attack lets
+			// its collector go (~800 bytes of an attack storm's thousands).
+			// A hostgroup's stays, read by Consume through groupCols.
+			if !c.shared {
+				st.col = closedCollector
+			}
 			*events = append(*events, Event{Kind: AttackDetails, Time: now, Attack: *a})
 			st.nextUpdate = now.Add(e.cfg.UpdateEvery)
 			return false
@@ -451,39 +514,92 @@ func (e *Engine) applyEvents(now time.Time, events []Event) {
 		case AttackEnd:
 			delete(e.active, ev.Attack.ID)
 			e.ended = append(e.ended, ev.Attack)
+			e.endedBytes += attackBytes(&ev.Attack)
 		default:
 			a := ev.Attack
 			e.active[a.ID] = &a
 		}
 	}
-	// Keep the last RetainEndedCount, and beyond them those younger than
-	// RetainEnded, up to MaxEnded. Samples are dropped past the last
-	// RetainEndedCount to bound memory.
-	drop := 0
-	for drop < len(e.ended) && len(e.ended)-drop > e.cfg.RetainEndedCount &&
-		(len(e.ended)-drop > e.cfg.MaxEnded || now.Sub(e.ended[drop].EndedAt) > e.cfg.RetainEnded) {
-		drop++
-	}
-	if drop > 0 {
-		e.ended = append(e.ended[:0], e.ended[drop:]...)
-	}
-	for k := len(e.ended) - e.cfg.RetainEndedCount - 1; k >= 0 && e.ended[k].Sample != nil; k-- {
-		e.ended[k].Sample = nil
-	}
+	e.retainEnded(now)
 }
 
+// retainEnded keeps the last RetainEndedCount ended attacks whole, and
+// beyond them those younger than RetainEnded, up to MaxEnded, without
+// their flow samples, and within MaxEndedBytes: the oldest lose their
+// details first, then go. e.mu is held.
+func (e *Engine) retainEnded(now time.Time) {
+	keep := e.cfg.RetainEndedCount
+	drop := 0
+	for drop < len(e.ended)-keep && (len(e.ended)-drop > e.cfg.MaxEnded || now.Sub(e.ended[drop].EndedAt) > e.cfg.RetainEnded) {
+		if now.Sub(e.ended[drop].EndedAt) <= e.cfg.RetainEnded {
+			e.endedForgotten++
+		}
+		drop++
+	}
+	e.dropEnded(drop)
+	for k := len(e.ended) - keep - 1; k >= 0 && e.ended[k].Sample != nil; k-- {
+		e.endedBytes -= sampleBytes(e.ended[k].Sample)
+		e.ended[k].Sample = nil
+	}
+	// e.ended[:endedBare] have no details (nor sample): the shedding goes
+	// on from there.
+	for ; e.endedBytes > e.cfg.MaxEndedBytes && e.endedBare < len(e.ended)-keep; e.endedBare++ {
+		a := &e.ended[e.endedBare]
+		if a.Details != "" || a.Sample != nil {
+			e.endedBytes -= len(a.Details) + sampleBytes(a.Sample)
+			a.Details, a.Sample = "", nil
+			e.endedShed++
+		}
+	}
+	drop = 0
+	for bytes := e.endedBytes; bytes > e.cfg.MaxEndedBytes && drop < len(e.ended)-keep; drop++ {
+		bytes -= attackBytes(&e.ended[drop])
+		e.endedForgotten++
+	}
+	e.dropEnded(drop)
+}
+
+// dropEnded forgets the n oldest ended attacks; e.mu is held.
+func (e *Engine) dropEnded(n int) {
+	if n == 0 {
+		return
+	}
+	for i := range e.ended[:n] {
+		e.endedBytes -= attackBytes(&e.ended[i])
+	}
+	// Cleared so their strings and samples go; the array's front is
+	// reused when append next grows it.
+	clear(e.ended[:n])
+	e.ended = e.ended[n:]
+	e.endedBare = max(e.endedBare-n, 0)
+	e.endedBase += n
+}
+
+// attackBytes estimates what a retained attack holds: its summary, its
+// strings made per attack (the ID, the details) and its flow sample.
+func attackBytes(a *Attack) int {
+	return int(unsafe.Sizeof(*a)) + len(a.ID) + len(a.Details) + sampleBytes(a.Sample)
+}
+
+func sampleBytes(s []flow.Record) int { return cap(s) * int(unsafe.Sizeof(flow.Record{})) }
+
 // Attacks returns active attacks, and with activeOnly false the retained
-// ended ones too, newest first. Samples are left out; see Attack.
+// ended ones too, newest first. Samples are left out; see Attack. The
+// ended ones are copied a chunk at a time (see eachEnded).
 func (e *Engine) Attacks(activeOnly bool) []Attack {
 	e.mu.Lock()
 	out := make([]Attack, 0, len(e.active)+len(e.ended))
 	for _, a := range e.active {
 		out = append(out, *a)
 	}
-	if !activeOnly {
-		out = append(out, e.ended...)
-	}
+	from, to := e.endedSpan()
 	e.mu.Unlock()
+	if !activeOnly {
+		e.eachEnded(from, to, func(chunk []Attack) bool {
+			out = append(out, chunk...)
+			return true
+		})
+	}
 	for i := range out {
 		out[i].Sample = nil
 		out[i].Details = ""
@@ -495,16 +611,57 @@ func (e *Engine) Attacks(activeOnly bool) []Attack {
 // Attack returns one attack with its details and sample.
 func (e *Engine) Attack(id string) (Attack, bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if a, ok := e.active[id]; ok {
+		e.mu.Unlock()
 		return *a, true
 	}
-	for i := len(e.ended) - 1; i >= 0; i-- {
-		if e.ended[i].ID == id {
-			return e.ended[i], true
+	from, to := e.endedSpan()
+	e.mu.Unlock()
+	var found Attack
+	ok := false
+	e.eachEnded(from, to, func(chunk []Attack) bool {
+		for i := range chunk {
+			if chunk[i].ID == id {
+				found, ok = chunk[i], true
+				return false
+			}
+		}
+		return true
+	})
+	return found, ok
+}
+
+// endedChunk is how many ended attacks a reader copies or looks at per
+// hold of e.mu (a few hundred KB of summaries): Tick waits behind a
+// listing of 60,000 at most that long.
+const endedChunk = 1024
+
+// endedSpan is the ended attacks there are now, as positions counted since
+// start; e.mu is held.
+func (e *Engine) endedSpan() (from, to int) {
+	return e.endedBase, e.endedBase + len(e.ended)
+}
+
+// eachEnded calls fn with e.mu held on the ended attacks of span
+// [from, to), oldest first, endedChunk at a time, releasing e.mu between
+// chunks, until fn returns false. Those forgotten meanwhile are skipped
+// (a RestoreEnded meanwhile, at start, may make it miss or repeat some).
+func (e *Engine) eachEnded(from, to int, fn func([]Attack) bool) {
+	for from < to {
+		e.mu.Lock()
+		lo := max(from, e.endedBase) - e.endedBase
+		hi := min(to-e.endedBase, len(e.ended), lo+endedChunk)
+		if lo >= hi {
+			e.mu.Unlock()
+			return
+		}
+		more := fn(e.ended[lo:hi])
+		from = e.endedBase + hi
+		e.mu.Unlock()
+		if !more {
+			return
 		}
 	}
-	return Attack{}, false
 }
 
 // RestoreEnded adds attacks that ended before a restart (from the store's
@@ -534,11 +691,16 @@ func (e *Engine) RestoreEnded(now time.Time, attacks []Attack) int {
 	merged = append(merged, e.ended...)
 	sort.SliceStable(merged, func(i, j int) bool { return merged[i].EndedAt.Before(merged[j].EndedAt) })
 	e.ended = merged
-	e.applyEvents(now, nil)
-	// applyEvents stops at the first sample already dropped; restored ones
-	// are interleaved, so drop every sample past the retained count here.
+	// Restored ones are interleaved: every sample past the retained count
+	// goes here (retainEnded stops at the first already dropped), and the
+	// shedding of details starts over from the oldest.
 	for k := 0; k < len(e.ended)-e.cfg.RetainEndedCount; k++ {
 		e.ended[k].Sample = nil
 	}
+	e.endedBytes, e.endedBare = 0, 0
+	for i := range e.ended {
+		e.endedBytes += attackBytes(&e.ended[i])
+	}
+	e.retainEnded(now)
 	return added
 }

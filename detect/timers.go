@@ -344,7 +344,7 @@ func (e *Engine) SetExporterTimers(exporter netip.Addr, active, inactive time.Du
 	t := &e.exporters
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := t.get(e, exporter.Unmap(), e.now())
+	st := t.get(exporter.Unmap())
 	l := &st.learn
 	if active > 0 && timerRank(from) >= timerRank(l.activeFrom) {
 		l.active, l.activeFrom = active, from
@@ -352,7 +352,7 @@ func (e *Engine) SetExporterTimers(exporter netip.Addr, active, inactive time.Du
 	if inactive > 0 && timerRank(from) >= timerRank(l.inactiveFrom) {
 		l.inactive, l.inactiveFrom = inactive, from
 	}
-	st.params = l.params()
+	t.setParams(st, l.params())
 }
 
 func timerRank(from string) int {

@@ -287,12 +287,41 @@ func (d *dirState) rates(S, W int64, l *layout) (win, fast, prev vec) {
 // colRates is rates in column space; it reports whether the ring holds
 // any second from S-W-1 on (else it leaves win, fast and prev alone).
 // win, fast and prev must be zero; prev may be nil when not wanted.
-// Seconds are visited newest first, reading only the stored columns.
 func (d *dirState) colRates(S, W int64, l *layout, win, fast, prev *cvec) bool {
+	var s winSums
+	if !d.colSums(S, W, l, &s, fast, prev) {
+		return false
+	}
+	s.rate(W, l.width, win)
+	return true
+}
+
+// winSums are the sums over the window's seconds, S-W..S-1 (lead) and
+// S-W-1..S-2 (lag), in column space. Summed over rings, their rate is the
+// windowed rate of the rings' per-second sums.
+type winSums struct{ lead, lag cvec }
+
+func (s *winSums) add(o *winSums, width int) {
+	s.lead.addCols(&o.lead, width)
+	s.lag.addCols(&o.lag, width)
+}
+
+// rate writes the windowed rate, the larger window's average, to win.
+func (s *winSums) rate(W int64, width int, win *cvec) {
+	fw := float64(W)
+	for c := 0; c < width; c++ {
+		win[c] = max(s.lead[c], s.lag[c]) / fw
+	}
+}
+
+// colSums is colRates before the window's average: it adds the seconds to
+// sums (zero, or a sum over rings so far) instead. Seconds are visited
+// newest first, reading only the stored columns.
+func (d *dirState) colSums(S, W int64, l *layout, sums *winSums, fast, prev *cvec) bool {
 	if d.slots == nil || d.head < S-W-1 {
 		return false
 	}
-	var lead, lag cvec
+	lead, lag := &sums.lead, &sums.lag
 	w := l.width
 	for k := 0; k < l.nslots; k++ {
 		sec := d.head - int64(k)
@@ -341,10 +370,6 @@ func (d *dirState) colRates(S, W int64, l *layout, win, fast, prev *cvec) bool {
 				prev[c] = float64(f)
 			}
 		}
-	}
-	fw := float64(W)
-	for c := 0; c < w; c++ {
-		win[c] = max(lead[c], lag[c]) / fw
 	}
 	return true
 }

@@ -42,7 +42,11 @@
 //     sampler/selector id 48/302 each rate is also kept per id, and a data
 //     record carrying 48/302 gets its own sampler's rate. RouterOS puts 34
 //     inside the data records, little-endian: see routerOSSamplingRate.
-//     Records are never multiplied by the rate.
+//     Records are never multiplied by the rate. A rate above
+//     flow.MaxSamplingRate, from options data or a data record, is counted
+//     as flow.ErrBadSamplingRate and ignored: the scope keeps its rate, the
+//     record gets the scope's (0 when none: the collector's default). v5's
+//     14-bit header interval cannot exceed the bound.
 //   - reporting timers: options data 36 flowActiveTimeout and 37
 //     flowIdleTimeout (IPFIX; v9 FLOW_ACTIVE_TIMEOUT and
 //     FLOW_INACTIVE_TIMEOUT), seconds, any length of 1 to 8 bytes read

@@ -244,7 +244,7 @@ func TestRouterOSIPFIX(t *testing.T) {
 func TestRouterOSSamplingRate(t *testing.T) {
 	tests := []struct {
 		in   []byte
-		want uint32
+		want uint64
 	}{
 		{[]byte{0x00, 0x02, 0x00, 0x00}, 512},  // RouterOS little-endian 512
 		{[]byte{0x01, 0x00, 0x00, 0x00}, 1},    // little-endian 1
@@ -254,6 +254,9 @@ func TestRouterOSSamplingRate(t *testing.T) {
 		{[]byte{0x00, 0x01, 0x00, 0x01}, 65537},
 		{[]byte{0x07, 0xd0}, 2000}, // 2 bytes: always big-endian
 		{[]byte{0x00, 0x00, 0x00, 0x00}, 0},
+		// Read as is, refused later by finish (above flow.MaxSamplingRate).
+		{[]byte{0xff, 0xff, 0xff, 0xff}, 0xffffffff},
+		{[]byte{0x01, 0, 0, 0, 0, 0, 0, 0x01}, 1<<56 | 1},
 	}
 	for _, tc := range tests {
 		if got := routerOSSamplingRate(tc.in); got != tc.want {

@@ -663,7 +663,7 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 			}
 		}
 		d.install(sc, st.Version, st.TemplateID, st.Options, int(st.ScopeFields), fields, raw, st.Received)
-		if st.SamplingRate != 0 && sc.samplingRate.Load() == 0 {
+		if st.SamplingRate != 0 && st.SamplingRate <= flow.MaxSamplingRate && sc.samplingRate.Load() == 0 {
 			sc.samplingRate.Store(st.SamplingRate)
 		}
 		if st.SysInitMs != 0 && sc.sysInitMs.Load() == 0 {
@@ -676,6 +676,9 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 			sc.inactiveTimeout.Store(v)
 		}
 		for id, r := range st.Samplers {
+			if r == 0 || r > flow.MaxSamplingRate {
+				continue
+			}
 			if _, ok := (*sc.samplers.Load())[id]; !ok {
 				sc.setSampler(id, r, d.cfg.MaxSamplersPerExporter)
 			}

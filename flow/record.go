@@ -92,15 +92,15 @@ const (
 type ErrorKind uint8
 
 const (
-	ErrTruncated      ErrorKind = iota // datagram or set shorter than its headers say
-	ErrUnknownVersion                  // not NetFlow v5/v9, IPFIX or sFlow v5
-	ErrNoTemplate                      // data set whose template has not been seen (the set is dropped, not guessed)
-	ErrBadTemplate                     // template with no fields, zero-length-only fields, absurd lengths
-	ErrBadLength                       // a length field that disagrees with the bytes present
-	ErrTooManyRecords                  // a count beyond what the datagram can hold or a sane bound
-	ErrBadSample                       // sFlow sample/record with bogus format or length
-	ErrUnsupported                     // a well-formed part flowshield does not decode (e.g. variable-length fields it cannot skip)
-	ErrBadSamplingRate                 // a sampling rate above MaxSamplingRate: ignored, as if the exporter had announced none
+	ErrTruncated       ErrorKind = iota // datagram or set shorter than its headers say
+	ErrUnknownVersion                   // not NetFlow v5/v9, IPFIX or sFlow v5
+	ErrNoTemplate                       // data set whose template has not been seen (the set is dropped, not guessed)
+	ErrBadTemplate                      // template with no fields, zero-length-only fields, absurd lengths
+	ErrBadLength                        // a length field that disagrees with the bytes present
+	ErrTooManyRecords                   // a count beyond what the datagram can hold or a sane bound
+	ErrBadSample                        // sFlow sample/record with bogus format or length
+	ErrUnsupported                      // a well-formed part flowshield does not decode (e.g. variable-length fields it cannot skip)
+	ErrBadSamplingRate                  // a sampling rate above MaxSamplingRate: ignored, as if the exporter had announced none
 	NumErrorKinds
 )
 

@@ -173,15 +173,15 @@ type Collector struct {
 	totals    totals
 	metrics   *metrics.Set
 
-	lifecycle     sync.Mutex
-	started       bool
-	stopped       bool
-	stopping      atomic.Bool
-	done          chan struct{} // closed with the listeners
-	closeOnce     sync.Once
-	stopAfterFunc func() bool
-	readers       sync.WaitGroup
-	workers       sync.WaitGroup
+	lifecycle      sync.Mutex
+	started        bool
+	stopped        bool
+	stopping       atomic.Bool
+	done           chan struct{} // closed with the listeners
+	closeOnce      sync.Once
+	stopAfterFunc  func() bool
+	readers        sync.WaitGroup
+	workers        sync.WaitGroup
 	lastPanicLog   atomic.Int64
 	lastTakeover   atomic.Int64
 	lastRefusedLog atomic.Int64

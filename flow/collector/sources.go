@@ -118,7 +118,7 @@ func (c *Collector) refuse(l *listener, from netip.Addr, size int, now int64) {
 	if c.refused.note(exporterKey{from, l.protocol}, size, now) {
 		c.totals.refusedForgotten.Inc()
 	}
-	if logDue(&c.lastRefusedLog) {
+	if logDueAt(&c.lastRefusedLog, now) {
 		c.log.Warn("refusing flow datagrams from a source outside EXPORTERS", "source", from.String(),
 			"listener", l.protocol.String(), "refused_datagrams", c.totals.refusedDatagrams.Get())
 	}

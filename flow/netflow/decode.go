@@ -56,6 +56,7 @@ func (d *Decoder) decodeIPFIX(dg *flow.Datagram, rec *flow.Record, sink flow.Sin
 // decodeSets walks the sets of a v9/IPFIX message in order, so a template
 // set ahead of its data in the same datagram is installed first.
 func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, optsID uint16, rec *flow.Record, sink flow.Sink) {
+	d.tick(dg.Received)
 	var sc *scope // looked up once per datagram, after any template set
 	looked := false
 	for len(p) >= 4 {
@@ -80,6 +81,9 @@ func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, opt
 		case id >= 256:
 			if !looked {
 				sc, looked = d.lookupScope(h.key), true
+				if sc != nil {
+					sc.touch(dg.Received, true)
+				}
 			}
 			var t *template
 			if sc != nil {

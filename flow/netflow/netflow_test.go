@@ -156,10 +156,12 @@ func TestBadInput(t *testing.T) {
 			errs:    map[flow.ErrorKind]int{flow.ErrBadLength: 1},
 		},
 		{
+			// The bound holds by evicting the least recently used scope,
+			// not by refusing the new one (TestScopeLimitEvicts).
 			name:     "too many exporter scopes",
 			cfg:      func(c *Configuration) { c.MaxExporters = 1 },
-			payloads: [][]byte{tmplV9, v9Datagram(1000, 1_700_000_000, 2, set(0, tmplRecord(256, simple...)))},
-			errs:     map[flow.ErrorKind]int{flow.ErrTooManyRecords: 1},
+			payloads: [][]byte{tmplV9, v9Datagram(1000, 1_700_000_000, 2, set(0, tmplRecord(256, simple...))), v9Datagram(1000, 1_700_000_000, 1, set(256, simpleRec))},
+			errs:     map[flow.ErrorKind]int{flow.ErrNoTemplate: 1},
 		},
 		{
 			name:     "too many templates",

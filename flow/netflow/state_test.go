@@ -40,7 +40,9 @@ func dataDomain(domain uint32) []byte {
 	return v9Datagram(1000, 1_700_000_000, domain, set(256, stateRec))
 }
 
-func addr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+func addr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
 
 // decodes reports whether a's domain 0 still decodes its data.
 func decodes(d *Decoder, a netip.Addr, at time.Duration) bool {

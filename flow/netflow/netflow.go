@@ -143,7 +143,9 @@ type Decoder struct {
 	seq           uint64             // scopes created, for the eviction order
 	templates     int
 	templateBytes int64
-	nextSweep     int64 // clock at which idle scopes are next looked for
+	// nextSweep is the clock at which idle scopes are next looked for;
+	// written under mu, read without.
+	nextSweep atomic.Int64
 
 	metricsOnce sync.Once
 	metrics     *metrics.Set

@@ -241,14 +241,26 @@ func (d *Decoder) publishLocked() {
 	d.counters.templateBytes.Store(d.templateBytes)
 }
 
+// maybeExpire sweeps idle scopes when a sweep is due. The template path
+// calls it, so that idle scopes go even when no new scope comes: routers
+// re-send templates every few minutes.
+func (d *Decoder) maybeExpire() {
+	if d.clock.Load() < d.nextSweep.Load() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expireLocked()
+}
+
 // expireLocked drops idle scopes, at most every IdleTimeout/8 of the
 // decoder's clock: a sweep costs O(scopes).
 func (d *Decoder) expireLocked() {
 	now := d.clock.Load()
-	if now < d.nextSweep {
+	if now < d.nextSweep.Load() {
 		return
 	}
-	d.nextSweep = now + int64(d.cfg.IdleTimeout)/8
+	d.nextSweep.Store(now + int64(d.cfg.IdleTimeout)/8)
 	var idle []*scope
 	d.eachScope(func(_ scopeKey, s *scope) {
 		if d.idle(s) {

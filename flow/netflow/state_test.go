@@ -190,30 +190,39 @@ func TestTemplateBudget(t *testing.T) {
 }
 
 // TestIdleExpiry: a scope silent for IdleTimeout leaves the snapshot at
-// once and the state at the next sweep; restored scopes count as heard
-// when traffic starts.
+// once, and the state at the next sweep, which the template sets
+// exporters keep re-sending bring; restored scopes count as heard when
+// traffic starts.
 func TestIdleExpiry(t *testing.T) {
 	cfg := DefaultConfiguration()
 	cfg.IdleTimeout = time.Minute
 	d := New(cfg)
 	a, b, c := addr(1), addr(2), addr(3)
 	decodeAt(d, a, 0, tmplDomain(0), dataDomain(0))
-	for s := 0; s <= 90; s += 10 {
+	for s := 0; s <= 50; s += 10 {
 		decodeAt(d, b, time.Duration(s)*time.Second, tmplDomain(0), dataDomain(0))
 	}
+	decodeAt(d, b, 65*time.Second, dataDomain(0)) // data only: no sweep
 	snap := d.SnapshotTemplates()
 	if len(snap) != 1 || snap[0].Exporter != b {
-		t.Errorf("snapshot at 90 s holds %+v, want only b", snap)
+		t.Errorf("snapshot at 65 s holds %+v, want only b", snap)
 	}
 	if len(d.Exporters()) != 2 {
 		t.Errorf("a swept before a sweep was due")
 	}
-	decodeAt(d, c, 95*time.Second, tmplDomain(0)) // a new scope sweeps
+	decodeAt(d, b, 70*time.Second, tmplDomain(0)) // b's template refresh sweeps
+	decodeAt(d, c, 75*time.Second, tmplDomain(0))
 	if ex := d.Exporters(); len(ex) != 2 || ex[0].Exporter != b || ex[1].Exporter != c {
 		t.Errorf("exporters %+v, want b and c", ex)
 	}
 	if s := d.Stats(); s.ScopesExpired != 1 || s.Scopes != 2 {
 		t.Errorf("stats %+v", s)
+	}
+	for s := 80; s <= 150; s += 10 {
+		decodeAt(d, b, time.Duration(s)*time.Second, tmplDomain(0), dataDomain(0))
+	}
+	if ex := d.Exporters(); len(ex) != 1 || ex[0].Exporter != b || d.Stats().ScopesExpired != 2 {
+		t.Errorf("exporters %+v stats %+v, want c expired", ex, d.Stats())
 	}
 
 	// Restored at boot, before any datagram: kept for IdleTimeout after the

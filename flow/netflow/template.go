@@ -406,6 +406,7 @@ func timeoutSec(v uint64) (uint32, bool) {
 // body and installs what it finds. It stops at the first bad record:
 // without its length the rest of the set cannot be framed.
 func (d *Decoder) parseTemplateSet(k scopeKey, body []byte, options bool, received int64, sink flow.Sink) {
+	d.maybeExpire()
 	var sc *scope
 	version := k.version
 	for len(body) >= 4 {

@@ -14,6 +14,8 @@
 // the reader that read them, before its next read, so templates are
 // installed in arrival order. An export flood can never stall or bloat the
 // daemon, and everything that moves is counted, globally and per exporter.
+// With Exporters set, a datagram from any other source is dropped as it is
+// read, before decoding, and counted per source (sources.go).
 package collector
 
 import (

@@ -302,3 +302,41 @@ func TestIPv6Refused(t *testing.T) {
 		t.Errorf("refused %+v exporters %+v", s.Refused, s.Exporters)
 	}
 }
+
+// FuzzSourceFilter compares the compiled filter with netip.Prefix.Contains
+// on arbitrary prefixes and sources (an IPv4-mapped prefix standing for
+// the IPv4 one, as sources are unmapped).
+func FuzzSourceFilter(f *testing.F) {
+	f.Add([]byte{192, 0, 2, 0}, uint8(24), []byte{192, 0, 2, 77}, []byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(33))
+	f.Add(make([]byte, 16), uint8(0), []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1}, []byte{10, 0, 0, 0}, uint8(8))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0}, uint8(104), []byte{10, 9, 9, 9}, []byte{1, 2, 3, 4}, uint8(32))
+	f.Fuzz(func(t *testing.T, p1 []byte, bits1 uint8, src, p2 []byte, bits2 uint8) {
+		var prefixes []netip.Prefix
+		for _, c := range []struct {
+			b    []byte
+			bits uint8
+		}{{p1, bits1}, {p2, bits2}} {
+			a, ok := netip.AddrFromSlice(c.b)
+			if !ok {
+				continue
+			}
+			prefixes = append(prefixes, netip.PrefixFrom(a, int(c.bits)%(a.BitLen()+2)))
+		}
+		from, ok := netip.AddrFromSlice(src)
+		if !ok || len(prefixes) == 0 {
+			return
+		}
+		from = from.Unmap()
+		want := false
+		for _, p := range prefixes {
+			if p.IsValid() && p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			want = want || p.IsValid() && p.Contains(from)
+		}
+		filter, _ := newSourceFilter(prefixes)
+		if got := filter.allows(from); got != want {
+			t.Fatalf("allows(%v) = %v with %v, want %v", from, got, prefixes, want)
+		}
+	})
+}

@@ -280,11 +280,7 @@ func BenchmarkAdmit(b *testing.B) {
 // TestIPv6Refused: on a dual-stack socket an IPv6 source outside Exporters
 // is refused while the IPv4 router is admitted.
 func TestIPv6Refused(t *testing.T) {
-	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	probe.Close()
+	needIPv6(t)
 	cfg := testConfig()
 	cfg.NetFlowListen, cfg.SFlowListen = ":0", ""
 	cfg.Exporters = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}

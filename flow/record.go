@@ -86,26 +86,46 @@ const (
 	ProtoICMPv6 = 58
 )
 
-// ErrorKind names why part or all of a datagram was dropped. Every kind is
-// counted per exporter and exported in /api/v1/status and /metrics.
+// ErrorKind names why part or all of a datagram was dropped or not believed.
+// Every kind is counted per exporter and exported in /api/v1/status and
+// /metrics.
 type ErrorKind uint8
 
 const (
-	ErrTruncated      ErrorKind = iota // datagram or set shorter than its headers say
-	ErrUnknownVersion                  // not NetFlow v5/v9, IPFIX or sFlow v5
-	ErrNoTemplate                      // data set whose template has not been seen (the set is dropped, not guessed)
-	ErrBadTemplate                     // template with no fields, zero-length-only fields, absurd lengths
-	ErrBadLength                       // a length field that disagrees with the bytes present
-	ErrTooManyRecords                  // a count beyond what the datagram can hold or a sane bound
-	ErrBadSample                       // sFlow sample/record with bogus format or length
-	ErrUnsupported                     // a well-formed part flowshield does not decode (e.g. variable-length fields it cannot skip)
+	ErrTruncated       ErrorKind = iota // datagram or set shorter than its headers say
+	ErrUnknownVersion                   // not NetFlow v5/v9, IPFIX or sFlow v5
+	ErrNoTemplate                       // data set whose template has not been seen (the set is dropped, not guessed)
+	ErrBadTemplate                      // template with no fields, zero-length-only fields, absurd lengths
+	ErrBadLength                        // a length field that disagrees with the bytes present
+	ErrTooManyRecords                   // a count beyond what the datagram can hold or a sane bound
+	ErrBadSample                        // sFlow sample/record with bogus format or length
+	ErrUnsupported                      // a well-formed part flowshield does not decode (e.g. variable-length fields it cannot skip)
+	ErrBadSamplingRate                  // a sampling rate above MaxSamplingRate: ignored, as if the exporter had announced none
 	NumErrorKinds
 )
 
 var errorKindNames = [NumErrorKinds]string{
 	"truncated", "unknown_version", "no_template", "bad_template",
 	"bad_length", "too_many_records", "bad_sample", "unsupported",
+	"bad_sampling_rate",
 }
+
+// MaxSamplingRate is the largest 1-in-N sampling rate a decoder believes.
+// A rate is a multiplier of everything detection counts, so a forged or
+// misread one (sFlow and IPFIX carry 32 bits: 2^32 would turn one sampled
+// packet into four billion) must not be taken as is. 2^24 is above what
+// every exporter we know can be configured to: NetFlow v5's header holds 14
+// bits (16,383); Cisco IOS sampled NetFlow and Juniper J-Flow allow 1 to
+// 65,535, Nexus 65,536; RouterOS sampling-interval and sampling-space are
+// small integers; sFlow agents allow up to 16,777,215 (Juniper QFX),
+// 8,388,608 (Dell FTOS) and 1,048,576 (Juniper EX of old), and sFlow.org
+// recommends 1-in-400,000 on 400 Gb/s links. Only Juniper EX's current
+// 1,073,741,823 is refused, a rate that samples a full 400 Gb/s link once
+// in two seconds, useless for detection. A rate above the bound is counted
+// as ErrBadSamplingRate and ignored: the record keeps whatever rate it
+// would have had without it (the scope's announced rate, else the
+// collector's SAMPLING_RATE), so it is still counted, at a believable rate.
+const MaxSamplingRate = 1 << 24
 
 func (k ErrorKind) String() string {
 	if k < NumErrorKinds {

@@ -14,6 +14,8 @@
 // the reader that read them, before its next read, so templates are
 // installed in arrival order. An export flood can never stall or bloat the
 // daemon, and everything that moves is counted, globally and per exporter.
+// With Exporters set, a datagram from any other source is dropped as it is
+// read, before decoding, and counted per source (sources.go).
 package collector
 
 import (
@@ -106,6 +108,15 @@ type Configuration struct {
 	// StallAfter is how long the consumer may hold a primary reader before
 	// the standby reader takes the socket over.
 	StallAfter time.Duration
+	// Exporters are the source prefixes allowed to send flows (EXPORTERS).
+	// A datagram from any other source is dropped before it is decoded and
+	// counted, in total and per source (Stats.Refused). Empty: any source
+	// is accepted, and Start warns.
+	Exporters []netip.Prefix
+	// MaxRefusedSources bounds the per-source counts of refused datagrams:
+	// the least recently refused source is forgotten (and counted) to make
+	// room for a new one.
+	MaxRefusedSources int
 }
 
 // DefaultConfiguration returns the configuration used when nothing is set.
@@ -123,6 +134,7 @@ func DefaultConfiguration() Configuration {
 		PollInterval:        100 * time.Millisecond,
 		ReadBatch:           32,
 		StallAfter:          20 * time.Millisecond,
+		MaxRefusedSources:   256,
 	}
 }
 
@@ -158,20 +170,23 @@ type Collector struct {
 	_         [56]byte     // keeps that cache line from the fields read on every datagram
 
 	exporters exporterTable
+	sources   sourceFilter // read on every datagram, never written after New
+	refused   refusedTable
 	totals    totals
 	metrics   *metrics.Set
 
-	lifecycle     sync.Mutex
-	started       bool
-	stopped       bool
-	stopping      atomic.Bool
-	done          chan struct{} // closed with the listeners
-	closeOnce     sync.Once
-	stopAfterFunc func() bool
-	readers       sync.WaitGroup
-	workers       sync.WaitGroup
-	lastPanicLog  atomic.Int64
-	lastTakeover  atomic.Int64
+	lifecycle      sync.Mutex
+	started        bool
+	stopped        bool
+	stopping       atomic.Bool
+	done           chan struct{} // closed with the listeners
+	closeOnce      sync.Once
+	stopAfterFunc  func() bool
+	readers        sync.WaitGroup
+	workers        sync.WaitGroup
+	lastPanicLog   atomic.Int64
+	lastTakeover   atomic.Int64
+	lastRefusedLog atomic.Int64
 }
 
 // New returns an inert collector; Start binds the sockets and runs it.
@@ -206,6 +221,9 @@ func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.L
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = def.StallAfter
 	}
+	if cfg.MaxRefusedSources <= 0 {
+		cfg.MaxRefusedSources = def.MaxRefusedSources
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -221,6 +239,12 @@ func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.L
 	c.done = make(chan struct{})
 	c.pool.New = func() any { return new(packet) }
 	c.exporters.init(cfg.MaxExporters)
+	c.refused.init(cfg.MaxRefusedSources)
+	var invalid []netip.Prefix
+	c.sources, invalid = newSourceFilter(cfg.Exporters)
+	if len(invalid) > 0 {
+		c.log.Warn("EXPORTERS holds invalid prefixes; they admit no source", "invalid", len(invalid))
+	}
 	if cfg.NetFlowListen != "" && decoders.NetFlow != nil {
 		c.listeners = append(c.listeners, &listener{
 			protocol: ProtocolNetFlow, address: cfg.NetFlowListen, variable: "NETFLOW_LISTEN",
@@ -242,6 +266,7 @@ func New(cfg Configuration, decoders Decoders, consumer Consumer, logger *slog.L
 	c.totals.register(c.metrics)
 	c.metrics.NewGauge(`flowshield_collector_queue_datagrams`, func() float64 { return float64(len(c.queue)) })
 	c.metrics.NewGauge(`flowshield_collector_queue_bytes`, func() float64 { return float64(c.queued.Load()) })
+	c.metrics.NewGauge(`flowshield_collector_refused_sources`, func() float64 { return float64(c.refused.len()) })
 	c.metrics.RegisterMetricsWriter(c.writeMetrics)
 	return c
 }
@@ -299,6 +324,11 @@ func (c *Collector) Start(ctx context.Context) error {
 	}
 	c.stopAfterFunc = context.AfterFunc(ctx, c.closeListeners)
 	metrics.RegisterSet(c.metrics)
+	if !c.sources.restricted {
+		c.log.Warn("EXPORTERS is empty: flow datagrams are accepted from any source, and anyone who reaches the flow ports can claim a flood; set it to the routers' addresses")
+	} else {
+		c.log.Info("flow datagrams accepted only from EXPORTERS", "exporters", prefixList(c.cfg.Exporters))
+	}
 	return nil
 }
 
@@ -368,4 +398,12 @@ func (c *Collector) LocalAddr(p Protocol) netip.AddrPort {
 		}
 	}
 	return netip.AddrPort{}
+}
+
+func prefixList(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }

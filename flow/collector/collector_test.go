@@ -525,11 +525,7 @@ func TestMetricsTwoCollectors(t *testing.T) {
 // TestIPv6Exporter: an IPv6 exporter keeps its address, an IPv4 one on the
 // same dual-stack socket is unmapped, and they are two exporters.
 func TestIPv6Exporter(t *testing.T) {
-	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	probe.Close()
+	needIPv6(t)
 	cfg := testConfig()
 	cfg.NetFlowListen, cfg.SFlowListen = ":0", ""
 	consumer := &countingConsumer{}

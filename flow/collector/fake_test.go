@@ -181,6 +181,16 @@ func listenAddr(t testing.TB, c *Collector, p Protocol) *net.UDPAddr {
 	return net.UDPAddrFromAddrPort(ap)
 }
 
+// needIPv6 skips the test where the machine has no IPv6 loopback.
+func needIPv6(t testing.TB) {
+	t.Helper()
+	probe, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+}
+
 // sender is a UDP socket bound to a given loopback source address.
 func sender(t testing.TB, from string, to *net.UDPAddr) *net.UDPConn {
 	t.Helper()

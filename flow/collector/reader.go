@@ -77,6 +77,8 @@ type reader struct {
 	lastAddr  netip.Addr
 	lastStats *exporterStats
 	known     map[netip.Addr]*exporterStats
+	// lastAdmitted is the last source Exporters admitted (see admit).
+	lastAdmitted netip.Addr
 }
 
 // pendingDatagram is a datagram read and accounted, waiting to be decoded.
@@ -251,7 +253,9 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 		for i := range n {
 			payload, from := r.br.datagram(i)
 			r.drained += int64(len(payload)) + skbOverhead
-			r.handle(payload, from, now)
+			if r.admit(len(payload), from, now) {
+				r.handle(payload, from, now)
+			}
 		}
 		readMu.Unlock()
 		if r.inline != nil {
@@ -277,15 +281,22 @@ func (r *reader) cycle(n int, now int64, spill bool, readMu *sync.Mutex) {
 		// holds this reader up before it is decoded.
 		payload, from := r.br.datagram(i)
 		r.drained += int64(len(payload)) + skbOverhead
+		if !r.admit(len(payload), from, now) {
+			continue
+		}
 		st := r.account(payload, from, now)
 		ordered := l.inOrder != nil && r.inOrder(payload, st)
 		if ordered {
-			lastOrdered = i
+			lastOrdered = len(r.pending) // its index in pending, where refused datagrams are not
 			r.c.totals.inOrder.Inc()
 		}
 		r.pending = append(r.pending, pendingDatagram{payload, from, st})
 	}
-	r.c.totals.inline.Add(n)
+	if len(r.pending) == 0 {
+		readMu.Unlock() // all refused
+		return
+	}
+	r.c.totals.inline.Add(len(r.pending))
 	if lastOrdered < 0 {
 		readMu.Unlock()
 	}

@@ -29,6 +29,9 @@ type totals struct {
 	decoderPanics     *metrics.Counter
 	consumerPanics    *metrics.Counter
 	exportersOverflow *metrics.Counter
+	refusedDatagrams  *metrics.Counter
+	refusedBytes      *metrics.Counter
+	refusedForgotten  *metrics.Counter
 	decodeErrors      [flow.NumErrorKinds]*metrics.Counter
 }
 
@@ -45,6 +48,9 @@ func (t *totals) register(s *metrics.Set) {
 	t.decoderPanics = s.NewCounter(`flowshield_collector_decoder_panics_total`)
 	t.consumerPanics = s.NewCounter(`flowshield_collector_consumer_panics_total`)
 	t.exportersOverflow = s.NewCounter(`flowshield_collector_exporters_overflow_datagrams_total`)
+	t.refusedDatagrams = s.NewCounter(`flowshield_collector_refused_datagrams_total`)
+	t.refusedBytes = s.NewCounter(`flowshield_collector_refused_bytes_total`)
+	t.refusedForgotten = s.NewCounter(`flowshield_collector_refused_sources_forgotten_total`)
 	for k := range t.decodeErrors {
 		t.decodeErrors[k] = s.NewCounter(fmt.Sprintf(`flowshield_collector_decode_errors_total{kind=%q}`, flow.ErrorKind(k).String()))
 	}
@@ -193,6 +199,9 @@ type Stats struct {
 	QueueBytes        int64             `json:"queue_bytes"`
 	Listeners         []ListenerStats   `json:"listeners"`
 	Exporters         []ExporterStats   `json:"exporters"`
+	// Refused are the datagrams dropped undecoded because their source is
+	// not inside Configuration.Exporters; they are in no other counter.
+	Refused RefusedStats `json:"refused"`
 }
 
 // ListenerStats describes one socket.
@@ -253,6 +262,12 @@ func (c *Collector) Stats() Stats {
 		QueueDatagrams:    len(c.queue),
 		QueueCapacity:     c.cfg.QueueDatagrams,
 		QueueBytes:        c.queued.Load(),
+		Refused: RefusedStats{
+			Datagrams:        t.refusedDatagrams.Get(),
+			Bytes:            t.refusedBytes.Get(),
+			SourcesForgotten: t.refusedForgotten.Get(),
+			Sources:          c.refused.sources(),
+		},
 	}
 	for k, ctr := range t.decodeErrors {
 		if v := ctr.Get(); v != 0 {

@@ -193,8 +193,10 @@ func (c *Collector) panicLogDue() bool { return logDue(&c.lastPanicLog) }
 // takeoverLogDue rate-limits standby take-over logs to one a minute.
 func (c *Collector) takeoverLogDue() bool { return logDue(&c.lastTakeover) }
 
-func logDue(last *atomic.Int64) bool {
-	now := time.Now().UnixNano()
+func logDue(last *atomic.Int64) bool { return logDueAt(last, time.Now().UnixNano()) }
+
+// logDueAt is logDue at now (Unix ns), for callers that have the time.
+func logDueAt(last *atomic.Int64, now int64) bool {
 	l := last.Load()
 	if l != 0 && now-l < int64(time.Minute) {
 		return false

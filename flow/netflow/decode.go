@@ -56,6 +56,7 @@ func (d *Decoder) decodeIPFIX(dg *flow.Datagram, rec *flow.Record, sink flow.Sin
 // decodeSets walks the sets of a v9/IPFIX message in order, so a template
 // set ahead of its data in the same datagram is installed first.
 func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, optsID uint16, rec *flow.Record, sink flow.Sink) {
+	d.tick(dg.Received)
 	var sc *scope // looked up once per datagram, after any template set
 	looked := false
 	for len(p) >= 4 {
@@ -80,6 +81,9 @@ func (d *Decoder) decodeSets(dg *flow.Datagram, h *header, p []byte, tmplID, opt
 		case id >= 256:
 			if !looked {
 				sc, looked = d.lookupScope(h.key), true
+				if sc != nil {
+					sc.touch(dg.Received, true)
+				}
 			}
 			var t *template
 			if sc != nil {
@@ -130,7 +134,7 @@ type recTimes struct {
 	start, end        int64 // absolute, 0 when absent
 	samplerID         uint64
 	hasSampler        bool
-	rate34            uint32
+	rate34            uint64 // as read; checked against flow.MaxSamplingRate in finish
 	frameSize         uint64
 	frame             []byte
 }
@@ -169,7 +173,7 @@ func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byt
 			var rt recTimes
 			applyOps(body[:n], t.ops, rec, &rt)
 			body = body[n:]
-			finish(h, sc, t, rec, &rt, samplers)
+			finish(h, sc, t, rec, &rt, samplers, sink)
 			sink.Record(rec)
 		}
 		if len(body) > 0 && !allZero(body) && len(body) > 3 {
@@ -217,7 +221,7 @@ func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byt
 			return
 		}
 		body = body[off:]
-		finish(h, sc, t, rec, &rt, samplers)
+		finish(h, sc, t, rec, &rt, samplers, sink)
 		sink.Record(rec)
 	}
 	if len(body) > 3 && !allZero(body) {
@@ -345,8 +349,10 @@ func applyOne(k opKind, v []byte, rec *flow.Record, rt *recTimes) {
 // intervals are small numbers, so the rule is: when the big-endian reading
 // is 65536 or more and the little-endian reading is below 65536, the value
 // is little-endian. A genuine big-endian rate of 65536 or more with its low
-// 16 bits zero would be misread; no exporter samples that sparsely.
-func routerOSSamplingRate(v []byte) uint32 {
+// 16 bits zero would be misread; no exporter samples that sparsely. The
+// value is returned as read, whatever its size: finish refuses one above
+// flow.MaxSamplingRate.
+func routerOSSamplingRate(v []byte) uint64 {
 	be := beUint(v)
 	if len(v) > 2 && be >= 1<<16 {
 		var le uint64
@@ -354,13 +360,20 @@ func routerOSSamplingRate(v []byte) uint32 {
 			le = le<<8 | uint64(v[i])
 		}
 		if le < 1<<16 {
-			return uint32(le)
+			return le
 		}
 	}
-	if be > 0xffffffff {
-		return 0
+	return be
+}
+
+// setRecordRate gives rec the rate a data record carried (RouterOS field
+// 34, checked against flow.MaxSamplingRate) and makes it the scope's, for
+// the records that carry none.
+func setRecordRate(sc *scope, rec *flow.Record, rate uint32) {
+	rec.SamplingRate = rate
+	if sc.samplingRate.Load() != rate {
+		sc.samplingRate.Store(rate)
 	}
-	return uint32(be)
 }
 
 // ntpToUnixNano converts a 64-bit NTP timestamp to Unix nanoseconds.
@@ -371,8 +384,9 @@ func ntpToUnixNano(v uint64) int64 {
 }
 
 // finish resolves times, sampling and sampled frames once all fields of a
-// record are read.
-func finish(h *header, sc *scope, t *template, rec *flow.Record, rt *recTimes, samplers map[uint64]uint32) {
+// record are read. A field 34 above flow.MaxSamplingRate is reported to
+// sink and ignored: the record keeps the scope's rate.
+func finish(h *header, sc *scope, t *template, rec *flow.Record, rt *recTimes, samplers map[uint64]uint32, sink flow.Sink) {
 	if t.hasTimes {
 		if h.key.version == 9 {
 			// sysUpTime ms: the signed 32-bit difference handles wrap and skew.
@@ -410,9 +424,10 @@ func finish(h *header, sc *scope, t *template, rec *flow.Record, rt *recTimes, s
 		}
 	}
 	if t.rate34 && rt.rate34 != 0 {
-		rec.SamplingRate = rt.rate34
-		if sc.samplingRate.Load() != rt.rate34 {
-			sc.samplingRate.Store(rt.rate34)
+		if rt.rate34 <= flow.MaxSamplingRate {
+			setRecordRate(sc, rec, uint32(rt.rate34))
+		} else {
+			sink.DecodeError(flow.ErrBadSamplingRate)
 		}
 	} else if rt.hasSampler {
 		if r, ok := samplers[rt.samplerID]; ok && r != 0 {
@@ -509,9 +524,14 @@ func (d *Decoder) decodeOptionsData(sc *scope, t *template, body []byte, receive
 		case r50 != 0:
 			rate = r50
 		case pi != 0:
-			rate = (pi + ps) / pi
+			// (pi+ps)/pi, saturated above the bound rather than overflowed
+			rate = min(ps/pi, flow.MaxSamplingRate) + 1
 		}
-		if rate != 0 && rate <= 0xffffffff {
+		switch {
+		case rate > flow.MaxSamplingRate:
+			// Not believed: the scope keeps the rate it had.
+			sink.DecodeError(flow.ErrBadSamplingRate)
+		case rate != 0:
 			if hasID {
 				sc.setSampler(id, uint32(rate), d.cfg.MaxSamplersPerExporter)
 			}
@@ -562,9 +582,10 @@ func decodeV5(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
 	uptime := binary.BigEndian.Uint32(p[4:])
 	exported := int64(binary.BigEndian.Uint32(p[8:]))*1e9 + int64(binary.BigEndian.Uint32(p[12:]))
 	base := flow.Record{
-		Exporter:          dg.Exporter,
-		Received:          dg.Received,
-		Exported:          exported,
+		Exporter: dg.Exporter,
+		Received: dg.Received,
+		Exported: exported,
+		// 14 bits: at most 16,383, always within flow.MaxSamplingRate.
 		SamplingRate:      uint32(binary.BigEndian.Uint16(p[22:]) & 0x3fff),
 		ObservationDomain: uint32(p[20])<<8 | uint32(p[21]), // engine type, engine id
 		Kind:              flow.KindNetFlowV5,

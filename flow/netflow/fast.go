@@ -228,16 +228,13 @@ func newFastPlan(t *template) *fastPlan {
 
 // samplingRateFromBE is routerOSSamplingRate for a field of n bytes already
 // read big-endian as be.
-func samplingRateFromBE(be uint64, n uint8) uint32 {
+func samplingRateFromBE(be uint64, n uint8) uint64 {
 	if n > 2 && be >= 1<<16 {
 		if le := bits.ReverseBytes64(be) >> ((64 - 8*uint(n)) & 63); le < 1<<16 {
-			return uint32(le)
+			return le
 		}
 	}
-	if be > 0xffffffff {
-		return 0
-	}
-	return uint32(be)
+	return be
 }
 
 // flowTime is what applyOne leaves in recTimes.start/end for a time field
@@ -286,14 +283,14 @@ func (p *fastPlan) timesAndFragment(r []byte, rec *flow.Record) (start, end int6
 
 // finishGeneric runs the rest ops and the generic finish, with recTimes
 // filled from the plan's fields as the generic ops would have filled it.
-func (p *fastPlan) finishGeneric(h *header, sc *scope, t *template, r []byte, rec *flow.Record, first, last uint64, start, end int64, rate34 uint32, samplers map[uint64]uint32) {
+func (p *fastPlan) finishGeneric(h *header, sc *scope, t *template, r []byte, rec *flow.Record, first, last uint64, start, end int64, rate34 uint64, samplers map[uint64]uint32, sink flow.Sink) {
 	rt := recTimes{
 		first: first, last: last, hasFirst: p.hasFirst, hasLast: p.hasLast,
 		sysInitMs: p.sysInitMs.read(r), start: start, end: end, rate34: rate34,
 		samplerID: p.samplerID.read(r), hasSampler: p.hasSampler,
 	}
 	applyOps(r, p.rest, rec, &rt)
-	finish(h, sc, t, rec, &rt, samplers)
+	finish(h, sc, t, rec, &rt, samplers, sink)
 }
 
 // applyRecordOps runs rest ops that set record fields only (a duplicated
@@ -334,7 +331,7 @@ func decodeFast(h *header, sc *scope, t *template, p *fastPlan, base *flow.Recor
 		rec.InIf = uint32(p.inIf.read(r))
 		rec.OutIf = uint32(p.outIf.read(r))
 		first, last := p.first.read(r), p.last.read(r)
-		var rate34 uint32
+		var rate34 uint64
 		if p.hasRate34 {
 			rate34 = samplingRateFromBE(p.rate34.read(r), p.rate34Len)
 		}
@@ -343,7 +340,7 @@ func decodeFast(h *header, sc *scope, t *template, p *fastPlan, base *flow.Recor
 			start, end = p.timesAndFragment(r, rec)
 		}
 		if p.restTimes {
-			p.finishGeneric(h, sc, t, r, rec, first, last, start, end, rate34, samplers)
+			p.finishGeneric(h, sc, t, r, rec, first, last, start, end, rate34, samplers, sink)
 			sink.Record(rec)
 			continue
 		}
@@ -379,9 +376,10 @@ func decodeFast(h *header, sc *scope, t *template, p *fastPlan, base *flow.Recor
 			rec.End = resolveTime(rec.End, end, h.exported)
 		}
 		if rate34 != 0 {
-			rec.SamplingRate = rate34
-			if sc.samplingRate.Load() != rate34 {
-				sc.samplingRate.Store(rate34)
+			if rate34 <= flow.MaxSamplingRate {
+				setRecordRate(sc, rec, uint32(rate34))
+			} else {
+				sink.DecodeError(flow.ErrBadSamplingRate)
 			}
 		} else if p.hasSampler {
 			if rate, ok := samplers[p.samplerID.read(r)]; ok && rate != 0 {

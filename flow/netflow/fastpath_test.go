@@ -74,13 +74,13 @@ func (g *fastVsGeneric) decode(dg flow.Datagram) string {
 // fastTemplates counts the templates the fast decoder holds a plan for.
 func (g *fastVsGeneric) fastTemplates() int {
 	n := 0
-	for _, sc := range *g.fast.scopes.Load() {
+	g.fast.eachScope(func(_ scopeKey, sc *scope) {
 		for _, t := range *sc.templates.Load() {
 			if t.fast != nil {
 				n++
 			}
 		}
-	}
+	})
 	return n
 }
 

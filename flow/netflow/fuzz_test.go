@@ -1,7 +1,10 @@
 package netflow
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,6 +27,10 @@ func addCaptureSeeds(fz *testing.F) {
 	fz.Add(timerOptionsV9(2, 2, 100, 60, 15), v9Datagram(uptime, 1, 0, set(0, tmplRecord(256, routerOSV9Fields...)), routerOSV9DataSet(256, routerOSV9Fields, 2, uptime)))
 	fz.Add(timerOptionsV9(1, 4, 100, 120, 86401), timerOptionsIPFIX(4, 1, 1800, 15))
 	fz.Add(timerOptionsIPFIX(2, 2, 1800, 15), ipfixDatagram(1, 0, set(2, tmplRecord(256, routerOSIPFIXFields...)), routerOSV9DataSet(256, routerOSIPFIXFields, 2, uptime)))
+	// Forged sampling rates: options 34 of 2^32-1, then RouterOS records
+	// whose field 34 is above the bound.
+	fz.Add(timerOptionsV9(2, 2, 0xffffffff, 60, 15), v9Datagram(uptime, 1, 0, set(0, tmplRecord(256, routerOSV9Fields...)),
+		set(256, encodeRecord(routerOSV9Fields, flowSpec{src: exporterA, dst: exporterA, packets: 1, bytes: 60, samplingLE: 0xffffffff}))))
 	if _, err := os.Stat(testdataDir); err != nil {
 		return // seeds from captures are a bonus; the fuzz target still runs
 	}
@@ -299,5 +306,110 @@ func FuzzRestoreTemplates(fz *testing.F) {
 				t.Fatalf("restored timers %v/%v", e.ActiveTimeout, e.InactiveTimeout)
 			}
 		}
+	})
+}
+
+// FuzzDecodeV5 feeds arbitrary v5 datagrams: either the header's count
+// fits the bytes and exactly that many records come out, at the header's
+// 14-bit rate, or the datagram is one ErrTooManyRecords (or ErrTruncated
+// when shorter than a header) and nothing else.
+func FuzzDecodeV5(fz *testing.F) {
+	fz.Add(v5Datagram(2, 3_600_000, 1, 0x4000|10)[2:])
+	fz.Add(v5Datagram(30, 1, 0, 0xffff)[2:])
+	fz.Add(v5Datagram(1, 1, 0, 0)[2:30])
+	fz.Fuzz(func(t *testing.T, tail []byte) {
+		p := append([]byte{0, 5}, tail...)
+		d := New(DefaultConfiguration())
+		sink := &collectSink{}
+		var rec flow.Record
+		d.Decode(&flow.Datagram{Exporter: exporterA, Payload: p, Received: 5}, &rec, sink)
+		if len(p) < v5HeaderLen {
+			if sink.errors[flow.ErrTruncated] != 1 || sink.errorCount() != 1 || len(sink.recs) != 0 {
+				t.Fatalf("short datagram: %d records, errors %v", len(sink.recs), sink.errors)
+			}
+			return
+		}
+		count := int(binary.BigEndian.Uint16(p[2:]))
+		if v5HeaderLen+count*v5RecordLen > len(p) {
+			if sink.errors[flow.ErrTooManyRecords] != 1 || sink.errorCount() != 1 || len(sink.recs) != 0 {
+				t.Fatalf("count %d beyond %d bytes: %d records, errors %v", count, len(p), len(sink.recs), sink.errors)
+			}
+			return
+		}
+		if sink.errorCount() != 0 || len(sink.recs) != count {
+			t.Fatalf("count %d: %d records, errors %v", count, len(sink.recs), sink.errors)
+		}
+		rate := uint32(binary.BigEndian.Uint16(p[22:]) & 0x3fff)
+		for _, r := range sink.recs {
+			if r.SamplingRate != rate || r.Kind != flow.KindNetFlowV5 || r.Exporter != exporterA || !r.SrcAddr.Is4() {
+				t.Fatalf("record %+v", r)
+			}
+		}
+	})
+}
+
+// FuzzTemplateState drives the template state with arbitrary sequences of
+// templates, data, withdrawals and silences from a few exporters, under
+// small bounds, and checks after every step that every bound holds and
+// that the accounting matches what is held; then that a snapshot restores
+// within the same bounds.
+func FuzzTemplateState(fz *testing.F) {
+	fz.Add([]byte{0, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 200}, uint8(3))
+	fz.Add([]byte{0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 1, 0, 2, 0, 2, 0, 0, 255}, uint8(0))
+	fz.Add(bytes.Repeat([]byte{7, 7, 0x45, 3}, 40), uint8(15))
+	catalog := []fieldSpec{f(8, 4), f(12, 4), f(2, 4), f(1, 4), f(7, 2), f(11, 2), f(4, 1), f(6, 1), f(22, 4), f(21, 4), f(34, 4), f(100, 8)}
+	fz.Fuzz(func(t *testing.T, ops []byte, budgetK uint8) {
+		cfg := Configuration{
+			MaxExporters: 8, MaxDomainsPerExporter: 3, MaxTemplatesPerExporter: 4,
+			TemplateBudget: int64(budgetK%16+1) << 10, IdleTimeout: time.Minute,
+		}
+		check := func(d *Decoder, where string) {
+			st := d.Stats()
+			held, bytes, scopes := 0, int64(0), 0
+			perAddr := map[netip.Addr]int{}
+			d.eachScope(func(k scopeKey, sc *scope) {
+				scopes++
+				perAddr[k.addr]++
+				for _, tm := range *sc.templates.Load() {
+					held++
+					bytes += tm.bytes
+				}
+			})
+			if st.Scopes != scopes || st.Templates != held || st.TemplateBytes != bytes || len(d.Exporters()) != scopes {
+				t.Fatalf("%s: stats %+v, held %d scopes %d templates %d bytes", where, st, scopes, held, bytes)
+			}
+			if scopes > cfg.MaxExporters || bytes > cfg.TemplateBudget {
+				t.Fatalf("%s: %d scopes, %d bytes: over the bounds", where, scopes, bytes)
+			}
+			for a, n := range perAddr {
+				if n > cfg.MaxDomainsPerExporter {
+					t.Fatalf("%s: %v holds %d scopes", where, a, n)
+				}
+			}
+		}
+		d := New(cfg)
+		at := time.Duration(0)
+		for i := 0; i+4 <= len(ops) && i < 4*200; i += 4 {
+			from, domain, kind, step := addr(int(ops[i]%12)), uint32(ops[i+1]%5), ops[i+2], ops[i+3]
+			at += time.Duration(step) * time.Second
+			id := 256 + uint16(kind>>2)%6
+			n := 1 + int(kind>>2)%len(catalog)
+			var p []byte
+			switch kind % 4 {
+			case 0: // a template, v9
+				p = v9Datagram(1000, 1, domain, set(0, tmplRecord(id, catalog[:n]...)))
+			case 1: // an IPFIX template
+				p = ipfixDatagram(1, domain, set(2, tmplRecord(id, catalog[:n]...)))
+			case 2: // data
+				p = v9Datagram(1000, 1, domain, set(id, make([]byte, 64)))
+			case 3: // an IPFIX withdrawal
+				p = ipfixDatagram(1, domain, set(2, be16(be16(nil, id), 0)))
+			}
+			decodeAt(d, from, at, p)
+			check(d, fmt.Sprintf("op %d", i/4))
+		}
+		d2 := New(cfg)
+		d2.RestoreTemplates(d.SnapshotTemplates())
+		check(d2, "restored")
 	})
 }

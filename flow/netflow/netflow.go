@@ -42,7 +42,11 @@
 //     sampler/selector id 48/302 each rate is also kept per id, and a data
 //     record carrying 48/302 gets its own sampler's rate. RouterOS puts 34
 //     inside the data records, little-endian: see routerOSSamplingRate.
-//     Records are never multiplied by the rate.
+//     Records are never multiplied by the rate. A rate above
+//     flow.MaxSamplingRate, from options data or a data record, is counted
+//     as flow.ErrBadSamplingRate and ignored: the scope keeps its rate, the
+//     record gets the scope's (0 when none: the collector's default). v5's
+//     14-bit header interval cannot exceed the bound.
 //   - reporting timers: options data 36 flowActiveTimeout and 37
 //     flowIdleTimeout (IPFIX; v9 FLOW_ACTIVE_TIMEOUT and
 //     FLOW_INACTIVE_TIMEOUT), seconds, any length of 1 to 8 bytes read
@@ -61,31 +65,60 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/flowshield/flowshield/flow"
 )
 
-// Configuration bounds what one decoder keeps.
+// Configuration bounds what one decoder keeps (see state.go for how).
 type Configuration struct {
 	// MaxExporters bounds the template scopes (exporter address, version,
-	// observation domain) kept; templates of further scopes are dropped and
-	// counted as flow.ErrTooManyRecords.
+	// observation domain) kept; a new scope beyond it takes the place of
+	// the least recently used one.
 	MaxExporters int
-	// MaxTemplatesPerExporter bounds the templates kept per scope.
+	// MaxDomainsPerExporter bounds the scopes of one exporter address; a
+	// new one beyond it takes the place of that address's least recently
+	// used scope.
+	MaxDomainsPerExporter int
+	// MaxTemplatesPerExporter bounds the templates kept per scope; further
+	// ones are refused, counted as flow.ErrTooManyRecords.
 	MaxTemplatesPerExporter int
 	// MaxFieldsPerTemplate rejects templates with more fields (real ones
 	// have a few dozen; the limit keeps compiled templates small).
 	MaxFieldsPerTemplate int
 	// MaxSamplersPerExporter bounds the sampler ids remembered per scope.
 	MaxSamplersPerExporter int
+	// TemplateBudget bounds the estimated memory of all templates kept, in
+	// bytes. A template beyond it evicts other exporters' least recently
+	// used scopes; one that cannot fit even then is refused.
+	TemplateBudget int64
+	// IdleTimeout drops a scope no datagram has come for in that long; a
+	// snapshot holds only scopes heard from within it.
+	IdleTimeout time.Duration
 }
 
 // DefaultConfiguration returns bounds that fit a few hundred routers.
+//
+// The template budget is 4 MiB: a RouterOS template costs about 1 KB
+// compiled (TestTemplateCost), so it holds every template of more than a
+// thousand RouterOS exporters (two flow templates and an options template
+// each), or about 600 of the largest templates accepted (256 fields, up to
+// 7 KB). The worst case used to be 1,024 scopes x 256
+// templates, about 1 GiB. 32 domains per address covers routers that
+// number their line cards (one per slot of the largest chassis, for v9
+// and IPFIX). An hour of silence is longer than any exporter's template
+// refresh (Cisco's default template timeout is 30 min) and than the
+// default active flow timeout (30 min on RouterOS and Cisco), so a scope
+// still in use is never dropped.
 func DefaultConfiguration() Configuration {
 	return Configuration{
 		MaxExporters:            1024,
+		MaxDomainsPerExporter:   32,
 		MaxTemplatesPerExporter: 256,
 		MaxFieldsPerTemplate:    256,
 		MaxSamplersPerExporter:  64,
+		TemplateBudget:          4 << 20,
+		IdleTimeout:             time.Hour,
 	}
 }
 
@@ -93,9 +126,30 @@ func DefaultConfiguration() Configuration {
 // concurrent use; template changes are serialised, the data path takes no
 // lock.
 type Decoder struct {
-	cfg    Configuration
-	mu     sync.Mutex // serialises changes of scopes
-	scopes atomic.Pointer[map[scopeKey]*scope]
+	cfg Configuration
+	// shards hold the scopes, copy-on-write: the data path loads one
+	// without a lock (see state.go).
+	shards [scopeShards]atomic.Pointer[map[scopeKey]*scope]
+	// clock is the newest receive time seen (Unix ns, clockEvery steps),
+	// firstClock the first; idle expiry and snapshots go by them.
+	clock, firstClock atomic.Int64
+	counters          stateCounters
+
+	// mu serialises changes of scopes and templates, and guards what
+	// follows.
+	mu            sync.Mutex
+	nscopes       int
+	perAddr       map[netip.Addr]int // scopes per exporter address
+	seq           uint64             // scopes created, for the eviction order
+	templates     int
+	templateBytes int64
+	// nextSweep is the clock at which idle scopes are next looked for;
+	// written under mu, read without.
+	nextSweep atomic.Int64
+
+	metricsOnce sync.Once
+	metrics     *metrics.Set
+
 	// genericOnly makes every data record go through the generic ops,
 	// never the fast plans: the reference the fast path is tested against.
 	genericOnly bool
@@ -116,9 +170,20 @@ func New(cfg Configuration) *Decoder {
 	if cfg.MaxSamplersPerExporter <= 0 {
 		cfg.MaxSamplersPerExporter = def.MaxSamplersPerExporter
 	}
-	d := &Decoder{cfg: cfg}
-	m := map[scopeKey]*scope{}
-	d.scopes.Store(&m)
+	if cfg.MaxDomainsPerExporter <= 0 {
+		cfg.MaxDomainsPerExporter = def.MaxDomainsPerExporter
+	}
+	if cfg.TemplateBudget <= 0 {
+		cfg.TemplateBudget = def.TemplateBudget
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	d := &Decoder{cfg: cfg, perAddr: map[netip.Addr]int{}}
+	for i := range d.shards {
+		m := map[scopeKey]*scope{}
+		d.shards[i].Store(&m)
+	}
 	return d
 }
 
@@ -236,9 +301,8 @@ func (e *ExporterTemplates) UnmarshalJSON(b []byte) error {
 // Exporters returns per exporter scope statistics, sorted by exporter,
 // version and domain.
 func (d *Decoder) Exporters() []ExporterTemplates {
-	m := *d.scopes.Load()
-	out := make([]ExporterTemplates, 0, len(m))
-	for k, s := range m {
+	out := make([]ExporterTemplates, 0, d.counters.scopes.Load())
+	d.eachScope(func(k scopeKey, s *scope) {
 		out = append(out, ExporterTemplates{
 			Exporter:          k.addr,
 			Version:           k.version,
@@ -250,7 +314,7 @@ func (d *Decoder) Exporters() []ExporterTemplates {
 			InactiveTimeout:   time.Duration(s.inactiveTimeout.Load()) * time.Second,
 			TimeoutsAnnounced: s.timeoutsAt.Load(),
 		})
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if c := a.Exporter.Compare(b.Exporter); c != 0 {

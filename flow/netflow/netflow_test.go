@@ -156,10 +156,12 @@ func TestBadInput(t *testing.T) {
 			errs:    map[flow.ErrorKind]int{flow.ErrBadLength: 1},
 		},
 		{
+			// The bound holds by evicting the least recently used scope,
+			// not by refusing the new one (TestScopeLimitEvicts).
 			name:     "too many exporter scopes",
 			cfg:      func(c *Configuration) { c.MaxExporters = 1 },
-			payloads: [][]byte{tmplV9, v9Datagram(1000, 1_700_000_000, 2, set(0, tmplRecord(256, simple...)))},
-			errs:     map[flow.ErrorKind]int{flow.ErrTooManyRecords: 1},
+			payloads: [][]byte{tmplV9, v9Datagram(1000, 1_700_000_000, 2, set(0, tmplRecord(256, simple...))), v9Datagram(1000, 1_700_000_000, 1, set(256, simpleRec))},
+			errs:     map[flow.ErrorKind]int{flow.ErrNoTemplate: 1},
 		},
 		{
 			name:     "too many templates",
@@ -244,7 +246,7 @@ func TestRouterOSIPFIX(t *testing.T) {
 func TestRouterOSSamplingRate(t *testing.T) {
 	tests := []struct {
 		in   []byte
-		want uint32
+		want uint64
 	}{
 		{[]byte{0x00, 0x02, 0x00, 0x00}, 512},  // RouterOS little-endian 512
 		{[]byte{0x01, 0x00, 0x00, 0x00}, 1},    // little-endian 1
@@ -254,6 +256,9 @@ func TestRouterOSSamplingRate(t *testing.T) {
 		{[]byte{0x00, 0x01, 0x00, 0x01}, 65537},
 		{[]byte{0x07, 0xd0}, 2000}, // 2 bytes: always big-endian
 		{[]byte{0x00, 0x00, 0x00, 0x00}, 0},
+		// Read as is, refused later by finish (above flow.MaxSamplingRate).
+		{[]byte{0xff, 0xff, 0xff, 0xff}, 0xffffffff},
+		{[]byte{0x01, 0, 0, 0, 0, 0, 0, 0x01}, 1<<56 | 1},
 	}
 	for _, tc := range tests {
 		if got := routerOSSamplingRate(tc.in); got != tc.want {

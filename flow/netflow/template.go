@@ -21,8 +21,20 @@ type scopeKey struct {
 }
 
 // scope holds one exporter scope's templates and sampling state. Readers
-// load the atomic pointers; writers hold mu and replace the maps.
+// load the atomic pointers; writers replace the maps, holding the
+// decoder's mu for templates and the scope's mu for samplers.
 type scope struct {
+	key scopeKey
+	seq uint64 // creation order
+	// heard and used are when a datagram for the scope, and one with data
+	// for its templates, last arrived (Unix ns, touchEvery steps): the
+	// eviction order and idle expiry (state.go).
+	heard, used atomic.Int64
+	// Under the decoder's mu: the templates' cost, and whether the scope
+	// was dropped (a goroutine may still hold it).
+	bytes   int64
+	evicted bool
+
 	mu           sync.Mutex
 	templates    atomic.Pointer[map[uint16]*template]
 	samplers     atomic.Pointer[map[uint64]uint32] // sampler/selector id -> rate
@@ -36,8 +48,8 @@ type scope struct {
 	timeoutsAt      atomic.Int64
 }
 
-func newScope() *scope {
-	s := &scope{}
+func newScope(k scopeKey, seq uint64) *scope {
+	s := &scope{key: k, seq: seq}
 	t := map[uint16]*template{}
 	s.templates.Store(&t)
 	sm := map[uint64]uint32{}
@@ -137,6 +149,7 @@ type template struct {
 	fields      []TemplateField
 	raw         []byte // field specifiers as received, to spot re-announcements cheaply
 	received    int64
+	bytes       int64 // cost(), as accounted against the budget
 
 	minLen   int  // bytes per record at least (varlen fields count 1)
 	fixed    bool // no variable-length field: ops carry offsets
@@ -389,37 +402,11 @@ func timeoutSec(v uint64) (uint32, bool) {
 	return uint32(v), true
 }
 
-// lookupScope returns the scope for k, or nil.
-func (d *Decoder) lookupScope(k scopeKey) *scope {
-	return (*d.scopes.Load())[k]
-}
-
-// scopeFor returns the scope for k, creating it within the bound.
-func (d *Decoder) scopeFor(k scopeKey) *scope {
-	if s := d.lookupScope(k); s != nil {
-		return s
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	old := *d.scopes.Load()
-	if s := old[k]; s != nil {
-		return s
-	}
-	if len(old) >= d.cfg.MaxExporters {
-		return nil
-	}
-	m := make(map[scopeKey]*scope, len(old)+1)
-	maps.Copy(m, old)
-	s := newScope()
-	m[k] = s
-	d.scopes.Store(&m)
-	return s
-}
-
 // parseTemplateSet reads a template (options=false) or options-template set
 // body and installs what it finds. It stops at the first bad record:
 // without its length the rest of the set cannot be framed.
 func (d *Decoder) parseTemplateSet(k scopeKey, body []byte, options bool, received int64, sink flow.Sink) {
+	d.maybeExpire()
 	var sc *scope
 	version := k.version
 	for len(body) >= 4 {
@@ -498,13 +485,13 @@ func (d *Decoder) parseTemplateSet(k scopeKey, body []byte, options bool, receiv
 		raw := body[hdr:end]
 		body = body[end:]
 		if sc == nil {
-			if sc = d.scopeFor(k); sc == nil {
+			if sc = d.scopeFor(k, received); sc == nil {
 				sink.DecodeError(flow.ErrTooManyRecords)
 				return
 			}
 		}
 		if withdraw {
-			sc.withdraw(id)
+			d.withdraw(sc, id)
 			continue
 		}
 		sc.lastTemplate.Store(received)
@@ -534,36 +521,22 @@ func (d *Decoder) parseTemplateSet(k scopeKey, body []byte, options bool, receiv
 
 // install compiles and publishes a template. It fails with
 // flow.ErrBadTemplate for a template no record can use and
-// flow.ErrTooManyRecords past the per-scope bound.
+// flow.ErrTooManyRecords past the per-scope bound or the budget.
 func (d *Decoder) install(sc *scope, version, id uint16, options bool, scopeCount int, fields []TemplateField, raw []byte, received int64) (flow.ErrorKind, bool) {
 	t, ok := compile(version, options, scopeCount, fields)
 	if !ok {
 		return flow.ErrBadTemplate, false
 	}
 	t.id, t.raw, t.received = id, raw, received
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	old := *sc.templates.Load()
-	if _, exists := old[id]; !exists && len(old) >= d.cfg.MaxTemplatesPerExporter {
-		return flow.ErrTooManyRecords, false
-	}
-	m := make(map[uint16]*template, len(old)+1)
-	maps.Copy(m, old)
-	m[id] = t
-	sc.templates.Store(&m)
-	return 0, true
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.installLocked(sc, t)
 }
 
-func (s *scope) withdraw(id uint16) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := *s.templates.Load()
-	if _, ok := old[id]; !ok {
-		return
-	}
-	m := maps.Clone(old)
-	delete(m, id)
-	s.templates.Store(&m)
+func (d *Decoder) withdraw(sc *scope, id uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.withdrawLocked(sc, id)
 }
 
 // setSampler records rate for sampler id, within the bound, copying the
@@ -592,11 +565,15 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// SnapshotTemplates returns every template with its scope's sampling state,
-// sorted, for the storage engineer to persist.
+// SnapshotTemplates returns the templates of the scopes heard from within
+// IdleTimeout, with their scope's sampling state, sorted, for the store to
+// persist. Its size is bounded by the template state's.
 func (d *Decoder) SnapshotTemplates() []SavedTemplate {
 	var out []SavedTemplate
-	for k, s := range *d.scopes.Load() {
+	d.eachScope(func(k scopeKey, s *scope) {
+		if d.idle(s) {
+			return
+		}
 		samplers := maps.Clone(*s.samplers.Load())
 		if len(samplers) == 0 {
 			samplers = nil
@@ -610,7 +587,7 @@ func (d *Decoder) SnapshotTemplates() []SavedTemplate {
 				ActiveTimeoutSec: s.activeTimeout.Load(), InactiveTimeoutSec: s.inactiveTimeout.Load(),
 			})
 		}
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if c := a.Exporter.Compare(b.Exporter); c != 0 {
@@ -629,7 +606,10 @@ func (d *Decoder) SnapshotTemplates() []SavedTemplate {
 
 // RestoreTemplates installs saved templates (bounds and validity checked as
 // for received ones; invalid entries are skipped). Templates received since
-// start are not overwritten by older saved ones.
+// start are not overwritten by older saved ones. A restored scope counts as
+// heard when the first datagram arrives (or now, if some already have),
+// and as carrying no flows until its exporter sends some: it is the first
+// to go when room is needed, and expires if its exporter stays silent.
 func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 	for _, st := range saved {
 		if (st.Version != 9 && st.Version != 10) || st.TemplateID < 256 || !st.Exporter.IsValid() ||
@@ -637,7 +617,7 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 			continue
 		}
 		k := scopeKey{addr: st.Exporter, domain: st.ObservationDomain, version: st.Version}
-		sc := d.scopeFor(k)
+		sc := d.scopeFor(k, d.clock.Load())
 		if sc == nil {
 			continue
 		}
@@ -663,7 +643,7 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 			}
 		}
 		d.install(sc, st.Version, st.TemplateID, st.Options, int(st.ScopeFields), fields, raw, st.Received)
-		if st.SamplingRate != 0 && sc.samplingRate.Load() == 0 {
+		if st.SamplingRate != 0 && st.SamplingRate <= flow.MaxSamplingRate && sc.samplingRate.Load() == 0 {
 			sc.samplingRate.Store(st.SamplingRate)
 		}
 		if st.SysInitMs != 0 && sc.sysInitMs.Load() == 0 {
@@ -676,6 +656,9 @@ func (d *Decoder) RestoreTemplates(saved []SavedTemplate) {
 			sc.inactiveTimeout.Store(v)
 		}
 		for id, r := range st.Samplers {
+			if r == 0 || r > flow.MaxSamplingRate {
+				continue
+			}
 			if _, ok := (*sc.samplers.Load())[id]; !ok {
 				sc.setSampler(id, r, d.cfg.MaxSamplersPerExporter)
 			}

@@ -22,7 +22,9 @@
 //
 // What a record holds:
 //   - Packets = 1; SamplingRate = the sample's sampling rate (0 if the agent
-//     says 0); ObservationDomain = the datagram's sub-agent id; Exporter = the
+//     says 0, or says more than flow.MaxSamplingRate: that sample is then
+//     counted once as flow.ErrBadSamplingRate, and the collector's default
+//     applies); ObservationDomain = the datagram's sub-agent id; Exporter = the
 //     UDP source (dg.Exporter), not the agent address inside the datagram;
 //     Start = End = Received = dg.Received (sFlow carries no flow times);
 //     Exported = 0.
@@ -192,7 +194,9 @@ func (d *Decoder) Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
 		case sampleFlow, sampleExpandedFlow:
 			flows++
 			records++
-			d.decodeFlowSample(format, body, dg, subAgent, rec)
+			if !d.decodeFlowSample(format, body, dg, subAgent, rec) {
+				sink.DecodeError(flow.ErrBadSamplingRate)
+			}
 			sink.Record(rec)
 		case sampleCounter, sampleExpandedCounter:
 			counters++
@@ -211,8 +215,9 @@ func (d *Decoder) Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
 }
 
 // decodeFlowSample fills rec from one flow sample whose framing the guard has
-// checked.
-func (d *Decoder) decodeFlowSample(format uint32, s []byte, dg *flow.Datagram, subAgent uint32, rec *flow.Record) {
+// checked. It reports false when the sample's sampling rate was above
+// flow.MaxSamplingRate and so left at 0.
+func (d *Decoder) decodeFlowSample(format uint32, s []byte, dg *flow.Datagram, subAgent uint32, rec *flow.Record) (rateOK bool) {
 	*rec = flow.Record{
 		Exporter:          dg.Exporter,
 		Received:          dg.Received,
@@ -223,18 +228,23 @@ func (d *Decoder) decodeFlowSample(format uint32, s []byte, dg *flow.Datagram, s
 		Kind:              flow.KindSFlowV5,
 	}
 	var n, off int
+	var rate uint32
 	if format == sampleFlow {
-		rec.SamplingRate = be32(s[8:])
+		rate = be32(s[8:])
 		rec.InIf = ifIndex(be32(s[20:])>>30, be32(s[20:])&0x3fffffff)
 		rec.OutIf = ifIndex(be32(s[24:])>>30, be32(s[24:])&0x3fffffff)
 		n = int(be32(s[28:]))
 		off = flowSampleFixed
 	} else {
-		rec.SamplingRate = be32(s[12:])
+		rate = be32(s[12:])
 		rec.InIf = ifIndex(be32(s[24:]), be32(s[28:]))
 		rec.OutIf = ifIndex(be32(s[32:]), be32(s[36:]))
 		n = int(be32(s[40:]))
 		off = expandedFlowSampleFixed
+	}
+	rateOK = rate <= flow.MaxSamplingRate
+	if rateOK {
+		rec.SamplingRate = rate
 	}
 	for range n {
 		rformat := be32(s[off:])
@@ -267,6 +277,7 @@ func (d *Decoder) decodeFlowSample(format uint32, s []byte, dg *flow.Datagram, s
 			return
 		}
 	}
+	return
 }
 
 // ifInternal is the ifIndex value sFlow uses for the agent itself.

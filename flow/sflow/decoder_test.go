@@ -264,6 +264,53 @@ func TestDecodeBadInput(t *testing.T) {
 	}
 }
 
+// TestDecodeSamplingRateBound: a declared rate above flow.MaxSamplingRate
+// (a forged 2^32-1 among them) is not believed. The sample is still a
+// record, at rate 0 (the collector's SAMPLING_RATE), and one
+// ErrBadSamplingRate is reported for it; the other samples keep theirs.
+func TestDecodeSamplingRateBound(t *testing.T) {
+	pkt := sampledIPv4(60, 17, src4, dst4, 1, 2, 0)
+	tests := []struct {
+		name     string
+		rate     uint32
+		want     uint32
+		refusals int
+	}{
+		{"one", 1, 1, 0},
+		{"typical", 2048, 2048, 0},
+		{"bound", flow.MaxSamplingRate, flow.MaxSamplingRate, 0},
+		{"above bound", flow.MaxSamplingRate + 1, 0, 1},
+		{"juniper ex max", 1_073_741_823, 0, 1},
+		{"forged 2^32-1", 0xffffffff, 0, 1},
+	}
+	for _, tt := range tests {
+		for _, expanded := range []bool{false, true} {
+			smp := flowSample(tt.rate, 1, 2, pkt)
+			if expanded {
+				smp = expandedFlowSample(tt.rate, 0, 1, 0, 2, pkt)
+			}
+			s := decodeAll(t, New(DefaultConfiguration()), datagram(1, smp, flowSample(100, 1, 2, pkt)))
+			if len(s.records) != 2 || s.records[0].SamplingRate != tt.want || s.records[1].SamplingRate != 100 {
+				t.Errorf("%s (expanded %v): %d records, rates %v", tt.name, expanded, len(s.records), rates(s.records))
+			}
+			if len(s.errors) != tt.refusals || tt.refusals != 0 && s.errors[0] != flow.ErrBadSamplingRate {
+				t.Errorf("%s (expanded %v): errors %v, want %d %v", tt.name, expanded, s.errors, tt.refusals, flow.ErrBadSamplingRate)
+			}
+			if s.records[0].SrcAddr != src4 || s.records[0].DstAddr != dst4 {
+				t.Errorf("%s: the sample itself was not decoded: %+v", tt.name, s.records[0])
+			}
+		}
+	}
+}
+
+func rates(recs []flow.Record) []uint32 {
+	out := make([]uint32, len(recs))
+	for i, r := range recs {
+		out[i] = r.SamplingRate
+	}
+	return out
+}
+
 func TestDecodeSkipsOtherSamples(t *testing.T) {
 	d := New(DefaultConfiguration())
 	vendor := sample(4300<<12|1, make([]byte, 12))

@@ -29,6 +29,9 @@ func fuzzSeeds(f *testing.F) {
 	binary.BigEndian.PutUint32(bomb[36+40:], 0x30303030)
 	f.Add(bomb)
 	f.Add([]byte{0, 0, 0, 5, 0, 0, 0, 2})
+	// Forged sampling rates, in both flow sample formats.
+	f.Add(datagram(1, flowSample(0xffffffff, 1, 2, sampledIPv4(60, 6, src4, dst4, 1, 2, 2)),
+		expandedFlowSample(flow.MaxSamplingRate+1, 0, 1, 0, 2, sampledIPv4(60, 6, src4, dst4, 1, 2, 2))))
 }
 
 // FuzzDecode checks that no input panics, loops or leaks records past the
@@ -39,19 +42,26 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		s := decodeAll(t, d, payload)
 		checkErr := d.Check(payload)
+		// A sampling rate above the bound is reported per sample, the
+		// sample still decoded; every other error is the guard's, at most
+		// one a datagram, which is then dropped whole.
+		framing, rates := splitRateErrors(s.errors)
 		switch {
-		case len(s.errors) > 1:
-			t.Fatalf("%d errors for one datagram", len(s.errors))
-		case len(s.errors) == 1 && (len(s.records) != 0 || checkErr == nil):
+		case len(framing) > 1:
+			t.Fatalf("%d errors for one datagram", len(framing))
+		case len(framing) == 1 && (len(s.records) != 0 || rates != 0 || checkErr == nil):
 			t.Fatalf("rejected datagram: %d records, Check %v", len(s.records), checkErr)
-		case len(s.errors) == 0 && checkErr != nil:
+		case len(framing) == 0 && checkErr != nil:
 			t.Fatalf("Decode accepted what Check refused: %v", checkErr)
+		case rates > len(s.records):
+			t.Fatalf("%d bad rates for %d records", rates, len(s.records))
 		}
 		if len(s.records) > DefaultConfiguration().MaxSamplesPerDatagram || len(s.records) > len(payload)/8 {
 			t.Fatalf("%d records from %d bytes", len(s.records), len(payload))
 		}
 		for _, r := range s.records {
-			if r.Packets != 1 || r.Kind != flow.KindSFlowV5 || r.Exporter != exporter || r.Start != received {
+			if r.Packets != 1 || r.Kind != flow.KindSFlowV5 || r.Exporter != exporter || r.Start != received ||
+				r.SamplingRate > flow.MaxSamplingRate {
 				t.Fatalf("bad record %+v", r)
 			}
 		}
@@ -68,9 +78,22 @@ func FuzzDecodeGoflow(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		s := decodeAll(t, d, payload)
 		res, ok := guardedGoflow(t, d, prod, payload)
-		if !ok || res.err != nil || len(s.errors) != 0 {
+		if framing, _ := splitRateErrors(s.errors); !ok || res.err != nil || len(framing) != 0 {
 			return
 		}
 		diffGoflow(t, s.records, res)
 	})
+}
+
+// splitRateErrors returns the errors other than flow.ErrBadSamplingRate and
+// the number of those.
+func splitRateErrors(errs []flow.ErrorKind) (other []flow.ErrorKind, rates int) {
+	for _, k := range errs {
+		if k == flow.ErrBadSamplingRate {
+			rates++
+		} else {
+			other = append(other, k)
+		}
+	}
+	return other, rates
 }

@@ -19,7 +19,31 @@ type Status struct {
 	Dropped     uint64 `json:"dropped"` // datagrams dropped under overload
 
 	Exporters []Exporter `json:"exporters"`
-	Routers   []Router   `json:"routers"`
+	// RefusedExporters are the sources FLOWSHIELD_EXPORTERS refused:
+	// their datagrams were dropped before decoding.
+	RefusedExporters RefusedExporters `json:"refused_exporters"`
+	Routers          []Router         `json:"routers"`
+}
+
+// RefusedExporters counts datagrams from sources outside EXPORTERS, in
+// total and for the most recently refused sources (a bounded table: the
+// ones it forgot to make room are counted in SourcesForgotten). Sources
+// is never null.
+type RefusedExporters struct {
+	Datagrams        uint64            `json:"datagrams"`
+	Bytes            uint64            `json:"bytes"`
+	SourcesForgotten uint64            `json:"sources_forgotten"`
+	Sources          []RefusedExporter `json:"sources"`
+}
+
+// RefusedExporter is one refused source address on one listener.
+type RefusedExporter struct {
+	Address   string    `json:"address"`
+	Protocol  string    `json:"protocol"` // the listener: "netflow" or "sflow"
+	Datagrams uint64    `json:"datagrams"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Totals are the current rates in and out.

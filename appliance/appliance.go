@@ -53,7 +53,10 @@ type Appliance struct {
 	collector *collector.Collector
 	web       *web.Server
 	metrics   *metrics.Set
-	startedAt time.Time
+	// templateKeys are the template keys in the store (only the snapshot
+	// loop and start-up touch it).
+	templateKeys map[string]bool
+	startedAt    time.Time
 
 	cancel context.CancelFunc
 	loops  sync.WaitGroup
@@ -241,6 +244,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	ccfg.NetFlowListen = a.cfg.NetflowListen
 	ccfg.SFlowListen = a.cfg.SFlowListen
 	ccfg.DefaultSamplingRate = a.cfg.SamplingRate
+	ccfg.Exporters = a.cfg.Exporters // empty: any source, and the collector warns
 	if a.cfg.DecodeWorkers > 0 {
 		ccfg.Workers = a.cfg.DecodeWorkers
 	}
@@ -254,6 +258,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}
 
 	a.metrics = metrics.NewSet()
+	metrics.RegisterSet(a.netflow.Metrics())
 	if err := a.startTelemetry(runCtx); err != nil {
 		return err
 	}

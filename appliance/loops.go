@@ -81,9 +81,6 @@ func templateKey(t netflow.SavedTemplate) string {
 
 func (a *Appliance) saveTemplates(ctx context.Context) {
 	saved := a.netflow.SnapshotTemplates()
-	if len(saved) == 0 {
-		return
-	}
 	batch := make(map[string][]byte, len(saved))
 	for _, t := range saved {
 		// Received changes with every refresh; leave it out so an
@@ -95,9 +92,26 @@ func (a *Appliance) saveTemplates(ctx context.Context) {
 		}
 		batch[templateKey(t)] = data
 	}
+	// The snapshot holds only scopes the decoder still keeps (idle and
+	// evicted ones are gone): what the store has beyond it is deleted, so
+	// the store is bounded like the decoder's template budget.
+	kept := make(map[string]bool, len(batch))
+	for k := range batch {
+		kept[k] = true
+	}
+	for k := range a.templateKeys {
+		if !kept[k] {
+			batch[k] = nil
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
 	if err := a.store.SaveTemplates(ctx, batch); err != nil {
 		a.log.Warn("saving templates", "err", err)
+		return
 	}
+	a.templateKeys = kept
 }
 
 func (a *Appliance) restoreTemplates(ctx context.Context) {
@@ -107,7 +121,9 @@ func (a *Appliance) restoreTemplates(ctx context.Context) {
 		return
 	}
 	saved := make([]netflow.SavedTemplate, 0, len(stored))
+	a.templateKeys = make(map[string]bool, len(stored))
 	for key, data := range stored {
+		a.templateKeys[key] = true
 		var t netflow.SavedTemplate
 		if err := json.Unmarshal(data, &t); err != nil {
 			a.log.Warn("skipping a saved template that does not decode", "key", key, "err", err)

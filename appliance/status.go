@@ -64,6 +64,13 @@ func (a *Appliance) Status() api.Status {
 		s.Exporters = append(s.Exporters, es)
 	}
 	sort.Slice(s.Exporters, func(i, j int) bool { return s.Exporters[i].Address < s.Exporters[j].Address })
+	s.RefusedExporters = api.RefusedExporters{Datagrams: cs.Refused.Datagrams, Bytes: cs.Refused.Bytes,
+		SourcesForgotten: cs.Refused.SourcesForgotten, Sources: make([]api.RefusedExporter, 0, len(cs.Refused.Sources))}
+	for _, r := range cs.Refused.Sources {
+		s.RefusedExporters.Sources = append(s.RefusedExporters.Sources, api.RefusedExporter{
+			Address: r.Address.String(), Protocol: r.Protocol, Datagrams: r.Datagrams, Bytes: r.Bytes,
+			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()})
+	}
 	for _, r := range a.routers {
 		rs := api.Router{Address: r.Address(), Connected: r.Connected()}
 		if at, err := r.lastFailure(); err != nil {

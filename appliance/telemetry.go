@@ -59,5 +59,6 @@ func (a *Appliance) stopTelemetry() {
 	}
 	if a.metrics != nil {
 		metrics.UnregisterSet(a.metrics, true)
+		metrics.UnregisterSet(a.netflow.Metrics(), false)
 	}
 }

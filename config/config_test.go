@@ -85,6 +85,7 @@ func TestDefaults(t *testing.T) {
 		MaxBans:        50,
 		RouterOSListIn: "flowshield-in", RouterOSListOut: "flowshield-out",
 		GraphitePrefix: "flowshield",
+		Warnings:       []string{exportersUnsetWarning},
 	}
 	c.sources = nil
 	if !reflect.DeepEqual(c, want) {
@@ -218,7 +219,7 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_WINDOW="1500ms": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 		{"window too long", map[string]string{"FLOWSHIELD_WINDOW": "61s"}, nil, `FLOWSHIELD_WINDOW="61s": expected a Go duration such as 5s or 1m, in whole seconds, from 1s to 1m`},
 
-		// EXPORTERS (parsed, not acted on yet: TestNotActedOnWarns)
+		// EXPORTERS (the collector's allowed sources)
 		{"exporters", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.0/24, 2001:db8::1"},
 			func(c Configuration) bool {
 				return slices.Equal(c.Exporters, prefixes("192.0.2.0/24", "2001:db8::1/128"))
@@ -547,7 +548,7 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 }
 
 func TestUnknownVariableWarns(t *testing.T) {
-	c, err := FromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x"}))
+	c, err := FromEnv(withEnv(map[string]string{"FLOWSHIELD_THRESHOLD_PSS": "1", "OTHER": "x", "FLOWSHIELD_EXPORTERS": "192.0.2.1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,7 +571,6 @@ func TestNotActedOnWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"FLOWSHIELD_EXPORTERS is not acted on by this build",
 		"FLOWSHIELD_ESCALATE_AFTER is not acted on by this build",
 		"FLOWSHIELD_ACTION=filter is not acted on by this build",
 		`FLOWSHIELD_HOSTGROUPS action=filter (group "web") is not acted on by this build`,
@@ -579,9 +579,32 @@ func TestNotActedOnWarns(t *testing.T) {
 		t.Errorf("warnings\n got %q\nwant %q", c.Warnings, want)
 	}
 	// At their defaults they say nothing.
-	c, err = FromEnv(withEnv(map[string]string{"FLOWSHIELD_EXPORTERS": "", "FLOWSHIELD_ESCALATE_AFTER": "0s"}))
+	c, err = FromEnv(withEnv(map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.1", "FLOWSHIELD_ESCALATE_AFTER": "0s"}))
 	if err != nil || len(c.Warnings) != 0 {
 		t.Errorf("defaults: warnings %q, err %v", c.Warnings, err)
+	}
+}
+
+// TestExportersUnsetWarns: with EXPORTERS unset any source may send flows,
+// which the configuration says (the daemon logs it at start, check prints
+// it); with the flow listeners off there is nothing to warn of.
+func TestExportersUnsetWarns(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"unset", map[string]string{}, []string{exportersUnsetWarning}},
+		{"set", map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.1"}, nil},
+		{"no flow listener", map[string]string{"FLOWSHIELD_NETFLOW_LISTEN": "", "FLOWSHIELD_SFLOW_LISTEN": ""}, nil},
+	} {
+		c, err := FromEnv(withEnv(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Warnings, tt.want) {
+			t.Errorf("%s: warnings %q, want %q", tt.name, c.Warnings, tt.want)
+		}
 	}
 }
 

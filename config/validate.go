@@ -314,12 +314,15 @@ func (p *parser) outputs(c *Configuration) {
 	p.check("API_TOKEN", strings.TrimSpace(c.APIToken) == c.APIToken && !strings.ContainsFunc(c.APIToken, isControl))
 }
 
+const exportersUnsetWarning = EnvPrefix + "EXPORTERS is not set: flow datagrams are accepted from any source, and anyone who reaches the flow ports can claim a flood on a protected address; set it to the routers' export addresses"
+
 // notActedOn warns of the settings this build parses but does not act on:
 // they must not do nothing silently.
 func (p *parser) notActedOn(c *Configuration) {
 	warn := func(what string) { p.warnings = append(p.warnings, EnvPrefix+what+" is not acted on by this build") }
-	if len(c.Exporters) > 0 {
-		warn("EXPORTERS")
+	if len(c.Exporters) == 0 && (c.NetflowListen != "" || c.SFlowListen != "") {
+		// Anyone who reaches the flow ports could claim a flood.
+		p.warnings = append(p.warnings, exportersUnsetWarning)
 	}
 	if c.EscalateAfter > 0 {
 		warn("ESCALATE_AFTER")

@@ -74,6 +74,7 @@ func TestScriptFromEnvironment(t *testing.T) {
 	base.APIPassword = ""
 	script, warnings, err := ScriptFromEnvironment(map[string]string{
 		"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_ACTION": "filter", "FLOWSHIELD_ROUTEROS_PASSWORD": "s3cret",
+		"FLOWSHIELD_EXPORTERS": "172.17.0.1",
 	}, base)
 	if err != nil {
 		t.Fatal(err)

@@ -41,9 +41,17 @@ func DropPrivileges(dataDir string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// No setuid binary run later (the notify script) can regain privileges.
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("dropping privileges: setting no_new_privs: %w", err)
+	// No setuid binary run later (the notify script) can regain
+	// privileges. no_new_privs is per thread and a script is started from
+	// whichever thread runs its goroutine, so it goes on every thread.
+	// With cgo linked (tests may be) Go cannot reach every thread: then
+	// it is set on this one, which the caller's later threads inherit.
+	if _, _, errno := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); errno == syscall.ENOTSUP {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping privileges: setting no_new_privs: %w", err)
+		}
+	} else if errno != 0 {
+		return fmt.Errorf("dropping privileges: setting no_new_privs: %w", errno)
 	}
 	// Groups first, the user last: once the user changes, the groups
 	// cannot be.

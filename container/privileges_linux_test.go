@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +42,9 @@ func TestDropPrivilegesChild(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	r := dropReport{}
+	// no_new_privs is per thread: read it on the thread that set it (all
+	// threads have it unless cgo is linked, see DropPrivileges).
+	runtime.LockOSThread()
 	if err := DropPrivileges(dir, log); err != nil {
 		r.Err = err.Error()
 	}
@@ -52,7 +56,7 @@ func TestDropPrivilegesChild(t *testing.T) {
 	r.WriteNew = os.WriteFile(filepath.Join(dir, "new"), []byte("x"), 0o600) == nil
 	r.WriteRootOnly = os.WriteFile(filepath.Join(os.Getenv(childRootOnlyEnv), "x"), []byte("x"), 0o600) == nil
 	r.RegainRoot = syscall.Setuid(0) == nil
-	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+	if st, err := os.ReadFile("/proc/thread-self/status"); err == nil {
 		r.NoNewPrivs = strings.Contains(string(st), "\nNoNewPrivs:\t1\n")
 	}
 	if err := DropPrivileges(dir, log); err != nil {

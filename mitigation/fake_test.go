@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/flowshield/flowshield/routeros"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // testClock is a settable clock.

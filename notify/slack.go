@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/flowshield/flowshield/routeros"
 	"net/url"
 	"strings"
+
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // Slack attachment colours: Slack's named colours for the three the

@@ -125,7 +125,7 @@ func TestCommands(t *testing.T) {
 // TestCheckOneLinePerProblem: `check` with N problems writes N lines on
 // stderr (plus nothing else when the log is quiet).
 func TestCheckOneLinePerProblem(t *testing.T) {
-	env := map[string]string{"FLOWSHIELD_NETWORKS": "x", "FLOWSHIELD_MAX_BANS": "0", "FLOWSHIELD_LOG_FORMAT": "yaml"}
+	env := map[string]string{"FLOWSHIELD_NETWORKS": "x", "FLOWSHIELD_MAX_BANS": "0", "FLOWSHIELD_LOG_FORMAT": "yaml", "FLOWSHIELD_EXPORTERS": "192.0.2.1"}
 	r := invoke(t, env, nil, "check")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	if r.code != 1 || len(lines) != 3 {

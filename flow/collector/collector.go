@@ -325,7 +325,8 @@ func (c *Collector) Start(ctx context.Context) error {
 	c.stopAfterFunc = context.AfterFunc(ctx, c.closeListeners)
 	metrics.RegisterSet(c.metrics)
 	if !c.sources.restricted {
-		c.log.Warn("EXPORTERS is empty: flow datagrams are accepted from any source, and anyone who reaches the flow ports can claim a flood; set it to the routers' addresses")
+		// The configuration warns of it (at start and in check).
+		c.log.Info("flow datagrams accepted from any source (EXPORTERS empty)")
 	} else {
 		c.log.Info("flow datagrams accepted only from EXPORTERS", "exporters", prefixList(c.cfg.Exporters))
 	}

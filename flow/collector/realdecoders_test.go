@@ -1,8 +1,5 @@
-//go:build integration
-
-// Run with: go test -tags integration ./flow/collector
-// Kept behind a tag so the default test run does not depend on the decoder
-// packages, which are developed in parallel.
+// The collector with the real decoders on the shared device captures
+// (../shared/testdata): part of the default test run.
 
 package collector
 

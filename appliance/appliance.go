@@ -82,13 +82,17 @@ type Options struct {
 
 // Run starts the daemon and blocks until ctx is cancelled.
 //
-// Started as root (as a container on RouterOS is), it first hands DATA_DIR
-// to an unprivileged user and drops root, before opening the store, a
-// socket or parsing anything from the network: the flow ports take
-// untrusted UDP.
+// As a container's first process (PID 1, as the image's entrypoint is on
+// RouterOS) started as root, it first hands DATA_DIR to an unprivileged
+// user and drops root, before opening the store, a socket or parsing
+// anything from the network: the flow ports take untrusted UDP. Off-box
+// it leaves users to the service manager (systemd's User=) and never
+// changes the owner of an operator's directory.
 func Run(ctx context.Context, cfg config.Configuration, log *slog.Logger) error {
-	if err := container.DropPrivileges(cfg.DataDir, log); err != nil {
-		return fmt.Errorf("drop root: %w", err)
+	if os.Getpid() == 1 {
+		if err := container.DropPrivileges(cfg.DataDir, log); err != nil {
+			return fmt.Errorf("drop root: %w", err)
+		}
 	}
 	a, err := New(cfg, log, Options{})
 	if err != nil {

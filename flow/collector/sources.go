@@ -106,6 +106,11 @@ func (r *reader) admit(size int, from netip.Addr, now int64) bool {
 		r.lastAdmitted = from
 		return true
 	}
+	if !from.IsValid() {
+		// No source address: not a datagram from anyone but the empty
+		// read a shut-down socket gives at Stop. Dropped, not counted.
+		return false
+	}
 	r.c.refuse(r.l, from, size, now)
 	return false
 }

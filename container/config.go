@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,23 +11,28 @@ import (
 )
 
 // decidedByScript are the variables the setup script sets itself (Script):
-// the router connection it makes and the data directory it mounts.
+// the router connection it makes, the data directory it mounts and the
+// exporters (Params.Exporters).
 var decidedByScript = map[string]bool{
 	"ROUTEROS_ADDRESS": true, "ROUTEROS_USER": true, "ROUTEROS_PASSWORD": true,
-	"ROUTEROS_TLS": true, "DATA_DIR": true,
+	"ROUTEROS_TLS": true, "DATA_DIR": true, "EXPORTERS": true,
 }
 
 // ScriptFromEnvironment is `flowshield routeros-script`: it loads the
 // daemon's configuration from environ and fills the setup script in, with
 // that configuration as the container's envs; base gives what the
 // configuration does not say (image file, addresses, root dir, memory, API
-// user). The router connection is the script's to decide, so
-// FLOWSHIELD_ROUTEROS_ADDRESS and _USER need not be set. The warnings are
-// the configuration's; on a problem the script is "".
+// user, admin networks). The router connection is the script's to decide,
+// so FLOWSHIELD_ROUTEROS_ADDRESS and _USER need not be set; an unset
+// FLOWSHIELD_EXPORTERS is the router's address on the veth, where its flow
+// exports come from. The warnings are the configuration's, and one when
+// FLOWSHIELD_EXPORTERS leaves that address out; on a problem the script is
+// "".
 func ScriptFromEnvironment(environ map[string]string, base Params) (script string, warnings []string, err error) {
 	// Stand-ins keep the checks that need a router connection (an ACTION
-	// other than none) satisfied.
-	env := make(map[string]string, len(environ)+2)
+	// other than none) satisfied, and EXPORTERS is the script's default:
+	// the configuration's warning that it is unset is not the container's.
+	env := make(map[string]string, len(environ)+3)
 	for k, v := range environ {
 		env[k] = v
 	}
@@ -40,16 +46,23 @@ func ScriptFromEnvironment(environ map[string]string, base Params) (script strin
 		}
 		env[config.EnvPrefix+"ROUTEROS_USER"] = user
 	}
+	if strings.TrimSpace(env[config.EnvPrefix+"EXPORTERS"]) == "" && base.RouterIP.IsValid() {
+		env[config.EnvPrefix+"EXPORTERS"] = base.RouterIP.String()
+	}
 	cfg, err := config.FromEnv(env)
 	if err != nil {
 		return "", nil, err
 	}
+	warnings = cfg.Warnings
 	p, err := paramsFrom(cfg, base)
 	if err != nil {
-		return "", cfg.Warnings, err
+		return "", warnings, err
+	}
+	if w := exportersMissRouter(p); w != "" {
+		warnings = append(slices.Clone(warnings), w)
 	}
 	script, err = Script(p)
-	return script, cfg.Warnings, err
+	return script, warnings, err
 }
 
 // paramsFrom fills Params from the daemon's configuration: its settings
@@ -69,6 +82,7 @@ func paramsFrom(cfg config.Configuration, base Params) (Params, error) {
 	}
 	p.ListIn, p.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
 	p.Networks = cfg.Networks
+	p.Exporters = cfg.Exporters
 	p.APITLS = cfg.RouterOSTLS
 	if p.APITLS && p.APIPort == 8728 {
 		p.APIPort = 8729
@@ -95,6 +109,12 @@ func paramsFrom(cfg config.Configuration, base Params) (Params, error) {
 		return p, fmt.Errorf("FLOWSHIELD_NETFLOW_LISTEN: %w", err)
 	}
 	p.NetflowPort = port
+	p.SFlowPort = 0
+	if cfg.SFlowListen != "" {
+		if p.SFlowPort, err = listenPort(cfg.SFlowListen); err != nil {
+			return p, fmt.Errorf("FLOWSHIELD_SFLOW_LISTEN: %w", err)
+		}
+	}
 	p.HTTPPort = 0
 	if cfg.HTTPListen != "" {
 		if p.HTTPPort, err = listenPort(cfg.HTTPListen); err != nil {

@@ -259,9 +259,13 @@ var allowedMenus = map[string]menuSpec{
 	"/ip/address":         {"find": {"comment"}, "add": {"address", "interface", "comment"}},
 	"/ip/firewall/nat":    {"find": {"comment"}, "add": {"chain", "action", "src-address", "comment"}},
 	"/ip/firewall/filter": {"find": {"comment", "chain", "dynamic"}, "add": {"chain", "action", "protocol", "src-address", "dst-port", "comment", "place-before"}},
-	"/ip/firewall/raw":    {"find": {"comment", "chain", "dynamic"}, "add": {"chain", "action", "dst-address-list", "src-address-list", "comment", "place-before"}},
-	"/ipv6/firewall/raw":  {"find": {"comment", "chain", "dynamic"}, "add": {"chain", "action", "dst-address-list", "src-address-list", "comment", "place-before"}},
-	"/ip/traffic-flow":    {"set": {"enabled", "active-flow-timeout", "inactive-flow-timeout"}},
+	"/ip/firewall/raw": {"find": {"comment", "chain", "dynamic"},
+		"add": {"chain", "action", "dst-address-list", "src-address-list", "protocol", "src-address", "dst-address", "dst-port", "comment", "place-before"},
+		"set": {"dst-address-list", "src-address-list", "protocol", "src-address", "dst-address", "dst-port"}},
+	"/ipv6/firewall/raw": {"find": {"comment", "chain", "dynamic"}, "add": {"chain", "action", "dst-address-list", "src-address-list", "comment", "place-before"},
+		"set": {"dst-address-list", "src-address-list"}},
+	"/ip/firewall/address-list": {"find": {"list", "address", "comment"}, "add": {"list", "address", "comment"}, "remove": {}},
+	"/ip/traffic-flow":          {"set": {"enabled", "active-flow-timeout", "inactive-flow-timeout"}},
 	"/ip/traffic-flow/target": {"find": {"dst-address", "port"}, "add": {"dst-address", "port", "src-address", "version"},
 		"set": {"src-address", "version", "v9-template-refresh", "v9-template-timeout"}},
 	"/container":        {"find": {"comment"}, "add": {"file", "interface", "root-dir", "envlist", "envlists", "mounts", "mountlists", "start-on-boot", "logging", "comment"}, "start": {}},
@@ -552,6 +556,7 @@ func (c *checker) checkCommand(s stmt, menu, verb string, guards []guard) {
 				continue
 			}
 			key, _, _ := strings.Cut(a.text, "=")
+			key = strings.TrimSuffix(key, "!") // address!="..."
 			if !allowed[key] {
 				c.bad(line, "%s find where %s: property not in the allow-list", menu, key)
 			}
@@ -570,7 +575,7 @@ func (c *checker) checkCommand(s stmt, menu, verb string, guards []guard) {
 		c.checkItems(args, menu, guards)
 		return
 	}
-	// add, set, start: [id] name=value ...
+	// add, set, remove, start: [id] name=value ...
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a.kind == iSubst || a.kind == iWord && strings.HasPrefix(a.text, "$") {

@@ -6,7 +6,11 @@
 // container, lets the container reach the API, makes an API user with only
 // the policies the actions need, the raw drop rules that use the address
 // lists, and the container itself with its envs, a /data mount and a memory
-// ceiling. It is idempotent: every add is guarded by a find on the same menu.
+// ceiling. It keeps outsiders away from the container's ports: raw rules let
+// only the exporters of FLOWSHIELD_EXPORTERS reach its flow ports and only
+// the admin address list its web UI and API (the router's own exports never
+// pass prerouting). It is idempotent: every add is guarded by a find on the
+// same menu.
 // Everything it makes carries a comment starting with CommentPrefix, which
 // the daemon's reconciler (comments "flowshield <attack-id> <type>" and
 // "flowshield manual ...") never takes for a ban.
@@ -20,6 +24,7 @@ import (
 	"maps"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -30,6 +35,16 @@ import (
 // CommentPrefix starts the comment of every object the setup script makes.
 // It must never be "flowshield" followed by a space: those are bans.
 const CommentPrefix = "flowshield-setup"
+
+// The address lists the setup script keeps: AdminList holds the sources
+// that may reach the container's web UI and API, ExportersList the other
+// exporters (not this router) that may send it flows. The script manages
+// the entries it made (comment CommentPrefix + ": admin" or ": exporter")
+// and never touches the others, which the operator may add by hand.
+const (
+	AdminList     = "flowshield-admin"
+	ExportersList = "flowshield-exporters"
+)
 
 // Params is what the setup script is filled in with.
 type Params struct {
@@ -61,9 +76,23 @@ type Params struct {
 	// DNSServers are set in /ip/dns when the router has none.
 	DNSServers []netip.Addr
 	// NetflowPort is the container's NetFlow/IPFIX port (traffic-flow
-	// target); HTTPPort its web UI port (for the closing message).
+	// target), SFlowPort its sFlow port (0: off); outsiders other than
+	// Exporters are dropped on their way to both. HTTPPort is its web UI
+	// and API port (0: off), reachable from outside the router only from
+	// AdminList.
 	NetflowPort uint16
+	SFlowPort   uint16
 	HTTPPort    uint16
+	// Exporters are the sources the container takes flows from
+	// (FLOWSHIELD_EXPORTERS, written in its envs); empty: RouterIP, where
+	// this router's exports come from (the target's src-address). Their
+	// IPv4 prefixes but RouterIP go in ExportersList, so that the raw rule
+	// lets those other exporters reach the flow ports.
+	Exporters []netip.Prefix
+	// AdminNetworks are put in AdminList (IPv4: the container has no IPv6
+	// address). Empty: the list holds only what the operator adds, and
+	// until then only the router itself reaches the web UI.
+	AdminNetworks []netip.Prefix
 	// Actions (FLOWSHIELD_ACTION: none, address-list, raw-drop,
 	// blackhole, filter), BanDirections (in, out), ListIn and ListOut are the
 	// daemon's: they decide the group's policies and the raw drop rules.
@@ -108,6 +137,7 @@ func DefaultParams() Params {
 		APIPort:         8728,
 		DNSServers:      []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("1.1.1.1")},
 		NetflowPort:     2055,
+		SFlowPort:       6343,
 		HTTPPort:        8080,
 		Actions:         []string{"none"},
 		BanDirections:   []string{"in"},
@@ -147,12 +177,24 @@ type scriptData struct {
 	DNSServers                     string
 	Envs                           []Env
 	DropRules                      []dropRule
-	Blackhole                      bool
-	RTBHRules                      []string
+	// Lists are the address lists the script keeps (ExportersList, and
+	// AdminList when the web UI is on).
+	Lists     []managedList
+	Blackhole bool
+	RTBHRules []string
 }
 
+// dropRule is a raw prerouting drop rule, found by its comment: Match are
+// its matchers as RouterOS words, set again on every run.
 type dropRule struct {
-	Menu, Family, Match, List, Comment string
+	Menu, Why, Match, Comment string
+}
+
+// managedList is an address list whose entries with Comment are the
+// script's: it removes those not in Entries and adds the missing ones.
+type managedList struct {
+	Name, Why, Comment string
+	Entries            []string
 }
 
 // Script fills the setup script in.
@@ -229,6 +271,9 @@ func prepare(p Params) (scriptData, error) {
 	if p.Version == "" {
 		d.Version = "dev"
 	}
+	if w := exportersMissRouter(p); w != "" {
+		d.Notes = append(slices.Clone(p.Notes), "Warning: "+w+".")
+	}
 
 	// The version: IPFIX carries IPv6 flows too, and its sampling fields
 	// are standard.
@@ -272,23 +317,25 @@ func prepare(p Params) (scriptData, error) {
 				continue
 			}
 			for _, dir := range p.BanDirections {
-				r := dropRule{Menu: fam.menu, Family: fam.name, Match: "dst-address-list", List: p.ListIn}
+				match, list := "dst-address-list", p.ListIn
 				switch dir {
 				case "in":
 				case "out":
-					r.Match, r.List = "src-address-list", p.ListOut
+					match, list = "src-address-list", p.ListOut
 				default:
 					bad("ban direction %q: expected in or out", dir)
 					continue
 				}
-				r.Comment = CommentPrefix + ": drop " + dir + " " + r.List
-				if r.List == "" {
+				if list == "" {
 					bad("address-list name for direction %s: empty", dir)
 				}
-				d.DropRules = append(d.DropRules, r)
+				d.DropRules = append(d.DropRules, dropRule{Menu: fam.menu, Match: match + "=" + quote(list),
+					Why:     fmt.Sprintf("Drop what flowshield puts in the address list %s (%s).", list, fam.name),
+					Comment: CommentPrefix + ": drop " + dir + " " + list})
 			}
 		}
 	}
+	problems = append(problems, guardContainer(p, &d)...)
 	if d.Blackhole {
 		for _, n := range p.Networks {
 			host := 32
@@ -314,6 +361,7 @@ func prepare(p Params) (scriptData, error) {
 	add(config.EnvPrefix+"ROUTEROS_PASSWORD", p.APIPassword)
 	add(config.EnvPrefix+"ROUTEROS_TLS", strconv.FormatBool(p.APITLS))
 	add(config.EnvPrefix+"DATA_DIR", "/data")
+	add(config.EnvPrefix+"EXPORTERS", exportersEnv(p))
 	add("GOMEMLIMIT", fmt.Sprintf("%dMiB", p.RAMHigh*9/10>>20))
 	for _, e := range p.Env {
 		if e.Key == "" || strings.ContainsFunc(e.Key, func(r rune) bool {
@@ -337,6 +385,110 @@ func prepare(p Params) (scriptData, error) {
 		return d, errors.New("routeros-script: " + strings.Join(problems, "; "))
 	}
 	return d, nil
+}
+
+// guardContainer adds to d what keeps outsiders away from the container's
+// ports (IPv4 only: the container has no IPv6 address): the address lists
+// and the raw rules that use them. Every packet of this router's own flow
+// exports leaves through the output chain and never passes prerouting, so
+// the rules see none of it; they see everything else that comes in for the
+// container. The problems are returned.
+func guardContainer(p Params, d *scriptData) []string {
+	var problems []string
+	for _, n := range p.AdminNetworks {
+		if !n.IsValid() || !n.Addr().Is4() {
+			problems = append(problems, fmt.Sprintf("admin network %v: expected an IPv4 prefix (the container has only an IPv4 address)", n))
+		}
+	}
+	if p.HTTPPort == 0 && len(p.AdminNetworks) > 0 {
+		problems = append(problems, "admin networks: the web UI and API are off (FLOWSHIELD_HTTP_LISTEN is empty)")
+	}
+	if d.ContainerIP == "" {
+		return problems // the container address is already refused
+	}
+
+	exporters := managedList{Name: ExportersList, Comment: CommentPrefix + ": exporter",
+		Why: "Other exporters that may send the container flows (FLOWSHIELD_EXPORTERS but this router)."}
+	for _, e := range p.Exporters {
+		// This router's own address needs no entry: its exports never
+		// pass prerouting, and from outside it is forged.
+		if e.Addr().Is4() && e != netip.PrefixFrom(p.RouterIP, 32) {
+			exporters.Entries = append(exporters.Entries, listAddress(e))
+		}
+	}
+	d.Lists = append(d.Lists, exporters)
+	ports := strconv.Itoa(int(p.NetflowPort))
+	if p.SFlowPort != 0 && p.SFlowPort != p.NetflowPort {
+		ports += "," + strconv.Itoa(int(p.SFlowPort))
+	}
+	d.DropRules = append(d.DropRules, dropRule{Menu: "/ip/firewall/raw",
+		Why: fmt.Sprintf("Flows (UDP %s) to the container from outside the router: only from %s.", ports, ExportersList),
+		Match: fmt.Sprintf("protocol=udp dst-address=%s dst-port=%s src-address-list=%s", d.ContainerIP, ports,
+			quote("!"+ExportersList)),
+		Comment: CommentPrefix + ": flows to the container only from " + ExportersList})
+
+	if p.HTTPPort != 0 {
+		admin := managedList{Name: AdminList, Comment: CommentPrefix + ": admin",
+			Why: "Who may reach the container's web UI and API (routeros-script -admin, and yours)."}
+		for _, n := range p.AdminNetworks {
+			if n.IsValid() && n.Addr().Is4() {
+				admin.Entries = append(admin.Entries, listAddress(n))
+			}
+		}
+		d.Lists = append(d.Lists, admin)
+		d.DropRules = append(d.DropRules, dropRule{Menu: "/ip/firewall/raw",
+			Why: fmt.Sprintf("The web UI and API (TCP %d) from outside the router: only from %s.", p.HTTPPort, AdminList),
+			Match: fmt.Sprintf("protocol=tcp dst-address=%s dst-port=%d src-address-list=%s", d.ContainerIP, p.HTTPPort,
+				quote("!"+AdminList)),
+			Comment: CommentPrefix + ": HTTP to the container only from " + AdminList})
+	}
+
+	// An exporter prefix may cover the router's own address, which arrives
+	// in prerouting only forged.
+	d.DropRules = append(d.DropRules, dropRule{Menu: "/ip/firewall/raw",
+		Why:     fmt.Sprintf("The router's own address (%s) arriving from outside is forged.", p.RouterIP),
+		Match:   fmt.Sprintf("src-address=%s dst-address=%s", p.RouterIP, d.ContainerIP),
+		Comment: CommentPrefix + ": forged router address to the container"})
+	return problems
+}
+
+// exportersEnv is FLOWSHIELD_EXPORTERS for the container: p.Exporters, or
+// the router's address on the veth.
+func exportersEnv(p Params) string {
+	if len(p.Exporters) == 0 {
+		return netip.PrefixFrom(p.RouterIP, p.RouterIP.BitLen()).String()
+	}
+	s := make([]string, len(p.Exporters))
+	for i, e := range p.Exporters {
+		s[i] = e.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// exportersMissRouter is a warning when p.Exporters, set, leave out the
+// router's address on the veth: the container would then refuse the very
+// flows the script points at it. "" when they do not.
+func exportersMissRouter(p Params) string {
+	if len(p.Exporters) == 0 || !p.RouterIP.IsValid() {
+		return ""
+	}
+	for _, e := range p.Exporters {
+		if e.Contains(p.RouterIP) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%sEXPORTERS=%s leaves out %s, where this router's flows come from: the container will refuse them; add %s to it",
+		config.EnvPrefix, exportersEnv(p), p.RouterIP, p.RouterIP)
+}
+
+// listAddress is a prefix as RouterOS prints an address-list entry (a
+// bare IPv4 host), so that the script's find matches what it added.
+func listAddress(p netip.Prefix) string {
+	p = p.Masked()
+	if p.IsSingleIP() && p.Addr().Is4() {
+		return p.Addr().String()
+	}
+	return p.String()
 }
 
 func unsafeFileRune(r rune) bool {
@@ -411,10 +563,13 @@ func renderScript(d scriptData) (string, error) {
 		"ram-high":          strconv.FormatUint(d.RAMHigh, 10),
 		"env-list":          d.EnvList,
 		"mount-list":        d.MountList,
+		"admin-list":        AdminList,
+		"exporters-list":    ExportersList,
+		"http-port":         strconv.Itoa(int(d.HTTPPort)),
 	}
 	// The optional and repeated parts. Each starts with a newline (web-ui
 	// with a space), so that it is nothing at all when absent.
-	var notes, password, webUI string
+	var notes, password, webUI, adminNotice string
 	for _, n := range d.Notes {
 		notes += "\n# " + n
 	}
@@ -424,13 +579,39 @@ func renderScript(d scriptData) (string, error) {
 	}
 	v["generated-password"] = password
 	if d.HTTPPort != 0 {
-		webUI = fmt.Sprintf(" Web UI: http://%s:%d/", d.ContainerIP, d.HTTPPort)
+		webUI = fmt.Sprintf(" Web UI: http://%s:%d/ (from the sources in %s)", d.ContainerIP, d.HTTPPort, AdminList)
+		notice, err := r.fillFragment("admin-notice", v)
+		if err != nil {
+			return "", err
+		}
+		adminNotice = "\n" + notice
 	}
 	v["web-ui"] = webUI
+	v["admin-notice"] = adminNotice
+	var lists strings.Builder
+	for _, l := range d.Lists {
+		entries, err := r.repeat("address-list-entry", len(l.Entries), func(i int) values {
+			return v.with("list-name", l.Name, "list-comment", l.Comment, "list-entry", l.Entries[i])
+		})
+		if err != nil {
+			return "", err
+		}
+		// The find of the remove keeps the entries still wanted.
+		var keep string
+		for _, e := range l.Entries {
+			keep += " and address!=" + quote(e)
+		}
+		list, err := r.fillFragment("address-list", v.with("list-name", l.Name, "list-why", l.Why,
+			"list-comment", l.Comment, "list-keep", keep, "list-entries", entries))
+		if err != nil {
+			return "", err
+		}
+		lists.WriteString("\n" + list)
+	}
+	v["address-lists"] = lists.String()
 	rules, err := r.repeat("drop-rule", len(d.DropRules), func(i int) values {
 		rule := d.DropRules[i]
-		return v.with("rule-menu", rule.Menu, "rule-family", rule.Family, "rule-match", rule.Match,
-			"rule-list", rule.List, "rule-comment", rule.Comment)
+		return v.with("rule-menu", rule.Menu, "rule-why", rule.Why, "rule-match", rule.Match, "rule-comment", rule.Comment)
 	})
 	if err != nil {
 		return "", err

@@ -34,8 +34,10 @@ func TestScriptConfigurations(t *testing.T) {
 			},
 			want: []string{`policy="api,read,write"`, `dst-address-list="flowshield-in"`, `src-address=172.17.0.1 version=IPFIX`,
 				`password="p\"a\$s\?w\\d"`, `/user/add name="fs"`},
-			notWant:  []string{"src-address-list", "/ipv6/firewall/raw", "RTBH", "API password (generated"},
-			commands: map[string]int{"/ip/firewall/raw add": 2, "/ipv6/firewall/raw add": 0, "/interface/veth add": 1, "/user add": 1},
+			notWant: []string{`src-address-list="flowshield-out"`, "/ipv6/firewall/raw", "RTBH", "API password (generated"},
+			// 2 add lines a rule: the ban rule, then the container's
+			// flows, HTTP and forged-address rules.
+			commands: map[string]int{"/ip/firewall/raw add": 2 + 6, "/ipv6/firewall/raw add": 0, "/interface/veth add": 1, "/user add": 1},
 		},
 		{
 			name: "raw-drop and blackhole, both directions",
@@ -46,15 +48,15 @@ func TestScriptConfigurations(t *testing.T) {
 				p.PasswordGenerated = true
 			},
 			want:     []string{`policy="api,read,write"`, "API password (generated", "65535:666", "dst in 203.0.113.0/24 && dst-len == 32"},
-			notWant:  []string{"address-list=\"flowshield"},
-			commands: map[string]int{"/ip/firewall/raw add": 0, "/ip/firewall/filter add": 2},
+			notWant:  []string{"address-list=\"flowshield-in", "address-list=\"flowshield-out"},
+			commands: map[string]int{"/ip/firewall/raw add": 0 + 6, "/ip/firewall/filter add": 2},
 		},
 		{
 			name:     "none",
 			mutate:   func(p *Params) { p.Networks = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} },
 			want:     []string{`policy="api,read"`, `/user/add name="flowshield"`, "GOMEMLIMIT", `value=\"230MiB\"`},
-			notWant:  []string{"write", "/firewall/raw", "RTBH"},
-			commands: map[string]int{"/ip/firewall/raw add": 0, "/user add": 1, "/user/group add": 1},
+			notWant:  []string{"write", "flowshield-setup: drop ", "/ipv6/firewall/raw", "RTBH"},
+			commands: map[string]int{"/ip/firewall/raw add": 0 + 6, "/user add": 1, "/user/group add": 1},
 		},
 		{
 			name: "IPv6 networks, out direction, custom lists, flags",
@@ -76,7 +78,66 @@ func TestScriptConfigurations(t *testing.T) {
 				`port=9995`, `:local rootdir "usb1/fs"`, `address=10.99.0.2/30 gateway=10.99.0.1`, `ram-high=536870912`,
 				`value=\"460MiB\"`, `https://hooks.example/T0\\\?k=v`, `/user/add name="flowshield-api"`, `address=10.99.0.2/32`},
 			notWant:  []string{"dst-address-list", "172.17.0"},
-			commands: map[string]int{"/ip/firewall/raw add": 2, "/ipv6/firewall/raw add": 2},
+			commands: map[string]int{"/ip/firewall/raw add": 2 + 6, "/ipv6/firewall/raw add": 2},
+		},
+		{
+			name: "the container's ports, defaults",
+			want: []string{
+				// The exports come from the router's veth address, the one
+				// source the container takes flows from.
+				`/ip/traffic-flow/target/add dst-address=172.17.0.2 port=2055 src-address=172.17.0.1 version=IPFIX`,
+				`/ip/traffic-flow/target/set [find where dst-address=172.17.0.2 port=2055] src-address=172.17.0.1 `,
+				`key=\"FLOWSHIELD_EXPORTERS\" value=\"172.17.0.1/32\"`,
+				`/ip/firewall/raw/add chain=prerouting action=drop protocol=udp dst-address=172.17.0.2 dst-port=2055,6343 src-address-list="!flowshield-exporters" comment="flowshield-setup: flows to the container only from flowshield-exporters" place-before=[:pick $first 0]`,
+				`/ip/firewall/raw/add chain=prerouting action=drop protocol=tcp dst-address=172.17.0.2 dst-port=8080 src-address-list="!flowshield-admin" comment="flowshield-setup: HTTP to the container only from flowshield-admin" place-before=[:pick $first 0]`,
+				`/ip/firewall/raw/add chain=prerouting action=drop src-address=172.17.0.1 dst-address=172.17.0.2 comment="flowshield-setup: forged router address to the container" place-before=[:pick $first 0]`,
+				`/ip/firewall/raw/set [find where comment="flowshield-setup: flows to the container only from flowshield-exporters"] protocol=udp dst-address=172.17.0.2 dst-port=2055,6343 src-address-list="!flowshield-exporters"`,
+				`/ip/firewall/address-list/remove [find where list="flowshield-exporters" and comment="flowshield-setup: exporter"]` + "\n",
+				`/ip/firewall/address-list/remove [find where list="flowshield-admin" and comment="flowshield-setup: admin"]` + "\n",
+				`:if ([:len [/ip/firewall/address-list/find where list="flowshield-admin"]] = 0) do={`,
+				`Web UI: http://172.17.0.2:8080/ (from the sources in flowshield-admin)`,
+			},
+			notWant:  []string{`/ip/firewall/address-list/add list="`, "Warning:"},
+			commands: map[string]int{"/ip/firewall/raw add": 6, "/ip/firewall/raw set": 3, "/ip/firewall/address-list remove": 2, "/ip/firewall/address-list add": 0},
+		},
+		{
+			name: "the container's ports, exporters and admin networks given",
+			mutate: func(p *Params) {
+				p.Exporters = []netip.Prefix{netip.MustParsePrefix("172.17.0.1/32"), netip.MustParsePrefix("10.0.0.2/32"),
+					netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::2/128")}
+				p.AdminNetworks = []netip.Prefix{netip.MustParsePrefix("192.168.88.0/24"), netip.MustParsePrefix("10.1.1.1/32")}
+				p.NetflowPort, p.SFlowPort, p.HTTPPort = 9995, 6344, 9090
+			},
+			want: []string{
+				`key=\"FLOWSHIELD_EXPORTERS\" value=\"172.17.0.1/32,10.0.0.2/32,198.51.100.0/24,2001:db8::2/128\"`,
+				`/ip/firewall/address-list/remove [find where list="flowshield-exporters" and comment="flowshield-setup: exporter" and address!="10.0.0.2" and address!="198.51.100.0/24"]`,
+				`/ip/firewall/address-list/add list="flowshield-exporters" address="10.0.0.2" comment="flowshield-setup: exporter"`,
+				`/ip/firewall/address-list/add list="flowshield-exporters" address="198.51.100.0/24" comment="flowshield-setup: exporter"`,
+				`/ip/firewall/address-list/remove [find where list="flowshield-admin" and comment="flowshield-setup: admin" and address!="192.168.88.0/24" and address!="10.1.1.1"]`,
+				`/ip/firewall/address-list/add list="flowshield-admin" address="192.168.88.0/24" comment="flowshield-setup: admin"`,
+				`/ip/firewall/address-list/add list="flowshield-admin" address="10.1.1.1" comment="flowshield-setup: admin"`,
+				`protocol=udp dst-address=172.17.0.2 dst-port=9995,6344 src-address-list="!flowshield-exporters"`,
+				`protocol=tcp dst-address=172.17.0.2 dst-port=9090 src-address-list="!flowshield-admin"`,
+				`/ip/traffic-flow/target/add dst-address=172.17.0.2 port=9995 src-address=172.17.0.1 version=IPFIX`,
+			},
+			// The router's own address needs no entry (its exports never
+			// pass prerouting), and the container has no IPv6.
+			notWant:  []string{`address="172.17.0.1"`, `address="2001:db8`, "Warning:"},
+			commands: map[string]int{"/ip/firewall/address-list add": 4, "/ip/firewall/address-list remove": 2},
+		},
+		{
+			name: "exporters without the router, sFlow and web UI off",
+			mutate: func(p *Params) {
+				p.Exporters = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}
+				p.SFlowPort, p.HTTPPort = 0, 0
+			},
+			want: []string{
+				`key=\"FLOWSHIELD_EXPORTERS\" value=\"10.0.0.0/24\"`,
+				"# Warning: FLOWSHIELD_EXPORTERS=10.0.0.0/24 leaves out 172.17.0.1, where this router's flows come from",
+				`protocol=udp dst-address=172.17.0.2 dst-port=2055 src-address-list="!flowshield-exporters"`,
+			},
+			notWant:  []string{`list="flowshield-admin"`, "only from flowshield-admin", "Web UI", "dst-port=2055,"},
+			commands: map[string]int{"/ip/firewall/raw add": 4, "/ip/firewall/address-list add": 1, "/ip/firewall/address-list remove": 1},
 		},
 		{
 			name:     "TLS",
@@ -98,16 +159,7 @@ func TestScriptConfigurations(t *testing.T) {
 			if r.Payloads < 10 {
 				t.Errorf("only %d [:parse] payloads checked", r.Payloads)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(s, w) {
-					t.Errorf("script lacks %q", w)
-				}
-			}
-			for _, w := range tt.notWant {
-				if strings.Contains(s, w) {
-					t.Errorf("script has %q", w)
-				}
-			}
+			checkContains(t, s, tt.want, tt.notWant)
 			for c, n := range tt.commands {
 				if r.Commands[c] != n {
 					t.Errorf("%s: %d times, want %d", c, r.Commands[c], n)
@@ -123,6 +175,22 @@ func TestScriptConfigurations(t *testing.T) {
 				t.Logf("script:\n%s", s)
 			}
 		})
+	}
+}
+
+// checkContains fails t for each of want the script lacks and each of
+// notWant it has.
+func checkContains(t *testing.T, script string, want, notWant []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(script, w) {
+			t.Errorf("script lacks %q", w)
+		}
+	}
+	for _, w := range notWant {
+		if strings.Contains(script, w) {
+			t.Errorf("script has %q", w)
+		}
 	}
 }
 
@@ -202,6 +270,10 @@ func TestScriptRejects(t *testing.T) {
 		{"bad env name", func(p *Params) { p.Env = []Env{{"A=B", "x"}} }, "env name"},
 		{"bad action", func(p *Params) { p.Actions = []string{"drop"} }, "action \"drop\""},
 		{"bad direction", func(p *Params) { p.Actions, p.BanDirections = []string{"address-list"}, []string{"both"} }, "ban direction"},
+		{"IPv6 admin network", func(p *Params) { p.AdminNetworks = []netip.Prefix{netip.MustParsePrefix("2001:db8::/64")} }, "admin network 2001:db8::/64"},
+		{"admin networks without a web UI", func(p *Params) {
+			p.HTTPPort, p.AdminNetworks = 0, []netip.Prefix{netip.MustParsePrefix("192.168.88.0/24")}
+		}, "FLOWSHIELD_HTTP_LISTEN is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/flowshield/flowshield/container"
 )
 
-const routerosScriptSynopsis = "routeros-script [-image FILE] [-container-address IP/LEN] [-router-address IP] [-root-dir DIR] [-ram-high SIZE] [-api-user NAME] [-api-port PORT] [-dns IP,...]"
+const routerosScriptSynopsis = "routeros-script [-image FILE] [-container-address IP/LEN] [-router-address IP] [-root-dir DIR] [-ram-high SIZE] [-api-user NAME] [-api-port PORT] [-dns IP,...] [-admin PREFIX,...]"
 
 // routerosScript prints the RouterOS setup script for running flowshield as
 // a container on the router, filled in from the FLOWSHIELD_* environment
@@ -27,6 +27,7 @@ func (c cli) routerosScript(args []string) int {
 	apiUser := fs.String("api-user", "", "the API user the script makes (default: FLOWSHIELD_ROUTEROS_USER, else flowshield)")
 	apiPort := fs.Uint("api-port", 0, "the port of the router's api (api-ssl with FLOWSHIELD_ROUTEROS_TLS) service (default 8728, 8729 with TLS)")
 	dns := fs.String("dns", "9.9.9.9,1.1.1.1", "DNS servers set on the router if it has none (a container does not start without one)")
+	admin := fs.String("admin", "", "IPv4 prefixes put in the address list "+container.AdminList+", the only sources outside the router that reach the web UI and API (default: none; you may add your own entries to the list)")
 	if code, ok := c.parseFlags(fs, args, routerosScriptSynopsis); !ok {
 		return code
 	}
@@ -58,6 +59,20 @@ func (c cli) routerosScript(args []string) int {
 			break
 		}
 		p.DNSServers = append(p.DNSServers, a)
+	}
+	if *admin != "" {
+		for _, s := range strings.Split(*admin, ",") {
+			s = strings.TrimSpace(s)
+			n, err := netip.ParsePrefix(s)
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				n, err = netip.PrefixFrom(a, a.BitLen()), nil
+			}
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("-admin %q: expected a comma-separated list of IPv4 prefixes or addresses, such as 192.168.88.0/24,10.0.0.5", *admin))
+				break
+			}
+			p.AdminNetworks = append(p.AdminNetworks, n.Masked())
+		}
 	}
 	if len(problems) > 0 {
 		for _, pr := range problems {

@@ -143,7 +143,14 @@
   /user/add name={{q api-user}} group={{q group}} password={{q api-password}} address={{container-host}} comment="flowshield-setup: API user"
 }
 /user/set [find where name={{q api-user}}] group={{q group}} password={{q api-password}} address={{container-host}}
-{{drop-rules}}
+
+# Raw prerouting drop rules, each placed first in the chain and its matchers
+# set again on every run, and the address lists they use: the script removes
+# the entries it made (comment flowshield-setup) that are no longer wanted
+# and leaves yours. This router's own flow exports to the container leave
+# through the output chain and never pass prerouting: what comes in for the
+# container's flow ports must be from {{exporters-list}}, for its web UI and
+# API from {{admin-list}}.{{address-lists}}{{drop-rules}}
 
 # Container settings: extraction on external storage, a memory ceiling
 # (GOMEMLIMIT in the envs is a little below it, so the Go runtime collects
@@ -207,7 +214,7 @@
   :if ($started = false) do={
     :put "flowshield: the container did not start within 5 minutes: check /container/print and /log/print, then /container/start"
   }
-}
+}{{admin-notice}}
 :put "flowshield: setup done (RouterOS $ver).{{web-ui}}"
 }
 {{rtbh}}

@@ -144,6 +144,17 @@
 }
 /user/set [find where name="flowshield-api"] group="flowshield" password="secret" address=10.99.0.2/32
 
+# Raw prerouting drop rules, each placed first in the chain and its matchers
+# set again on every run, and the address lists they use: the script removes
+# the entries it made (comment flowshield-setup) that are no longer wanted
+# and leaves yours. This router's own flow exports to the container leave
+# through the output chain and never pass prerouting: what comes in for the
+# container's flow ports must be from flowshield-exporters, for its web UI and
+# API from flowshield-admin.
+# Other exporters that may send the container flows (FLOWSHIELD_EXPORTERS but this router).
+/ip/firewall/address-list/remove [find where list="flowshield-exporters" and comment="flowshield-setup: exporter"]
+# Who may reach the container's web UI and API (routeros-script -admin, and yours).
+/ip/firewall/address-list/remove [find where list="flowshield-admin" and comment="flowshield-setup: admin"]
 # Drop what flowshield puts in the address list bad-hosts (IPv4).
 :if ([:len [/ip/firewall/raw/find where comment="flowshield-setup: drop out bad-hosts"]] = 0) do={
   :local first [/ip/firewall/raw/find where chain=prerouting and dynamic=no]
@@ -153,6 +164,7 @@
     /ip/firewall/raw/add chain=prerouting action=drop src-address-list="bad-hosts" comment="flowshield-setup: drop out bad-hosts"
   }
 }
+/ip/firewall/raw/set [find where comment="flowshield-setup: drop out bad-hosts"] src-address-list="bad-hosts"
 # Drop what flowshield puts in the address list bad-hosts (IPv6).
 :if ([:len [/ipv6/firewall/raw/find where comment="flowshield-setup: drop out bad-hosts"]] = 0) do={
   :local first [/ipv6/firewall/raw/find where chain=prerouting and dynamic=no]
@@ -162,6 +174,37 @@
     /ipv6/firewall/raw/add chain=prerouting action=drop src-address-list="bad-hosts" comment="flowshield-setup: drop out bad-hosts"
   }
 }
+/ipv6/firewall/raw/set [find where comment="flowshield-setup: drop out bad-hosts"] src-address-list="bad-hosts"
+# Flows (UDP 9995,6343) to the container from outside the router: only from flowshield-exporters.
+:if ([:len [/ip/firewall/raw/find where comment="flowshield-setup: flows to the container only from flowshield-exporters"]] = 0) do={
+  :local first [/ip/firewall/raw/find where chain=prerouting and dynamic=no]
+  :if ([:len $first] > 0) do={
+    /ip/firewall/raw/add chain=prerouting action=drop protocol=udp dst-address=10.99.0.2 dst-port=9995,6343 src-address-list="!flowshield-exporters" comment="flowshield-setup: flows to the container only from flowshield-exporters" place-before=[:pick $first 0]
+  } else={
+    /ip/firewall/raw/add chain=prerouting action=drop protocol=udp dst-address=10.99.0.2 dst-port=9995,6343 src-address-list="!flowshield-exporters" comment="flowshield-setup: flows to the container only from flowshield-exporters"
+  }
+}
+/ip/firewall/raw/set [find where comment="flowshield-setup: flows to the container only from flowshield-exporters"] protocol=udp dst-address=10.99.0.2 dst-port=9995,6343 src-address-list="!flowshield-exporters"
+# The web UI and API (TCP 8080) from outside the router: only from flowshield-admin.
+:if ([:len [/ip/firewall/raw/find where comment="flowshield-setup: HTTP to the container only from flowshield-admin"]] = 0) do={
+  :local first [/ip/firewall/raw/find where chain=prerouting and dynamic=no]
+  :if ([:len $first] > 0) do={
+    /ip/firewall/raw/add chain=prerouting action=drop protocol=tcp dst-address=10.99.0.2 dst-port=8080 src-address-list="!flowshield-admin" comment="flowshield-setup: HTTP to the container only from flowshield-admin" place-before=[:pick $first 0]
+  } else={
+    /ip/firewall/raw/add chain=prerouting action=drop protocol=tcp dst-address=10.99.0.2 dst-port=8080 src-address-list="!flowshield-admin" comment="flowshield-setup: HTTP to the container only from flowshield-admin"
+  }
+}
+/ip/firewall/raw/set [find where comment="flowshield-setup: HTTP to the container only from flowshield-admin"] protocol=tcp dst-address=10.99.0.2 dst-port=8080 src-address-list="!flowshield-admin"
+# The router's own address (10.99.0.1) arriving from outside is forged.
+:if ([:len [/ip/firewall/raw/find where comment="flowshield-setup: forged router address to the container"]] = 0) do={
+  :local first [/ip/firewall/raw/find where chain=prerouting and dynamic=no]
+  :if ([:len $first] > 0) do={
+    /ip/firewall/raw/add chain=prerouting action=drop src-address=10.99.0.1 dst-address=10.99.0.2 comment="flowshield-setup: forged router address to the container" place-before=[:pick $first 0]
+  } else={
+    /ip/firewall/raw/add chain=prerouting action=drop src-address=10.99.0.1 dst-address=10.99.0.2 comment="flowshield-setup: forged router address to the container"
+  }
+}
+/ip/firewall/raw/set [find where comment="flowshield-setup: forged router address to the container"] src-address=10.99.0.1 dst-address=10.99.0.2
 
 # Container settings: extraction on external storage, a memory ceiling
 # (GOMEMLIMIT in the envs is a little below it, so the Go runtime collects
@@ -181,8 +224,8 @@
 # name= to list= and the container's envlist= to envlists=; 7.21 did the same
 # for mounts (mounts= became mountlists=). The version picks the form to try
 # first; the other is tried if that one does not parse.
-:local envsList ":if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\" value=\"10.99.0.1:8728\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"] value=\"10.99.0.1:8728\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\" value=\"flowshield-api\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"] value=\"flowshield-api\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\" value=\"secret\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"] value=\"secret\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\" value=\"false\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"] value=\"false\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\" value=\"/data\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"] value=\"/data\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"GOMEMLIMIT\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"GOMEMLIMIT\" value=\"460MiB\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"GOMEMLIMIT\"] value=\"460MiB\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\" value=\"https://hooks.example/T0\\\?k=v\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"] value=\"https://hooks.example/T0\\\?k=v\" }"
-:local envsName ":if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\" value=\"10.99.0.1:8728\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"] value=\"10.99.0.1:8728\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\" value=\"flowshield-api\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"] value=\"flowshield-api\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\" value=\"secret\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"] value=\"secret\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\" value=\"false\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"] value=\"false\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\" value=\"/data\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"] value=\"/data\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"GOMEMLIMIT\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"GOMEMLIMIT\" value=\"460MiB\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"GOMEMLIMIT\"] value=\"460MiB\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\" value=\"https://hooks.example/T0\\\?k=v\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"] value=\"https://hooks.example/T0\\\?k=v\" }"
+:local envsList ":if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\" value=\"10.99.0.1:8728\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"] value=\"10.99.0.1:8728\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\" value=\"flowshield-api\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"] value=\"flowshield-api\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\" value=\"secret\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"] value=\"secret\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\" value=\"false\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"] value=\"false\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\" value=\"/data\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"] value=\"/data\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\" value=\"10.99.0.1/32\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\"] value=\"10.99.0.1/32\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"GOMEMLIMIT\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"GOMEMLIMIT\" value=\"460MiB\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"GOMEMLIMIT\"] value=\"460MiB\" }\n:if ([:len [/container/envs/find where list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"]] = 0) do={ /container/envs/add list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\" value=\"https://hooks.example/T0\\\?k=v\" } else={ /container/envs/set [find where list=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"] value=\"https://hooks.example/T0\\\?k=v\" }"
+:local envsName ":if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\" value=\"10.99.0.1:8728\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_ADDRESS\"] value=\"10.99.0.1:8728\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\" value=\"flowshield-api\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_USER\"] value=\"flowshield-api\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\" value=\"secret\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_PASSWORD\"] value=\"secret\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\" value=\"false\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_ROUTEROS_TLS\"] value=\"false\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\" value=\"/data\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_DATA_DIR\"] value=\"/data\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\" value=\"10.99.0.1/32\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_EXPORTERS\"] value=\"10.99.0.1/32\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"GOMEMLIMIT\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"GOMEMLIMIT\" value=\"460MiB\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"GOMEMLIMIT\"] value=\"460MiB\" }\n:if ([:len [/container/envs/find where name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"]] = 0) do={ /container/envs/add name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\" value=\"https://hooks.example/T0\\\?k=v\" } else={ /container/envs/set [find where name=\"flowshield\" key=\"FLOWSHIELD_WEBHOOK_URL\"] value=\"https://hooks.example/T0\\\?k=v\" }"
 :local mountList ":if ([:len [/container/mounts/find where list=\"flowshield-data\"]] = 0) do={ /container/mounts/add list=\"flowshield-data\" src=\"$datadir\" dst=\"/data\" }"
 :local mountName ":if ([:len [/container/mounts/find where name=\"flowshield-data\"]] = 0) do={ /container/mounts/add name=\"flowshield-data\" src=\"$datadir\" dst=\"/data\" }"
 :local container721 ":if ([:len [/container/find where comment=\"flowshield-setup: container\"]] = 0) do={ /container/add file=\"$image\" interface=\"veth-flowshield\" root-dir=\"$imagedir\" envlists=\"flowshield\" mountlists=\"flowshield-data\" start-on-boot=yes logging=yes comment=\"flowshield-setup: container\" }"
@@ -226,5 +269,8 @@
     :put "flowshield: the container did not start within 5 minutes: check /container/print and /log/print, then /container/start"
   }
 }
-:put "flowshield: setup done (RouterOS $ver). Web UI: http://10.99.0.2:8080/"
+:if ([:len [/ip/firewall/address-list/find where list="flowshield-admin"]] = 0) do={
+  :put "flowshield: the web UI and API (TCP 8080) answer only the router and the sources in the address list flowshield-admin, which is empty: add your management network, for example /ip/firewall/address-list/add list=flowshield-admin address=192.168.88.0/24, or run flowshield routeros-script -admin 192.168.88.0/24 again"
+}
+:put "flowshield: setup done (RouterOS $ver). Web UI: http://10.99.0.2:8080/ (from the sources in flowshield-admin)"
 }

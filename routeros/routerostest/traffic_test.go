@@ -411,12 +411,12 @@ func TestSetupScriptDropRules(t *testing.T) {
 		}
 		n++
 	}
-	if n != 4 {
-		t.Fatalf("%d raw add lines in the script, want 4 (in and out, IPv4 and IPv6)", n)
+	if n != 7 {
+		t.Fatalf("%d raw add lines in the script, want 7 (in and out, IPv4 and IPv6, and the container's flow, HTTP and forged-address rules)", n)
 	}
-	for _, menu := range []string{MenuRaw, MenuRawV6} {
+	for menu, want := range map[string]int{MenuRaw: 6, MenuRawV6: 3} {
 		objs := s.Objects(menu)
-		if len(objs) != 3 || objs[2].Props["comment"] != "admin" {
+		if len(objs) != want || objs[want-1].Props["comment"] != "admin" {
 			t.Fatalf("%s: the script's rules are not before the admin's: %v", menu, objs)
 		}
 	}

@@ -69,7 +69,7 @@ func TestTimersFlowgenExporter(t *testing.T) {
 					for i := range flows {
 						var r flow.Record
 						flows[i].Record(&r)
-						r.Exporter, r.Kind = exporterA, flow.KindIPFIX
+						r.Exporter, r.Format = exporterA, flow.FormatIPFIX
 						at := secStart.Add(time.Second + time.Duration(i%100)*time.Millisecond)
 						r.Received = at.UnixNano()
 						if r.DstAddr == victim && first.IsZero() {

@@ -93,7 +93,7 @@ func (s *source) batch(rel time.Duration) []flow.Record {
 		r := flow.Record{
 			Exporter: s.exporter, Received: recv.UnixNano(),
 			Start: t0.Add(lo).UnixNano(), End: t0.Add(hi).UnixNano() - 1,
-			Packets: n, Bytes: n * s.size, SamplingRate: s.sampling, Kind: flow.KindIPFIX,
+			Packets: n, Bytes: n * s.size, SamplingRate: s.sampling, Format: flow.FormatIPFIX,
 		}
 		s.record(i, &r)
 		if s.times != nil {

@@ -53,7 +53,7 @@ func (tm expTimers) flowRecords(from, to time.Duration, pps float64, size uint64
 		r := flow.Record{
 			Exporter: exporterA, Received: t0.Add(at + 20*time.Millisecond).UnixNano(),
 			Start: t0.Add(lo).UnixNano(), End: t0.Add(hi).UnixNano(),
-			Packets: n, Bytes: n * size, Kind: flow.KindIPFIX,
+			Packets: n, Bytes: n * size, Format: flow.FormatIPFIX,
 		}
 		fill(&r)
 		out = append(out, r)

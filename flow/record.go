@@ -9,26 +9,28 @@ package flow
 
 import "net/netip"
 
-// Kind says which export format a record came from.
-type Kind uint8
+// Format is the export format a record came from: flowshield's one name
+// for it (the flow generator's encodings map onto it, the status shows it
+// as protocol and version).
+type Format uint8
 
 const (
-	KindUnknown Kind = iota
-	KindNetFlowV5
-	KindNetFlowV9
-	KindIPFIX
-	KindSFlowV5
+	FormatUnknown Format = iota
+	FormatNetFlowV5
+	FormatNetFlowV9
+	FormatIPFIX
+	FormatSFlowV5
 )
 
-func (k Kind) String() string {
+func (k Format) String() string {
 	switch k {
-	case KindNetFlowV5:
+	case FormatNetFlowV5:
 		return "netflow-v5"
-	case KindNetFlowV9:
+	case FormatNetFlowV9:
 		return "netflow-v9"
-	case KindIPFIX:
+	case FormatIPFIX:
 		return "ipfix"
-	case KindSFlowV5:
+	case FormatSFlowV5:
 		return "sflow-v5"
 	}
 	return "unknown"
@@ -62,7 +64,7 @@ type Record struct {
 	Proto            uint8
 	TCPFlags         uint8 // cumulative TCP flags (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20)
 	Fragment         bool  // the packet(s) are IP fragments (MF set or non-zero offset), where the format says
-	Kind             Kind
+	Format           Format
 }
 
 // Reset clears r for reuse without allocating.

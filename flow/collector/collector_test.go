@@ -24,7 +24,7 @@ func TestDeliversAndCountsPerExporter(t *testing.T) {
 	cfg.NetFlowListen = ":0" // dual stack: IPv4 sources arrive as ::ffff:a.b.c.d and must be unmapped
 	cfg.DefaultSamplingRate = 10
 	cfg.BatchRecords = 4
-	nf, sf := &fakeDecoder{kind: flow.KindNetFlowV9}, &fakeDecoder{kind: flow.KindSFlowV5}
+	nf, sf := &fakeDecoder{kind: flow.FormatNetFlowV9}, &fakeDecoder{kind: flow.FormatSFlowV5}
 	consumer := &collectingConsumer{}
 	c := startCollector(t, cfg, Decoders{NetFlow: nf, NetFlowInOrder: fakeInOrder, SFlow: sf, SFlowInOrder: fakeInOrder}, consumer)
 

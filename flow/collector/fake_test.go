@@ -51,7 +51,7 @@ const fakeLen = 10
 type fakeDecoder struct {
 	installed [256]atomic.Bool
 	decoded   atomic.Uint64
-	kind      flow.Kind
+	kind      flow.Format
 }
 
 func (d *fakeDecoder) Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
@@ -90,7 +90,7 @@ func (d *fakeDecoder) Decode(dg *flow.Datagram, rec *flow.Record, sink flow.Sink
 		rec.Packets = packets
 		rec.Bytes = packets * fakeBytesPerPkt
 		rec.SamplingRate = uint32(p[7])
-		rec.Kind = d.kind
+		rec.Format = d.kind
 		sink.Record(rec)
 		if p[4] == fakePanic {
 			panic("fake decoder: hostile datagram")

@@ -225,5 +225,5 @@ func copyRecord(dst, src *flow.Record) {
 	dst.Packets, dst.Bytes = src.Packets, src.Bytes
 	dst.SamplingRate, dst.ObservationDomain, dst.InIf, dst.OutIf = src.SamplingRate, src.ObservationDomain, src.InIf, src.OutIf
 	dst.SrcPort, dst.DstPort, dst.Proto, dst.TCPFlags = src.SrcPort, src.DstPort, src.Proto, src.TCPFlags
-	dst.Fragment, dst.Kind = src.Fragment, src.Kind
+	dst.Fragment, dst.Format = src.Fragment, src.Format
 }

@@ -1,8 +1,14 @@
 package flowgen
 
-import "fmt"
+import (
+	"fmt"
 
-// Format is an export wire format the encoder can produce.
+	"github.com/flowshield/flowshield/flow"
+)
+
+// Format is an encoding the encoder can produce: a wire format (Flow
+// gives it as the flow.Format decoders report) and, for NetFlow v9 and
+// IPFIX, optionally RouterOS's template shape.
 type Format uint8
 
 const (
@@ -43,6 +49,22 @@ func ParseFormat(s string) (Format, error) {
 // Formats lists every format, for tests and help text.
 func Formats() []Format {
 	return []Format{FormatNetFlowV5, FormatNetFlowV9, FormatIPFIX, FormatSFlow, FormatRouterOSV9, FormatRouterOSIPFIX}
+}
+
+// Flow is the wire format f encodes, as decoders report it in
+// flow.Record.Format.
+func (f Format) Flow() flow.Format {
+	switch f {
+	case FormatNetFlowV5:
+		return flow.FormatNetFlowV5
+	case FormatNetFlowV9, FormatRouterOSV9:
+		return flow.FormatNetFlowV9
+	case FormatIPFIX, FormatRouterOSIPFIX:
+		return flow.FormatIPFIX
+	case FormatSFlow:
+		return flow.FormatSFlowV5
+	}
+	return flow.FormatUnknown
 }
 
 func (f Format) templated() bool {

@@ -275,7 +275,7 @@ func TestCapturesMatchGoflow2(t *testing.T) {
 func compareWithGoflow(t *testing.T, group, where string, got, want flow.Record) {
 	t.Helper()
 	// goflow2 sets no observation domain for v5; we use engine type/id.
-	if got.Kind == flow.KindNetFlowV5 {
+	if got.Format == flow.FormatNetFlowV5 {
 		want.ObservationDomain = got.ObservationDomain
 	}
 	switch group {
@@ -315,7 +315,7 @@ func compareWithGoflow(t *testing.T, group, where string, got, want flow.Record)
 		}
 		want.SamplingRate = got.SamplingRate
 	}
-	got.Exported, got.Kind = 0, 0 // goflow2 has no equivalent fields
+	got.Exported, got.Format = 0, 0 // goflow2 has no equivalent fields
 	if got != want {
 		t.Errorf("%s:\n got  %+v\n want %+v", where, got, want)
 	}

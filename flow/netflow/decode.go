@@ -150,10 +150,10 @@ func decodeData(dg *flow.Datagram, h *header, sc *scope, t *template, body []byt
 		End:               h.exported,
 		SamplingRate:      sc.samplingRate.Load(),
 		ObservationDomain: h.key.domain,
-		Kind:              flow.KindNetFlowV9,
+		Format:            flow.FormatNetFlowV9,
 	}
 	if h.key.version == 10 {
-		base.Kind = flow.KindIPFIX
+		base.Format = flow.FormatIPFIX
 	}
 	var samplers map[uint64]uint32
 	if t.sampler {

@@ -30,7 +30,7 @@ var scribbled = flow.Record{
 	DstAddr: netip.MustParseAddr("198.18.0.2"), Received: -1, Exported: -2, Start: -3, End: -4,
 	Packets: 1<<64 - 1, Bytes: 1<<64 - 2, SamplingRate: 0xdeadbeef, ObservationDomain: 0xfeedface,
 	InIf: 0xabcdef, OutIf: 0xfedcba, SrcPort: 0xaaaa, DstPort: 0x5555, Proto: 0xee, TCPFlags: 0xff,
-	Fragment: true, Kind: flow.KindSFlowV5,
+	Fragment: true, Format: flow.FormatSFlowV5,
 }
 
 func (s *scribbleSink) Record(r *flow.Record)           { s.recs = append(s.recs, *r); *r = scribbled }
@@ -174,6 +174,35 @@ func TestFastPathMatchesGenericOnFlowgen(t *testing.T) {
 						t.Fatal("no fast plan for the generator's templates")
 					}
 				})
+			}
+		}
+	}
+}
+
+// TestRecordFormat: every record carries the wire format it came in, as
+// the flow generator names it for the same encoding.
+func TestRecordFormat(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	for _, format := range flowgen.Formats() {
+		if format == flowgen.FormatSFlow {
+			continue
+		}
+		cfg := flowgen.DefaultEncoderConfiguration()
+		cfg.Format = format
+		enc, err := flowgen.NewEncoder(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, sink, rec := New(DefaultConfiguration()), &collectSink{}, flow.Record{}
+		for _, p := range enc.Datagrams(flowgenFlows(now, 0), now, nil) {
+			d.Decode(&flow.Datagram{Exporter: exporterA, Payload: p, Received: now.UnixNano()}, &rec, sink)
+		}
+		if len(sink.recs) == 0 {
+			t.Fatalf("%v: no records", format)
+		}
+		for _, r := range sink.recs {
+			if r.Format != format.Flow() {
+				t.Fatalf("%v: a record says %v, want %v", format, r.Format, format.Flow())
 			}
 		}
 	}

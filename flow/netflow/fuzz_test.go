@@ -261,7 +261,7 @@ func FuzzRecordsVsGoflow2(fz *testing.F) {
 			}
 			for j := range want {
 				got := sink.recs[j]
-				got.Exported, got.Kind = 0, 0
+				got.Exported, got.Format = 0, 0
 				if got != want[j] {
 					t.Fatalf("record %d (fields %v):\n got  %+v\n want %+v", j, fields, got, want[j])
 				}
@@ -341,7 +341,7 @@ func FuzzDecodeV5(fz *testing.F) {
 		}
 		rate := uint32(binary.BigEndian.Uint16(p[22:]) & 0x3fff)
 		for _, r := range sink.recs {
-			if r.SamplingRate != rate || r.Kind != flow.KindNetFlowV5 || r.Exporter != exporterA || !r.SrcAddr.Is4() {
+			if r.SamplingRate != rate || r.Format != flow.FormatNetFlowV5 || r.Exporter != exporterA || !r.SrcAddr.Is4() {
 				t.Fatalf("record %+v", r)
 			}
 		}

@@ -207,7 +207,7 @@ func TestRouterOSV9(t *testing.T) {
 		SrcAddr: netip.MustParseAddr("198.51.100.2"), DstAddr: netip.MustParseAddr("203.0.113.7"),
 		Start: secs*1e9 - 5000*1e6, End: secs*1e9 - 1000*1e6,
 		Packets: 3, Bytes: 300, SamplingRate: 512, InIf: 2, OutIf: 3,
-		SrcPort: 40002, DstPort: 53, Proto: 17, Kind: flow.KindNetFlowV9,
+		SrcPort: 40002, DstPort: 53, Proto: 17, Format: flow.FormatNetFlowV9,
 	}
 	if r != want {
 		t.Errorf("got  %+v\nwant %+v", r, want)
@@ -238,7 +238,7 @@ func TestRouterOSIPFIX(t *testing.T) {
 	if r.Start != int64(sysInit+9_000_000)*1e6 || r.End != int64(sysInit+9_500_000)*1e6 {
 		t.Errorf("times %d..%d, want from systemInitTimeMilliseconds", r.Start, r.End)
 	}
-	if r.SamplingRate != 100 || r.Kind != flow.KindIPFIX || r.Packets != 2 || r.Bytes != 152 || r.SrcAddr != fs.src {
+	if r.SamplingRate != 100 || r.Format != flow.FormatIPFIX || r.Packets != 2 || r.Bytes != 152 || r.SrcAddr != fs.src {
 		t.Errorf("record %+v", r)
 	}
 }
@@ -279,7 +279,7 @@ func TestV5(t *testing.T) {
 		SrcAddr: netip.MustParseAddr("10.0.0.1"), DstAddr: netip.MustParseAddr("192.0.2.1"),
 		Start: secs*1e9 - 2000*1e6, End: secs*1e9 - 1000*1e6, Packets: 2, Bytes: 128,
 		SamplingRate: 100, ObservationDomain: 0x0102, InIf: 3, OutIf: 4,
-		SrcPort: 1025, DstPort: 80, Proto: 6, TCPFlags: flow.TCPFlagSYN, Kind: flow.KindNetFlowV5,
+		SrcPort: 1025, DstPort: 80, Proto: 6, TCPFlags: flow.TCPFlagSYN, Format: flow.FormatNetFlowV5,
 	}
 	if r != want {
 		t.Errorf("got  %+v\nwant %+v", r, want)

@@ -29,7 +29,7 @@ func decodeV5(dg *flow.Datagram, rec *flow.Record, sink flow.Sink) {
 		// 14 bits: at most 16,383, always within flow.MaxSamplingRate.
 		SamplingRate:      uint32(binary.BigEndian.Uint16(p[22:]) & 0x3fff),
 		ObservationDomain: uint32(p[20])<<8 | uint32(p[21]), // engine type, engine id
-		Kind:              flow.KindNetFlowV5,
+		Format:            flow.FormatNetFlowV5,
 	}
 	p = p[v5HeaderLen : v5HeaderLen+count*v5RecordLen]
 	for len(p) >= v5RecordLen {

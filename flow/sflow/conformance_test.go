@@ -87,7 +87,7 @@ func TestConformanceTshark(t *testing.T) {
 			}
 			for i, w := range want {
 				g := got.records[i]
-				g.Exporter, g.Received, g.Start, g.End, g.ObservationDomain, g.Kind = netip.Addr{}, 0, 0, 0, 0, 0
+				g.Exporter, g.Received, g.Start, g.End, g.ObservationDomain, g.Format = netip.Addr{}, 0, 0, 0, 0, 0
 				if g != w {
 					t.Errorf("sample %d\n   got %+v\ntshark %+v", i, g, w)
 				}

@@ -225,7 +225,7 @@ func (d *Decoder) decodeFlowSample(format uint32, s []byte, dg *flow.Datagram, s
 		End:               dg.Received,
 		Packets:           1,
 		ObservationDomain: subAgent,
-		Kind:              flow.KindSFlowV5,
+		Format:            flow.FormatSFlowV5,
 	}
 	var n, off int
 	var rate uint32

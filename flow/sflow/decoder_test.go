@@ -37,7 +37,7 @@ var (
 func TestDecodeRecords(t *testing.T) {
 	base := flow.Record{
 		Exporter: exporter, Received: received, Start: received, End: received,
-		Packets: 1, Kind: flow.KindSFlowV5, ObservationDomain: 77, SamplingRate: 512,
+		Packets: 1, Format: flow.FormatSFlowV5, ObservationDomain: 77, SamplingRate: 512,
 		InIf: 3, OutIf: 5,
 	}
 	with := func(f func(r *flow.Record)) flow.Record { r := base; f(&r); return r }

@@ -60,7 +60,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%d records from %d bytes", len(s.records), len(payload))
 		}
 		for _, r := range s.records {
-			if r.Packets != 1 || r.Kind != flow.KindSFlowV5 || r.Exporter != exporter || r.Start != received ||
+			if r.Packets != 1 || r.Format != flow.FormatSFlowV5 || r.Exporter != exporter || r.Start != received ||
 				r.SamplingRate > flow.MaxSamplingRate {
 				t.Fatalf("bad record %+v", r)
 			}

@@ -180,8 +180,8 @@ func diffGoflow(t *testing.T, ours []flow.Record, res goflowResult) int {
 		if want.SamplingRate > flow.MaxSamplingRate {
 			want.SamplingRate = 0 // goflow2 believes any rate; we do not
 		}
-		if m.Packets != 1 || g.Packets != 1 || g.Kind != flow.KindSFlowV5 {
-			t.Errorf("sample %d: packets ours %d goflow2 %d, kind %v", i, g.Packets, m.Packets, g.Kind)
+		if m.Packets != 1 || g.Packets != 1 || g.Format != flow.FormatSFlowV5 {
+			t.Errorf("sample %d: packets ours %d goflow2 %d, kind %v", i, g.Packets, m.Packets, g.Format)
 		}
 		if g.SamplingRate != want.SamplingRate || g.InIf != want.InIf || g.OutIf != want.OutIf {
 			t.Errorf("sample %d: rate/in/out ours %d/%d/%d goflow2 %d/%d/%d", i,

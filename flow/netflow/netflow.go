@@ -57,10 +57,11 @@
 package netflow
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,15 +316,13 @@ func (d *Decoder) Exporters() []ExporterTemplates {
 			TimeoutsAnnounced: s.timeoutsAt.Load(),
 		})
 	})
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if c := a.Exporter.Compare(b.Exporter); c != 0 {
-			return c < 0
-		}
-		if a.Version != b.Version {
-			return a.Version < b.Version
-		}
-		return a.ObservationDomain < b.ObservationDomain
+	slices.SortFunc(out, func(a, b ExporterTemplates) int {
+		return scopeOrder(a.Exporter, a.Version, a.ObservationDomain, b.Exporter, b.Version, b.ObservationDomain)
 	})
 	return out
+}
+
+// scopeOrder orders template scopes by exporter, version, then domain.
+func scopeOrder(ae netip.Addr, av uint16, ad uint32, be netip.Addr, bv uint16, bd uint32) int {
+	return cmp.Or(ae.Compare(be), cmp.Compare(av, bv), cmp.Compare(ad, bd))
 }

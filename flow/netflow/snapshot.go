@@ -3,9 +3,10 @@ package netflow
 // Template snapshots: what the store keeps across restarts.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"maps"
-	"sort"
+	"slices"
 
 	"github.com/flowshield/flowshield/flow"
 )
@@ -33,18 +34,9 @@ func (d *Decoder) SnapshotTemplates() []SavedTemplate {
 			})
 		}
 	})
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if c := a.Exporter.Compare(b.Exporter); c != 0 {
-			return c < 0
-		}
-		if a.Version != b.Version {
-			return a.Version < b.Version
-		}
-		if a.ObservationDomain != b.ObservationDomain {
-			return a.ObservationDomain < b.ObservationDomain
-		}
-		return a.TemplateID < b.TemplateID
+	slices.SortFunc(out, func(a, b SavedTemplate) int {
+		return cmp.Or(scopeOrder(a.Exporter, a.Version, a.ObservationDomain, b.Exporter, b.Version, b.ObservationDomain),
+			cmp.Compare(a.TemplateID, b.TemplateID))
 	})
 	return out
 }

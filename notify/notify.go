@@ -94,7 +94,7 @@ type SinkStats struct {
 	Failed  uint64 // given up: script error, non-zero exit or timeout; HTTP error after the retries
 	Dropped uint64 // queue full, or still queued at Stop: the sum of DroppedByKind
 	// DroppedByKind breaks Dropped down by event kind; it has every kind
-	// the sink takes, zero or not.
+	// the sink takes, zero or not, and any other it dropped.
 	DroppedByKind map[Kind]uint64
 	// Superseded counts the dropped bans that a later queued unban of the
 	// same prefix and direction made moot (also in Dropped): harmless.
@@ -125,18 +125,21 @@ type sink struct {
 	queue *queue
 	d     deliverer
 	c     sinkCounters
-	// droppedKind has a counter per kind the sink takes; read-only after
-	// New (another kind gets one from the set when first dropped).
+	set   *metrics.Set
+	// droppedKind has a counter per kind the sink takes from New on, and
+	// one per other kind once dropped.
+	mu          sync.Mutex
 	droppedKind map[Kind]*metrics.Counter
-	set         *metrics.Set
 	lastWarn    atomic.Int64 // unix nanoseconds of the last "queue full" warning
 }
 
 func (s *sink) stats() SinkStats {
+	s.mu.Lock()
 	byKind := make(map[Kind]uint64, len(s.droppedKind))
 	for k, c := range s.droppedKind {
 		byKind[k] = c.Get()
 	}
+	s.mu.Unlock()
 	return SinkStats{
 		Sent: s.c.sent.Get(), Failed: s.c.failed.Get(), Dropped: s.c.dropped.Get(), DroppedByKind: byKind,
 		Superseded: s.c.superseded.Get(), Retries: s.c.retries.Get(), Skipped: s.c.skipped.Get(),
@@ -150,10 +153,13 @@ func (s *sink) dropped(e Event, superseded bool) {
 	if superseded {
 		s.c.superseded.Inc()
 	}
+	s.mu.Lock()
 	c := s.droppedKind[e.Kind]
 	if c == nil {
 		c = s.set.GetOrCreateCounter(droppedKindName(s.name, e.Kind))
+		s.droppedKind[e.Kind] = c
 	}
+	s.mu.Unlock()
 	c.Inc()
 }
 

@@ -306,6 +306,9 @@ func TestQueueOverflowBeforeStart(t *testing.T) {
 		`flowshield_notify_dropped_total{sink="script"} 3`,
 		`flowshield_notify_dropped_total{sink="webhook"} 3`,
 		`flowshield_notify_queue_length{sink="script"} 2`,
+		`flowshield_notify_dropped_events_total{sink="script",event="ban"} 3`,
+		`flowshield_notify_dropped_events_total{sink="script",event="unban"} 0`,
+		`flowshield_notify_superseded_bans_total{sink="webhook"} 0`,
 	} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("metrics lack %q:\n%s", line, b.String())

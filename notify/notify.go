@@ -5,7 +5,14 @@
 // Every sink has its own bounded queue and one worker, so events reach a
 // sink in the order they happened (a script sees ban before unban) and a
 // slow or dead sink delays neither the others nor the caller: Notify never
-// blocks, and when a queue is full the event is dropped and counted.
+// blocks. When a queue is full, informational events go first and unbans
+// and attack ends are never dropped to make room for bans (queue.go has
+// the rules); every drop is counted per sink and per event kind.
+//
+// The script runs with a clean environment (scriptEnv): PATH, HOME, the
+// locale and time zone, and the proxy and CA settings its HTTP tools need,
+// and no FLOWSHIELD_ variable at all, since several hold secrets (router
+// password, API token, webhook URLs) or name secret files.
 //
 // What each sink gets:
 //   - script: ban, unban and attack_details of one host or prefix; group
@@ -44,7 +51,9 @@ type Configuration struct {
 	SlackURL      string        // SLACK_WEBHOOK_URL
 	SlackEvents   []Kind        // what Slack gets; nil: DefaultSlackEvents
 
-	QueueSize    int           // per sink
+	// QueueSize bounds each sink's queue; unbans and attack ends may use
+	// as many slots again (queue.go).
+	QueueSize    int
 	Retries      int           // HTTP retries after the first attempt; 0: the default, <0: none
 	RetryBackoff time.Duration // first retry delay, doubled each time ...
 	RetryMax     time.Duration // ... up to this
@@ -81,13 +90,19 @@ const (
 
 // SinkStats count what one sink did since start.
 type SinkStats struct {
-	Sent     uint64 // delivered (script: exit status 0)
-	Failed   uint64 // given up: script error, non-zero exit or timeout; HTTP error after the retries
-	Dropped  uint64 // queue full, or still queued at Stop
-	Retries  uint64 // HTTP attempts after the first
-	Skipped  uint64 // script: events with no address to pass
-	Timeouts uint64 // script: killed after ScriptTimeout (also counted in Failed)
-	Queued   int    // waiting now
+	Sent    uint64 // delivered (script: exit status 0)
+	Failed  uint64 // given up: script error, non-zero exit or timeout; HTTP error after the retries
+	Dropped uint64 // queue full, or still queued at Stop: the sum of DroppedByKind
+	// DroppedByKind breaks Dropped down by event kind; it has every kind
+	// the sink takes, zero or not, and any other it dropped.
+	DroppedByKind map[Kind]uint64
+	// Superseded counts the dropped bans that a later queued unban of the
+	// same prefix and direction made moot (also in Dropped): harmless.
+	Superseded uint64
+	Retries    uint64 // HTTP attempts after the first
+	Skipped    uint64 // script: events with no address to pass
+	Timeouts   uint64 // script: killed after ScriptTimeout (also counted in Failed)
+	Queued     int    // waiting now
 }
 
 // Stats of every sink; a disabled sink reads zero.
@@ -102,24 +117,61 @@ type deliverer interface {
 }
 
 type sinkCounters struct {
-	sent, failed, dropped, retries, skipped, timeouts *metrics.Counter
+	sent, failed, dropped, superseded, retries, skipped, timeouts *metrics.Counter
 }
 
 type sink struct {
-	name     string
-	queue    chan Event
-	d        deliverer
-	c        sinkCounters
-	lastWarn atomic.Int64 // unix nanoseconds of the last "queue full" warning
+	name  string
+	queue *queue
+	d     deliverer
+	c     sinkCounters
+	set   *metrics.Set
+	// droppedKind has a counter per kind the sink takes from New on, and
+	// one per other kind once dropped.
+	mu          sync.Mutex
+	droppedKind map[Kind]*metrics.Counter
+	lastWarn    atomic.Int64 // unix nanoseconds of the last "queue full" warning
 }
 
 func (s *sink) stats() SinkStats {
+	s.mu.Lock()
+	byKind := make(map[Kind]uint64, len(s.droppedKind))
+	for k, c := range s.droppedKind {
+		byKind[k] = c.Get()
+	}
+	s.mu.Unlock()
 	return SinkStats{
-		Sent: s.c.sent.Get(), Failed: s.c.failed.Get(), Dropped: s.c.dropped.Get(),
-		Retries: s.c.retries.Get(), Skipped: s.c.skipped.Get(), Timeouts: s.c.timeouts.Get(),
-		Queued: len(s.queue),
+		Sent: s.c.sent.Get(), Failed: s.c.failed.Get(), Dropped: s.c.dropped.Get(), DroppedByKind: byKind,
+		Superseded: s.c.superseded.Get(), Retries: s.c.retries.Get(), Skipped: s.c.skipped.Get(),
+		Timeouts: s.c.timeouts.Get(), Queued: s.queue.len(),
 	}
 }
+
+// dropped counts an event the sink will never get.
+func (s *sink) dropped(e Event, superseded bool) {
+	s.c.dropped.Inc()
+	if superseded {
+		s.c.superseded.Inc()
+	}
+	s.mu.Lock()
+	c := s.droppedKind[e.Kind]
+	if c == nil {
+		c = s.set.GetOrCreateCounter(droppedKindName(s.name, e.Kind))
+		s.droppedKind[e.Kind] = c
+	}
+	s.mu.Unlock()
+	c.Inc()
+}
+
+func droppedKindName(sink string, k Kind) string {
+	return fmt.Sprintf(`flowshield_notify_dropped_events_total{sink=%q,event=%q}`, sink, k)
+}
+
+// allKinds are the kinds the webhook takes.
+var allKinds = []Kind{KindAttackStart, KindAttackDetails, KindBan, KindBanSkipped, KindUnban, KindAttackEnd}
+
+// scriptKinds are the kinds the script takes.
+var scriptKinds = []Kind{KindBan, KindUnban, KindAttackDetails}
 
 // Notifier queues events for the configured sinks.
 type Notifier struct {
@@ -128,7 +180,7 @@ type Notifier struct {
 	set   *metrics.Set
 	sinks []*sink
 
-	mu      sync.RWMutex // guards stopped against Notify's sends on closing queues
+	mu      sync.Mutex // guards started, stopped and cancel
 	stopped bool
 	started bool
 	cancel  context.CancelFunc
@@ -175,12 +227,12 @@ func New(cfg Configuration, log *slog.Logger) *Notifier {
 		client = &http.Client{Timeout: cfg.HTTPTimeout}
 	}
 	if cfg.Script != "" {
-		n.addSink(SinkScript, func(c sinkCounters) deliverer {
+		n.addSink(SinkScript, scriptKinds, func(c sinkCounters) deliverer {
 			return &scriptRunner{path: cfg.Script, timeout: cfg.ScriptTimeout, log: n.log, c: c}
 		})
 	}
 	if cfg.WebhookURL != "" {
-		n.addSink(SinkWebhook, func(c sinkCounters) deliverer {
+		n.addSink(SinkWebhook, allKinds, func(c sinkCounters) deliverer {
 			return &httpPoster{
 				url: cfg.WebhookURL, client: client, cfg: &n.cfg, c: c,
 				accept: func(Event) bool { return true }, body: webhookBody,
@@ -189,7 +241,7 @@ func New(cfg Configuration, log *slog.Logger) *Notifier {
 	}
 	if cfg.SlackURL != "" {
 		kinds := slices.Clone(cfg.SlackEvents)
-		n.addSink(SinkSlack, func(c sinkCounters) deliverer {
+		n.addSink(SinkSlack, kinds, func(c sinkCounters) deliverer {
 			return &httpPoster{
 				url: cfg.SlackURL, client: client, cfg: &n.cfg, c: c,
 				accept: func(e Event) bool { return slices.Contains(kinds, e.Kind) }, body: slackBody,
@@ -199,19 +251,23 @@ func New(cfg Configuration, log *slog.Logger) *Notifier {
 	return n
 }
 
-func (n *Notifier) addSink(name string, mk func(sinkCounters) deliverer) {
+func (n *Notifier) addSink(name string, kinds []Kind, mk func(sinkCounters) deliverer) {
 	label := func(metric string) string { return fmt.Sprintf(`flowshield_notify_%s{sink=%q}`, metric, name) }
 	c := sinkCounters{
-		sent:     n.set.GetOrCreateCounter(label("sent_total")),
-		failed:   n.set.GetOrCreateCounter(label("failed_total")),
-		dropped:  n.set.GetOrCreateCounter(label("dropped_total")),
-		retries:  n.set.GetOrCreateCounter(label("retries_total")),
-		skipped:  n.set.GetOrCreateCounter(label("skipped_total")),
-		timeouts: n.set.GetOrCreateCounter(label("timeouts_total")),
+		sent:       n.set.GetOrCreateCounter(label("sent_total")),
+		failed:     n.set.GetOrCreateCounter(label("failed_total")),
+		dropped:    n.set.GetOrCreateCounter(label("dropped_total")),
+		superseded: n.set.GetOrCreateCounter(label("superseded_bans_total")),
+		retries:    n.set.GetOrCreateCounter(label("retries_total")),
+		skipped:    n.set.GetOrCreateCounter(label("skipped_total")),
+		timeouts:   n.set.GetOrCreateCounter(label("timeouts_total")),
 	}
-	s := &sink{name: name, queue: make(chan Event, n.cfg.QueueSize), c: c}
+	s := &sink{name: name, queue: newQueue(n.cfg.QueueSize), c: c, set: n.set, droppedKind: map[Kind]*metrics.Counter{}}
+	for _, k := range kinds {
+		s.droppedKind[k] = n.set.GetOrCreateCounter(droppedKindName(name, k))
+	}
 	s.d = mk(c)
-	n.set.GetOrCreateGauge(label("queue_length"), func() float64 { return float64(len(s.queue)) })
+	n.set.GetOrCreateGauge(label("queue_length"), func() float64 { return float64(s.queue.len()) })
 	n.sinks = append(n.sinks, s)
 }
 
@@ -251,7 +307,7 @@ func (n *Notifier) Stop() {
 	}
 	n.stopped = true
 	for _, s := range n.sinks {
-		close(s.queue)
+		s.queue.close()
 	}
 	started, cancel := n.started, n.cancel
 	n.mu.Unlock()
@@ -276,8 +332,8 @@ func (n *Notifier) Stop() {
 // dropRest counts what the workers did not take. Queues are closed.
 func (n *Notifier) dropRest() {
 	for _, s := range n.sinks {
-		for range s.queue {
-			s.c.dropped.Inc()
+		for _, e := range s.queue.takeAll() {
+			s.dropped(e, false)
 		}
 	}
 }
@@ -285,35 +341,30 @@ func (n *Notifier) dropRest() {
 func (n *Notifier) work(ctx context.Context, s *sink) {
 	defer n.wg.Done()
 	for {
-		select {
-		case <-ctx.Done():
+		e, ok := s.queue.pop(ctx)
+		if !ok {
 			return
-		case e, ok := <-s.queue:
-			if !ok {
-				return
-			}
-			if ctx.Err() != nil {
-				s.c.dropped.Inc()
-				return
-			}
-			if err := s.d.deliver(ctx, e); err != nil {
-				s.c.failed.Inc()
-				n.log.Warn("notification failed", "sink", s.name, "event", e.Kind, "attack_id", e.AttackID, "ip", e.Target(), "error", err)
-				continue
-			}
-			s.c.sent.Inc()
 		}
+		if ctx.Err() != nil {
+			s.dropped(e, false)
+			return
+		}
+		if err := s.d.deliver(ctx, e); err != nil {
+			s.c.failed.Inc()
+			n.log.Warn("notification failed", "sink", s.name, "event", e.Kind, "attack_id", e.AttackID, "ip", e.Target(), "error", err)
+			continue
+		}
+		s.c.sent.Inc()
 	}
 }
 
 // Notify queues e for every sink that takes it, without waiting: a full
-// queue drops the event and counts it. A zero Time becomes now.
+// queue drops an event (this one or an earlier one, by the rules of
+// queue.go) and counts it. A zero Time becomes now.
 func (n *Notifier) Notify(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
 	for _, s := range n.sinks {
 		if !s.d.accepts(e) {
 			if s.name == SinkScript && isScriptKind(e.Kind) {
@@ -321,28 +372,33 @@ func (n *Notifier) Notify(e Event) {
 			}
 			continue
 		}
-		if n.stopped {
-			s.c.dropped.Inc()
+		d, dropped := s.queue.push(e)
+		if !dropped {
 			continue
 		}
-		select {
-		case s.queue <- e:
-		default:
-			s.c.dropped.Inc()
-			n.warnDrop(s)
+		s.dropped(d.e, d.superseded)
+		if !d.closed {
+			n.warnDrop(s, d)
 		}
 	}
 }
 
 // warnDrop logs a full queue at most once a minute per sink: a flood of
-// drops must not flood the log (the counter has them all).
-func (n *Notifier) warnDrop(s *sink) {
+// drops must not flood the log (the counters have them all). The loss of
+// an unban is an error: the script's router keeps that ban.
+func (n *Notifier) warnDrop(s *sink, d drop) {
+	if d.e.Kind == KindUnban {
+		n.log.Error("notification queue full of unbans, one is lost", "sink", s.name, "ip", d.e.Target(),
+			"direction", d.e.Direction, "queue_limit", s.queue.limit)
+		return
+	}
 	now := time.Now().UnixNano()
 	last := s.lastWarn.Load()
 	if now-last < int64(time.Minute) || !s.lastWarn.CompareAndSwap(last, now) {
 		return
 	}
-	n.log.Warn("notification queue full, dropping", "sink", s.name, "queue_size", cap(s.queue), "dropped_total", s.c.dropped.Get())
+	n.log.Warn("notification queue full, dropping", "sink", s.name, "queue_size", s.queue.size,
+		"event", d.e.Kind, "dropped_total", s.c.dropped.Get())
 }
 
 // Stats reads the counters.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,46 @@ func scriptCommand(script string) (string, []string) {
 	return f[0], f[1:]
 }
 
+// scriptEnvKeys are the variables the script inherits, when set: what
+// finds programs and files (PATH, HOME, TMPDIR, SHELL, USER, LOGNAME), the
+// locale and time zone (LANG, LANGUAGE, LC_*, TZ) for its dates and text,
+// and what its HTTP tools need to get out (proxies, CA certificates: the
+// operator's own settings, which FastNetMon's curl-based scripts need
+// behind an egress proxy). Nothing else: the contract gives the script its
+// arguments and standard input, and FastNetMon's scripts read no variable
+// of the daemon's. No FLOWSHIELD_ variable is passed, not even harmless
+// ones: several hold secrets (ROUTEROS_PASSWORD, API_TOKEN, the webhook
+// URLs) or name secret files (*_FILE), and an allowlist of harmless
+// FLOWSHIELD_ names would have to follow every new setting.
+var scriptEnvKeys = []string{
+	"PATH", "HOME", "TMPDIR", "SHELL", "USER", "LOGNAME",
+	"LANG", "LANGUAGE", "TZ",
+	"http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+}
+
+// defaultPath is the script's PATH when flowshield has none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// scriptEnv is the script's environment taken from environ (KEY=VALUE
+// entries): the scriptEnvKeys and LC_* variables set there, and a PATH.
+func scriptEnv(environ []string) []string {
+	var env []string
+	hasPath := false
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !(slices.Contains(scriptEnvKeys, k) || strings.HasPrefix(k, "LC_")) {
+			continue
+		}
+		hasPath = hasPath || k == "PATH"
+		env = append(env, kv)
+	}
+	if !hasPath {
+		env = append(env, "PATH="+defaultPath)
+	}
+	return env
+}
+
 type scriptRunner struct {
 	path    string
 	timeout time.Duration
@@ -81,6 +122,7 @@ func (r *scriptRunner) deliver(ctx context.Context, e Event) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, append(pre, args...)...)
+	cmd.Env = scriptEnv(os.Environ())
 	if e.Kind != KindUnban {
 		cmd.Stdin = strings.NewReader(stdin)
 	} // unban: no details, stdin is /dev/null

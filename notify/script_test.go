@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -80,9 +81,9 @@ func hostEvent(k Kind) Event {
 // The contract: the script receives exactly IP DIRECTION PPS ACTION, and
 // the details on stdin for ban and attack_details (none for unban).
 func TestScriptArgumentsAndStdin(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("NOTIFY_TEST_DIR", dir)
-	n := startNotifier(t, Configuration{Script: installScript(t, "record.sh")})
+	script := installScript(t, "record.sh")
+	dir := filepath.Dir(script)
+	n := startNotifier(t, Configuration{Script: script})
 	out := hostEvent(KindBan)
 	out.Direction = detect.Out
 	out.IP = netip.MustParseAddr("2001:db8::5")
@@ -118,8 +119,6 @@ func TestScriptArgumentsAndStdin(t *testing.T) {
 }
 
 func TestScriptSkipsWhatItDoesNotGet(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("NOTIFY_TEST_DIR", dir)
 	n := New(Configuration{Script: installScript(t, "record.sh")}, nil)
 	group := hostEvent(KindBan)
 	group.IP = netip.Addr{}
@@ -135,7 +134,8 @@ func TestScriptSkipsWhatItDoesNotGet(t *testing.T) {
 // FastNetMon's own Slack script, unchanged but for curl, gets what it did
 // from FastNetMon.
 func TestFastNetMonSlackScript(t *testing.T) {
-	dir := t.TempDir()
+	script := installScript(t, "notify_with_slack.sh")
+	dir := filepath.Dir(script)
 	bin := t.TempDir()
 	stub := func(name, body string) {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
@@ -143,10 +143,9 @@ func TestFastNetMonSlackScript(t *testing.T) {
 		}
 	}
 	stub("dig", "echo victim.example.\n")
-	stub("mail", `printf '%s\n' "$@" > "$NOTIFY_TEST_DIR/mail.args"; cat > "$NOTIFY_TEST_DIR/mail.stdin"`+"\n")
+	stub("mail", fmt.Sprintf(`printf '%%s\n' "$@" > %q; cat > %q`+"\n", filepath.Join(dir, "mail.args"), filepath.Join(dir, "mail.stdin")))
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	t.Setenv("NOTIFY_TEST_DIR", dir)
-	n := startNotifier(t, Configuration{Script: installScript(t, "notify_with_slack.sh")})
+	n := startNotifier(t, Configuration{Script: script})
 
 	// ban: the details reach mail and the Slack payload, red.
 	n.Notify(hostEvent(KindBan))
@@ -204,7 +203,6 @@ func TestFastNetMonSlackScript(t *testing.T) {
 
 func TestScriptFailureAndTimeout(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("NOTIFY_TEST_DIR", dir)
 
 	t.Run("non-zero exit", func(t *testing.T) {
 		n := startNotifier(t, Configuration{Script: installScript(t, "fail.sh")})
@@ -222,7 +220,8 @@ func TestScriptFailureAndTimeout(t *testing.T) {
 		}
 	})
 	t.Run("timeout kills the process group", func(t *testing.T) {
-		n := startNotifier(t, Configuration{Script: installScript(t, "hang.sh"), ScriptTimeout: 300 * time.Millisecond})
+		script := installScript(t, "hang.sh")
+		n := startNotifier(t, Configuration{Script: script, ScriptTimeout: 300 * time.Millisecond})
 		start := time.Now()
 		n.Notify(hostEvent(KindBan))
 		st := waitDone(t, n, scriptStats, 1)
@@ -232,7 +231,7 @@ func TestScriptFailureAndTimeout(t *testing.T) {
 		if st.Failed != 1 || st.Timeouts != 1 {
 			t.Fatalf("stats = %+v, want 1 failed by timeout", st)
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(dir, "child"))))
+		pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(filepath.Dir(script), "child"))))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,10 +11,14 @@
 // snapshots; with that, a quiet hour writes well under 2 MB (see
 // TestSteadyStateWriteBytes).
 //
+// The attack history is bounded in count and bytes (Options.History*) and
+// its details shed first, so an attack storm cannot fill the flash. A write
+// the store cannot commit returns a *WriteError, counted in Stats.
+//
 // Bans (BanRecord) and the attack history (AttackRecord) are typed
 // records whose disk form is the store's own (bans.go, history_record.go),
 // not an API's; records an earlier version wrote stay readable
-// (history_legacy.go). Templates and baselines are the callers' bytes.
+// (history_record.go). Templates and baselines are the callers' bytes.
 //
 // A damaged file is never fatal: Open moves it aside as
 // flowshield.db.corrupt-<timestamp>, logs it, and starts a fresh one; the
@@ -63,6 +67,20 @@ var (
 // holds the database file longer than Options.LockTimeout.
 var ErrLocked = errors.New("database file is locked by another process")
 
+// WriteError is a write the store could not commit: the disk is full,
+// read-only or failing, or the store is closed. Nothing of the batch was
+// written. Callers tell it with errors.As (an HTTP API answers 503: the
+// request was fine, the store is not); Stats.WriteFailures counts them.
+type WriteError struct {
+	Op   string // what was written, e.g. "saving bans"
+	Path string // the database file
+	Err  error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("%s in %s: %v", e.Op, e.Path, e.Err) }
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
 // Options tune Open.
 type Options struct {
 	// LockTimeout bounds the wait for the file lock; another flowshield using
@@ -76,6 +94,17 @@ type Options struct {
 	// HistoryMaxCount is a hard cap that protects the flash when a storm of
 	// attacks would otherwise keep everything of the last 24 hours.
 	HistoryMaxCount int
+	// HistoryMaxBytes bounds the history's keys and values (both buckets)
+	// beyond the HistoryMinCount most recently ended attacks, which are
+	// always kept whole: past it the oldest ended lose their details, then
+	// go (see trimPlan). The default, 64 MiB, holds the 1,000 kept whole
+	// (~12.5 KB each with a 40-flow sample), the summaries (~230 bytes) of
+	// HistoryMaxCount attacks, and details for a few thousand more: so the
+	// contract's 24 hours hold for up to 100,000 attacks a day. bbolt
+	// never shrinks its file, but reuses its free pages: in a storm the
+	// file stays under 2 x HistoryMaxBytes (measured: 81 MiB after 20,000
+	// attacks, 97 MiB after 60,000 and after 100,000; TestAttackStormFileSize).
+	HistoryMaxBytes int64
 	Logger          *slog.Logger
 	// Now is the clock used for pruning and for the corrupt file's name.
 	Now func() time.Time
@@ -88,6 +117,7 @@ func DefaultOptions() Options {
 		HistoryMinAge:   24 * time.Hour,
 		HistoryMinCount: 1000,
 		HistoryMaxCount: 100_000,
+		HistoryMaxBytes: 64 << 20,
 	}
 }
 
@@ -95,9 +125,22 @@ func DefaultOptions() Options {
 type Stats struct {
 	Commits       uint64 // write transactions that changed something
 	SkippedWrites uint64 // batches that equalled the stored values: no commit
-	Pruned        uint64 // attack records removed by the history bounds
-	WriteErrors   uint64
+	// WriteFailures counts the writes that failed (each returned a
+	// *WriteError): the disk full, read-only or failing.
+	WriteFailures uint64
 	Undecodable   uint64 // stored bans and attacks that did not decode at a load
+
+	// The attack history now: its records (active and ended), and the
+	// bytes of their keys and values, details included.
+	HistoryRecords int64
+	HistoryBytes   int64
+	// HistoryDetailsShed counts the records that lost their details to
+	// HistoryMaxBytes (still listed), HistoryEvicted those removed whole by
+	// any bound, and HistoryEvictedEarly those of them that had ended
+	// within HistoryMinAge: the byte or count cap overrode the 24 hours.
+	HistoryDetailsShed  uint64
+	HistoryEvicted      uint64
+	HistoryEvictedEarly uint64
 }
 
 // Store is an open flowshield database. Its methods are safe for concurrent use.
@@ -108,15 +151,20 @@ type Store struct {
 	log       *slog.Logger
 	recovered string
 
-	commits, skipped, pruned, writeErrors, undecodable atomic.Uint64
+	commits, skipped, writeFailures, undecodable atomic.Uint64
+	evicted, evictedEarly, shed                  atomic.Uint64
 
-	// attacks is the number of history records, counted once at open and
-	// kept by the writers (bbolt has one writer at a time), so a save need
-	// not walk the history to know whether it is over its bounds.
-	attacks atomic.Int64
-	// lastPrune is when SaveAttacks last walked the history for records
-	// past their age (Unix ns): at most once a minute, unless over the hard cap.
+	// attacks and historyBytes are the history's records and bytes,
+	// measured at open and kept by the writers (bbolt has one writer at a
+	// time), so a save need not walk the history to know whether it is
+	// over its bounds.
+	attacks, historyBytes atomic.Int64
+	// lastPrune is when the history was last walked (Unix ns): for age, at
+	// most once a minute, unless over the hard cap or trimAt.
 	lastPrune atomic.Int64
+	// trimAt is the history's bytes past which a save walks it: at least
+	// HistoryMaxBytes, more when what the bound may not touch takes more.
+	trimAt atomic.Int64
 }
 
 // Open opens (or creates) the database at path. A damaged file is moved aside
@@ -136,6 +184,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.HistoryMaxCount < opts.HistoryMinCount {
 		opts.HistoryMaxCount = max(def.HistoryMaxCount, opts.HistoryMinCount)
 	}
+	if opts.HistoryMaxBytes <= 0 {
+		opts.HistoryMaxBytes = def.HistoryMaxBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -146,6 +197,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
 	s := &Store{path: path, opts: opts, log: opts.Logger.With("component", "storage", "file", path)}
+	s.trimAt.Store(opts.HistoryMaxBytes)
 
 	// A marker left by an open that never finished means the last process
 	// died inside bbolt's open (damage it could not report as an error):
@@ -312,6 +364,7 @@ func (s *Store) init() error {
 			}
 		}
 		s.attacks.Store(int64(tx.Bucket(bucketAttacks).Stats().KeyN))
+		s.historyBytes.Store(bucketBytes(tx.Bucket(bucketAttacks)) + bucketBytes(tx.Bucket(bucketAttackDetails)))
 		meta := tx.Bucket(bucketMeta)
 		if v := meta.Get(keySchema); len(v) == 8 {
 			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
@@ -342,10 +395,25 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// bucketBytes is the bytes of b's keys and values. The cursor reads the
+// leaf pages only: a large value's own pages are not touched.
+func bucketBytes(b *bolt.Bucket) int64 {
+	var n int64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n += int64(len(k) + len(v))
+	}
+	return n
+}
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), SkippedWrites: s.skipped.Load(), Pruned: s.pruned.Load(),
-		WriteErrors: s.writeErrors.Load(), Undecodable: s.undecodable.Load()}
+	return Stats{
+		Commits: s.commits.Load(), SkippedWrites: s.skipped.Load(),
+		WriteFailures: s.writeFailures.Load(), Undecodable: s.undecodable.Load(),
+		HistoryRecords: s.attacks.Load(), HistoryBytes: s.historyBytes.Load(),
+		HistoryDetailsShed: s.shed.Load(), HistoryEvicted: s.evicted.Load(), HistoryEvictedEarly: s.evictedEarly.Load(),
+	}
 }
 
 // SchemaVersion reads the file's schema version.
@@ -371,7 +439,8 @@ func (s *Store) view(ctx context.Context, what string, fn func(*bolt.Tx) error) 
 }
 
 // update commits fn unless changed (run first in a read transaction)
-// says the batch would change nothing.
+// says the batch would change nothing. A failure of the store is a
+// *WriteError, counted; a context that ended is not.
 func (s *Store) update(ctx context.Context, what string, changed func(*bolt.Tx) bool, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s in %s: %w", what, s.path, err)
@@ -379,7 +448,7 @@ func (s *Store) update(ctx context.Context, what string, changed func(*bolt.Tx) 
 	if changed != nil {
 		var c bool
 		if err := s.db.View(func(tx *bolt.Tx) error { c = changed(tx); return nil }); err != nil {
-			return fmt.Errorf("%s in %s: %w", what, s.path, err)
+			return s.writeFailed(what, err)
 		}
 		if !c {
 			s.skipped.Add(1)
@@ -387,11 +456,15 @@ func (s *Store) update(ctx context.Context, what string, changed func(*bolt.Tx) 
 		}
 	}
 	if err := s.db.Update(fn); err != nil {
-		s.writeErrors.Add(1)
-		return fmt.Errorf("%s in %s: %w", what, s.path, err)
+		return s.writeFailed(what, err)
 	}
 	s.commits.Add(1)
 	return nil
+}
+
+func (s *Store) writeFailed(what string, err error) error {
+	s.writeFailures.Add(1)
+	return &WriteError{Op: what, Path: s.path, Err: err}
 }
 
 // batchChanges reports whether putting put (nil value: delete) and deleting

@@ -6,15 +6,17 @@
 # notify_script_path). Changed for the test, and nothing else:
 #   1. the curl call: a shell function named curl (just below) shadows the
 #      binary and writes its arguments, each ended by a NUL byte, to
-#      $NOTIFY_TEST_DIR/curl.args and its standard input to
-#      $NOTIFY_TEST_DIR/curl.stdin instead of posting to Slack;
+#      curl.args next to the script and its standard input to curl.stdin
+#      instead of posting to Slack;
 #   2. slack_url is filled in, as the script's instructions tell every
 #      operator to do, with a loopback placeholder (never contacted).
 # The test puts stubs of dig and mail first in PATH; the script's text
 # calling them is unchanged.
 curl() {
-    printf '%s\0' "$@" > "${NOTIFY_TEST_DIR:?}/curl.args"
-    if [ -t 0 ]; then : > "${NOTIFY_TEST_DIR}/curl.stdin"; else cat > "${NOTIFY_TEST_DIR}/curl.stdin"; fi
+    local dir
+    dir=$(dirname "$0")
+    printf '%s\0' "$@" > "$dir/curl.args"
+    if [ -t 0 ]; then : > "$dir/curl.stdin"; else cat > "$dir/curl.stdin"; fi
 }
 # --- FastNetMon's script from here on ---
 

@@ -1,6 +1,6 @@
 // Package storage keeps flowshield's durable state in one bbolt file
 // (DATA_DIR/flowshield.db): the desired bans, the attack history, the
-// exporters' flow templates, baselines, and a schema version.
+// exporters' flow templates, and a schema version.
 //
 // The file usually lives on a router's flash, and bbolt rewrites at least a
 // meta page plus every touched leaf and branch page on each commit (about
@@ -18,7 +18,7 @@
 // Bans (BanRecord) and the attack history (AttackRecord) are typed
 // records whose disk form is the store's own (bans.go, history_record.go),
 // not an API's; records an earlier version wrote stay readable
-// (history_record.go). Templates and baselines are the callers' bytes.
+// (history_record.go). Templates are the callers' bytes.
 //
 // A damaged file is never fatal: Open moves it aside as
 // flowshield.db.corrupt-<timestamp>, logs it, and starts a fresh one; the
@@ -55,12 +55,11 @@ var (
 	// the updates at start and end rewrite a few hundred bytes, not 16 KB.
 	bucketAttackDetails = []byte("attack_details")
 	bucketTemplates     = []byte("templates")
-	bucketBaselines     = []byte("baselines")
 	bucketMeta          = []byte("meta")
 
 	keySchema = []byte("schema_version")
 
-	allBuckets = [][]byte{bucketBans, bucketAttacks, bucketAttackDetails, bucketTemplates, bucketBaselines, bucketMeta}
+	allBuckets = [][]byte{bucketBans, bucketAttacks, bucketAttackDetails, bucketTemplates, bucketMeta}
 )
 
 // ErrLocked is returned (wrapped, with the file name) when another process
@@ -544,14 +543,4 @@ func (s *Store) LoadTemplates(ctx context.Context) (map[string][]byte, error) {
 // them is cheap.
 func (s *Store) SaveTemplates(ctx context.Context, templates map[string][]byte) error {
 	return s.saveBatch(ctx, bucketTemplates, "saving templates", templates, nil)
-}
-
-// LoadBaselines returns the stored baselines.
-func (s *Store) LoadBaselines(ctx context.Context) (map[string][]byte, error) {
-	return s.loadAll(ctx, bucketBaselines, "loading baselines")
-}
-
-// SaveBaselines upserts baselines (a nil value deletes one) in one transaction.
-func (s *Store) SaveBaselines(ctx context.Context, baselines map[string][]byte) error {
-	return s.saveBatch(ctx, bucketBaselines, "saving baselines", baselines, nil)
 }

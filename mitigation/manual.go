@@ -20,22 +20,31 @@ import (
 // comment carries: longer ones are cut at a character boundary.
 const MaxReasonBytes = 100
 
-// AddManual bans prefix for ttl (BAN_TIME when 0). An existing ban of the
-// same prefix and direction becomes manual with the new reason and end.
-// The reason is made one line of at most MaxReasonBytes (control
-// characters become spaces); "" means "manual".
+// AddManual bans prefix for ttl (the host's ban time when 0). An existing
+// ban of the same prefix and direction becomes manual with the new reason
+// and end. The reason is made one line of at most MaxReasonBytes (control
+// characters become spaces); "" means "manual". A ban the safety rules
+// refuse is a *RefusedError (a ttl over MaxBanTime included: refused, not
+// cut); a whitelisted prefix ErrWhitelisted.
 func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.Duration, reason string, dir detect.Direction) (Ban, error) {
 	if !prefix.IsValid() {
 		return Ban{}, fmt.Errorf("adding manual ban: invalid prefix")
 	}
 	prefix = hostPrefix(prefix)
-	if m.whitelisted(prefix) {
-		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
-	}
 	now := m.now()
 	actions, banTime, dropPPS := m.policy(prefix.Addr())
-	if ttl <= 0 {
+	if ttl == 0 {
 		ttl = banTime
+	}
+	m.mu.Lock()
+	if e := m.refusalLocked(prefix, ttl); e != nil {
+		m.refuseLocked(e, "manual", true)
+		m.mu.Unlock()
+		return Ban{}, fmt.Errorf("adding manual ban: %w", e)
+	}
+	m.mu.Unlock()
+	if m.whitelisted(prefix) {
+		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
 	}
 	if reason = oneLine(reason, MaxReasonBytes); reason == "" {
 		reason = ReasonManual

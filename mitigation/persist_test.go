@@ -14,7 +14,9 @@ import (
 )
 
 func TestRestartRestoresAndReconciles(t *testing.T) {
-	h := newHarness(t, func(c *Configuration) { c.Actions = []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop} })
+	h := newHarness(t, func(c *Configuration) {
+		c.Actions = []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop}
+	})
 	for i := range 4 {
 		h.event(detect.AttackStart, attack(fmt.Sprintf("a%d", i), victim(i), detect.In))
 	}

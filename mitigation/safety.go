@@ -15,8 +15,8 @@ import (
 //
 // A ban is refused unless its prefix lies inside one prefix of Networks
 // (NETWORKS and the hostgroups'), is an IPv4 /24 or longer or an IPv6 /64
-// or longer, contains none of the router's addresses (SetRouterAddresses)
-// nor flowshield's (OwnAddresses), and its time is whole seconds from 1s
+// or longer, contains none of flowshield's addresses (OwnAddresses) nor
+// the routers' (SetRouterAddresses), and its time is whole seconds from 1s
 // to MaxBanTime. Refused bans are never cut down to something allowed:
 // the operator asked for something else. The rules hold for what is
 // already there too: a stored or adopted ban they refuse, or one a
@@ -32,16 +32,16 @@ const (
 	RuleTooWide Rule = "too-wide"
 	// RuleOutsideNetworks: not inside NETWORKS nor a hostgroup's prefix.
 	RuleOutsideNetworks Rule = "outside-networks"
-	// RuleRouterAddress: covers an address of a router.
-	RuleRouterAddress Rule = "router-address"
 	// RuleOwnAddress: covers an address of flowshield's own host.
 	RuleOwnAddress Rule = "own-address"
+	// RuleRouterAddress: covers an address of a router.
+	RuleRouterAddress Rule = "router-address"
 	// RuleTTL: the ban's time is not whole seconds from 1s to MaxBanTime.
 	RuleTTL Rule = "ttl"
 )
 
 // Rules are every rule, in the order they are checked.
-var Rules = []Rule{RuleTooWide, RuleOutsideNetworks, RuleRouterAddress, RuleOwnAddress, RuleTTL}
+var Rules = []Rule{RuleTooWide, RuleOutsideNetworks, RuleOwnAddress, RuleRouterAddress, RuleTTL}
 
 // The shortest bans the rules allow, and the longest ban time (BAN_TIME's
 // cap).
@@ -114,18 +114,18 @@ func (m *Manager) refusalLocked(p netip.Prefix, ttl time.Duration) *RefusedError
 		return &RefusedError{Prefix: p, Rule: RuleOutsideNetworks,
 			Detail: "not inside FLOWSHIELD_NETWORKS nor a hostgroup's prefixes"}
 	}
+	for _, a := range m.cfg.OwnAddresses {
+		if p.Contains(a.Unmap()) {
+			return &RefusedError{Prefix: p, Rule: RuleOwnAddress,
+				Detail: fmt.Sprintf("covers %s, an address of flowshield's own host", a.Unmap())}
+		}
+	}
 	for _, rs := range m.routers {
 		for _, a := range rs.addrs {
 			if p.Contains(a) {
 				return &RefusedError{Prefix: p, Rule: RuleRouterAddress,
 					Detail: fmt.Sprintf("covers %s, an address of router %s", a, rs.r.Address())}
 			}
-		}
-	}
-	for _, a := range m.cfg.OwnAddresses {
-		if p.Contains(a.Unmap()) {
-			return &RefusedError{Prefix: p, Rule: RuleOwnAddress,
-				Detail: fmt.Sprintf("covers %s, an address of flowshield's own host", a.Unmap())}
 		}
 	}
 	return checkTTL(p, ttl)

@@ -22,13 +22,22 @@ import (
 // status and body.
 func apiCall(t *testing.T, a *Appliance, method, path, token, body string) (int, string) {
 	t.Helper()
+	return apiRequest(t, method, "http://"+a.HTTPAddr().String()+path, "", token, body)
+}
+
+// apiRequest is apiCall to any URL, with a Host header ("": the URL's).
+func apiRequest(t *testing.T, method, rawURL, host, token, body string) (int, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://"+a.HTTPAddr().String()+path, rd)
+	req, err := http.NewRequest(method, rawURL, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")

@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -57,33 +56,6 @@ func waitRouterAddressesRead(t *testing.T, emu *routerostest.Server) {
 	}
 }
 
-// request sends one API request with a Host header and returns the code
-// and body.
-func request(t *testing.T, method, rawURL, host, body string) (int, string) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, rawURL, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if host != "" {
-		req.Host = host
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // TestAPIBanSafety: manual bans through the real HTTP API against every
 // ban-safety rule, the router's own addresses read from the emulator over
 // the wire. A refused ban is 422 with {"error"} naming the rule and never
@@ -124,7 +96,7 @@ func TestAPIBanSafety(t *testing.T) {
 	want := map[string]int{}
 	for _, tt := range tests {
 		body, _ := json.Marshal(map[string]string{"prefix": tt.prefix, "ttl": tt.ttl})
-		code, resp := request(t, http.MethodPost, base+"/api/v1/bans", "", string(body))
+		code, resp := apiRequest(t, http.MethodPost, base+"/api/v1/bans", "", "", string(body))
 		if tt.rule == "" {
 			if code != http.StatusCreated {
 				t.Errorf("ban of %s ttl %q: %d %s, want 201", tt.prefix, tt.ttl, code, resp)
@@ -164,7 +136,7 @@ func TestAPIRebinding(t *testing.T) {
 		{"localhost:8080", "203.0.113.23", http.StatusCreated},
 	}
 	for _, tt := range tests {
-		code, body := request(t, http.MethodPost, base+"/api/v1/bans", tt.host, `{"prefix":"`+tt.prefix+`"}`)
+		code, body := apiRequest(t, http.MethodPost, base+"/api/v1/bans", tt.host, "", `{"prefix":"`+tt.prefix+`"}`)
 		if code != tt.code {
 			t.Errorf("POST with Host %s: %d %s, want %d", tt.host, code, body, tt.code)
 		}
@@ -172,7 +144,7 @@ func TestAPIRebinding(t *testing.T) {
 			t.Errorf("POST with Host %s: %s does not say why", tt.host, body)
 		}
 	}
-	if code, body := request(t, http.MethodDelete, base+"/api/v1/bans/"+url.PathEscape("203.0.113.21/32"), "attacker.example", ""); code != http.StatusForbidden {
+	if code, body := apiRequest(t, http.MethodDelete, base+"/api/v1/bans/"+url.PathEscape("203.0.113.21/32"), "attacker.example", "", ""); code != http.StatusForbidden {
 		t.Errorf("DELETE with a foreign Host: %d %s", code, body)
 	}
 	bans := a.Mitigator().Bans()

@@ -1,7 +1,6 @@
 package mitigation
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,25 +31,32 @@ var (
 	longGroupIP  = netip.MustParseAddr("203.0.113.99") // its hostgroup's ban_time is over the cap
 )
 
-// lineCounter is a log destination that counts lines containing a text.
-type lineCounter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logCount is a log handler counting records by message.
+type logCount struct {
+	mu *sync.Mutex
+	n  map[string]int
 }
 
-func (l *lineCounter) Write(p []byte) (int, error) {
+func newLogCount() logCount { return logCount{mu: new(sync.Mutex), n: map[string]int{}} }
+
+func (l logCount) Enabled(context.Context, slog.Level) bool { return true }
+func (l logCount) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l logCount) WithGroup(string) slog.Handler            { return l }
+
+func (l logCount) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
+	l.n[r.Message]++
+	return nil
 }
 
-func (l *lineCounter) count(s string) int {
+func (l logCount) count(msg string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
+	return l.n[msg]
 }
 
-func newSafetyHarness(t *testing.T, logs *lineCounter) *harness {
+func newSafetyHarness(t *testing.T, log slog.Handler) *harness {
 	t.Helper()
 	h := newHarness(t, func(c *Configuration) {
 		c.Networks = safetyNetworks
@@ -62,8 +68,8 @@ func newSafetyHarness(t *testing.T, logs *lineCounter) *harness {
 			return nil, 0
 		}
 	})
-	if logs != nil {
-		h.m.log = slog.New(slog.NewTextHandler(logs, nil))
+	if log != nil {
+		h.m.log = slog.New(log)
 	}
 	if err := h.m.SetRouterAddresses(0, safetyRouter); err != nil {
 		t.Fatal(err)
@@ -171,7 +177,7 @@ func TestAutomaticBanSafety(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
-			logs := &lineCounter{}
+			logs := newLogCount()
 			h := newSafetyHarness(t, logs)
 			a := attack("a1", netip.MustParseAddr(tt.ip), detect.In)
 			h.event(detect.AttackStart, a)
@@ -237,8 +243,8 @@ func TestStoredUnsafeBansDropped(t *testing.T) {
 	cfg.Actions = []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop}
 	cfg.Networks, cfg.OwnAddresses, cfg.AwaitRouterAddresses = safetyNetworks, safetyOwn, true
 	cfg.Now = clock.Now
-	logs := &lineCounter{}
-	m := New(cfg, store, []Router{router}, slog.New(slog.NewTextHandler(logs, nil)))
+	logs := newLogCount()
+	m := New(cfg, store, []Router{router}, slog.New(logs))
 	if err := m.restore(context.Background()); err != nil {
 		t.Fatal(err)
 	}

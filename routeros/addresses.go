@@ -15,24 +15,17 @@ import (
 // parse is logged and counted (Stats.UnreadableAddresses), not fatal.
 func (r *Router) Addresses(ctx context.Context) ([]netip.Addr, error) {
 	var out []netip.Addr
-	for _, menu := range []string{"/ip/address", "/ipv6/address"} {
-		reply, err := r.call(ctx, true, menu+"/print", "=.proplist=.id,address")
+	err := r.printFamilies(ctx, "/address", []string{"=.proplist=.id,address"}, func(menu string, m map[string]string) {
+		a, err := interfaceAddress(m["address"])
 		if err != nil {
-			if menu == "/ipv6/address" && IsTrap(err) {
-				r.log.Debug("no IPv6 addresses", "menu", menu, "error", err)
-				continue
-			}
-			return nil, fmt.Errorf("read %s: %w", menu, err)
+			r.unreadableAddresses.Add(1)
+			r.log.Warn("unreadable router address", "menu", menu, "id", m[".id"], "error", err)
+			return
 		}
-		for _, re := range reply.Re {
-			a, err := interfaceAddress(re.Map["address"])
-			if err != nil {
-				r.unreadableAddresses.Add(1)
-				r.log.Warn("unreadable router address", "menu", menu, "id", re.Map[".id"], "error", err)
-				continue
-			}
-			out = append(out, a)
-		}
+		out = append(out, a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the router's addresses: %w", err)
 	}
 	return out, nil
 }

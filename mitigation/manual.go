@@ -36,21 +36,22 @@ func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.D
 	if ttl == 0 {
 		ttl = banTime
 	}
+	if reason = oneLine(reason, MaxReasonBytes); reason == "" {
+		reason = ReasonManual
+	}
+	key := banKey(prefix, dir)
+	// Checked in the section that adds the ban, so a router's addresses
+	// set meanwhile cannot let an unsafe one in.
 	m.mu.Lock()
 	if e := m.refusalLocked(prefix, ttl); e != nil {
 		m.refuseLocked(e, "manual", true)
 		m.mu.Unlock()
 		return Ban{}, fmt.Errorf("adding manual ban: %w", e)
 	}
-	m.mu.Unlock()
 	if m.whitelisted(prefix) {
+		m.mu.Unlock()
 		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
 	}
-	if reason = oneLine(reason, MaxReasonBytes); reason == "" {
-		reason = ReasonManual
-	}
-	key := banKey(prefix, dir)
-	m.mu.Lock()
 	b := m.bans[key]
 	if b == nil {
 		if m.cfg.MaxBans > 0 && len(m.bans) >= m.cfg.MaxBans {
@@ -153,10 +154,14 @@ func (m *Manager) publicBan(b *ban) Ban {
 	return out
 }
 
-// hostPrefix is p with an IPv4-mapped address as the IPv4 it is, masked.
+// hostPrefix is p masked, an IPv4-mapped prefix as the IPv4 one it is
+// (::ffff:203.0.113.0/120 is 203.0.113.0/24).
 func hostPrefix(p netip.Prefix) netip.Prefix {
-	a := p.Addr().Unmap()
-	return netip.PrefixFrom(a, min(p.Bits(), a.BitLen())).Masked()
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4In6() {
+		a, bits = a.Unmap(), max(bits-96, 0)
+	}
+	return netip.PrefixFrom(a.WithZone(""), bits).Masked()
 }
 
 // oneLine makes s fit on one line of at most maxBytes: control characters

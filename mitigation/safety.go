@@ -92,9 +92,10 @@ func checkTTL(p netip.Prefix, ttl time.Duration) *RefusedError {
 
 func shortHours(d time.Duration) string { return fmt.Sprintf("%dh", int64(d/time.Hour)) }
 
-// refusalLocked is the first rule that refuses a ban of p (masked, IPv4
-// unmapped) lasting ttl, or nil. Called with m.mu held (router addresses).
+// refusalLocked is the first rule that refuses a ban of p lasting ttl, or
+// nil. Called with m.mu held (router addresses).
 func (m *Manager) refusalLocked(p netip.Prefix, ttl time.Duration) *RefusedError {
+	p = hostPrefix(p) // a stored ban may be an older version's ::ffff:0.0.0.0/96
 	if p.Addr().Is4() && p.Bits() < MinBitsIPv4 || !p.Addr().Is4() && p.Bits() < MinBitsIPv6 {
 		shortest := MinBitsIPv6
 		if p.Addr().Is4() {

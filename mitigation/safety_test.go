@@ -114,6 +114,9 @@ func TestManualBanSafety(t *testing.T) {
 		{"2001:db8:1:5::/64", time.Second, ""},
 		{"2001:db8:1:5::5/128", time.Hour, ""},
 		{"::ffff:203.0.113.9/128", time.Hour, ""}, // IPv4-mapped: the /32 it is
+		{"::ffff:203.0.113.128/121", time.Hour, ""},
+		{"::ffff:0.0.0.0/96", time.Hour, RuleTooWide}, // 0.0.0.0/0
+		{"::ffff:203.0.112.0/119", time.Hour, RuleTooWide},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %s", tt.prefix, tt.ttl), func(t *testing.T) {
@@ -211,7 +214,7 @@ func TestAutomaticBanSafety(t *testing.T) {
 }
 
 // TestStoredUnsafeBansDropped: bans an older version stored (0.0.0.0/0,
-// ::/0, a /16, one outside NETWORKS, one over the ttl cap, and one of the
+// ::/0, IPv4-mapped ::ffff:0.0.0.0/96, a /16, one outside NETWORKS, one over the ttl cap, and one of the
 // router's address, known only once it is read) are dropped from the
 // store with a log line and a counter, and their objects leave the
 // router; the safe ban stays. Until the router's addresses are known
@@ -228,7 +231,7 @@ func TestStoredUnsafeBansDropped(t *testing.T) {
 			Reason: "old", Manual: true, CreatedAt: now, ExpiresAt: now.Add(time.Hour), BanTime: banTime}
 	}
 	records := []storage.BanRecord{
-		rec("0.0.0.0/0", time.Hour), rec("::/0", time.Hour), rec("203.0.0.0/16", time.Hour), rec("192.0.2.7/32", time.Hour),
+		rec("0.0.0.0/0", time.Hour), rec("::/0", time.Hour), rec("::ffff:0.0.0.0/96", time.Hour), rec("203.0.0.0/16", time.Hour), rec("192.0.2.7/32", time.Hour),
 		rec("203.0.113.8/32", MaxBanTime+time.Hour), rec("203.0.113.1/32", time.Hour), rec("203.0.113.5/32", time.Hour),
 	}
 	if err := store.UpdateBans(context.Background(), records, nil); err != nil {
@@ -262,11 +265,11 @@ func TestStoredUnsafeBansDropped(t *testing.T) {
 	if got := keys(); strings.Join(got, ",") != "203.0.113.1/32,203.0.113.5/32" {
 		t.Fatalf("store after restore: %v", got)
 	}
-	if n := m.Stats().UnsafeDropped; n != 5 {
-		t.Fatalf("UnsafeDropped %d, want 5", n)
+	if n := m.Stats().UnsafeDropped; n != 6 {
+		t.Fatalf("UnsafeDropped %d, want 6", n)
 	}
-	if n := logs.count("dropping a ban the safety rules refuse"); n != 5 {
-		t.Fatalf("%d log lines, want 5", n)
+	if n := logs.count("dropping a ban the safety rules refuse"); n != 6 {
+		t.Fatalf("%d log lines, want 6", n)
 	}
 	before := len(router.ourObjects())
 	if err := m.syncRouter(context.Background(), 0, true); !errors.Is(err, errNoAddresses) {
@@ -295,8 +298,8 @@ func TestStoredUnsafeBansDropped(t *testing.T) {
 	if n := len(router.ourObjects()); n != 2 {
 		t.Fatalf("router holds %d flowshield objects, want the safe ban's 2", n)
 	}
-	if st := m.Stats(); st.UnsafeDropped != 6 {
-		t.Fatalf("UnsafeDropped %d, want 6", st.UnsafeDropped)
+	if st := m.Stats(); st.UnsafeDropped != 7 {
+		t.Fatalf("UnsafeDropped %d, want 7", st.UnsafeDropped)
 	}
 	unbans := 0
 	for {
@@ -310,8 +313,8 @@ func TestStoredUnsafeBansDropped(t *testing.T) {
 		}
 		break
 	}
-	if unbans != 6 {
-		t.Fatalf("%d unban events, want 6", unbans)
+	if unbans != 7 {
+		t.Fatalf("%d unban events, want 7", unbans)
 	}
 }
 

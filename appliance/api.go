@@ -230,8 +230,10 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := a.cfg.BanTime
 	if req.TTL != "" {
+		// Whole seconds from 1s to 8760h is the manager's ttl rule (422);
+		// what is not a positive duration at all is a bad request.
 		ttl, err = time.ParseDuration(req.TTL)
-		if err != nil || ttl < time.Second {
+		if err != nil || ttl <= 0 {
 			web.WriteError(w, http.StatusBadRequest, "ttl: expected a Go duration of at least 1s, such as 10m")
 			return
 		}
@@ -243,7 +245,12 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 	}
 	// The manager makes the reason one bounded line; "" is "manual".
 	ban, err := a.mitigator.AddManual(r.Context(), prefix, ttl, req.Reason, dir)
+	var refused *mitigation.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		// Well-formed but against the ban-safety rules: 422, naming the rule.
+		web.WriteError(w, http.StatusUnprocessableEntity, refused.Error())
+		return
 	case errors.Is(err, mitigation.ErrWhitelisted):
 		web.WriteError(w, http.StatusConflict, prefix.String()+" is in FLOWSHIELD_WHITELIST")
 		return

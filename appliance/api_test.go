@@ -22,13 +22,22 @@ import (
 // status and body.
 func apiCall(t *testing.T, a *Appliance, method, path, token, body string) (int, string) {
 	t.Helper()
+	return apiRequest(t, method, "http://"+a.HTTPAddr().String()+path, "", token, body)
+}
+
+// apiRequest is apiCall to any URL, with a Host header ("": the URL's).
+func apiRequest(t *testing.T, method, rawURL, host, token, body string) (int, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://"+a.HTTPAddr().String()+path, rd)
+	req, err := http.NewRequest(method, rawURL, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -129,22 +138,23 @@ func TestAPIRoutes(t *testing.T) {
 		t.Errorf("attack details %q, %d flows", details, len(flows))
 	}
 
-	// Bans: add, list, conflicts, remove, not found.
-	code, body = apiCall(t, a, "POST", "/api/v1/bans", "", `{"prefix":"198.51.100.7","ttl":"1h","reason":"test","direction":"in"}`)
-	if code != 201 || !strings.Contains(body, `"prefix":"198.51.100.7/32"`) {
+	// Bans: add, list, conflicts, remove, not found (inside NETWORKS:
+	// bans elsewhere are refused, see bansafety_test.go).
+	code, body = apiCall(t, a, "POST", "/api/v1/bans", "", `{"prefix":"203.0.113.7","ttl":"1h","reason":"test","direction":"in"}`)
+	if code != 201 || !strings.Contains(body, `"prefix":"203.0.113.7/32"`) {
 		t.Fatalf("add ban: %d %s", code, body)
 	}
 	code, body = apiCall(t, a, "GET", "/api/v1/bans", "", "")
-	if code != 200 || !strings.Contains(body, `"198.51.100.7/32"`) || !strings.Contains(body, `"expires_at"`) {
+	if code != 200 || !strings.Contains(body, `"203.0.113.7/32"`) || !strings.Contains(body, `"expires_at"`) {
 		t.Errorf("bans: %d %s", code, body)
 	}
 	if code, body = apiCall(t, a, "POST", "/api/v1/bans", "", `{"prefix":"203.0.113.200/32"}`); code != 409 {
 		t.Errorf("whitelisted ban: %d %s", code, body)
 	}
-	if code, _ = apiCall(t, a, "DELETE", "/api/v1/bans/198.51.100.7%2F32", "", ""); code != 204 {
+	if code, _ = apiCall(t, a, "DELETE", "/api/v1/bans/203.0.113.7%2F32", "", ""); code != 204 {
 		t.Errorf("delete ban: %d", code)
 	}
-	if code, body = apiCall(t, a, "DELETE", "/api/v1/bans/198.51.100.7%2F32", "", ""); code != 404 || !strings.Contains(body, `"error"`) {
+	if code, body = apiCall(t, a, "DELETE", "/api/v1/bans/203.0.113.7%2F32", "", ""); code != 404 || !strings.Contains(body, `"error"`) {
 		t.Errorf("delete missing ban: %d %s", code, body)
 	}
 
@@ -193,10 +203,10 @@ func TestAPIToken(t *testing.T) {
 			t.Errorf("GET %s with the token: %d", path, code)
 		}
 	}
-	if code, _ := apiCall(t, a, "POST", "/api/v1/bans", "", `{"prefix":"198.51.100.9"}`); code != 401 {
+	if code, _ := apiCall(t, a, "POST", "/api/v1/bans", "", `{"prefix":"203.0.113.9"}`); code != 401 {
 		t.Errorf("POST without token: %d", code)
 	}
-	if code, body := apiCall(t, a, "POST", "/api/v1/bans", "tok-123", `{"prefix":"198.51.100.9"}`); code != 201 {
+	if code, body := apiCall(t, a, "POST", "/api/v1/bans", "tok-123", `{"prefix":"203.0.113.9"}`); code != 201 {
 		t.Errorf("POST with token: %d %s", code, body)
 	}
 	for _, path := range []string{"/", "/healthz", "/metrics"} {

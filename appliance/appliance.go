@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -157,6 +158,14 @@ func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 	c.Directions = a.cfg.BanDirections
 	c.MaxBans = a.cfg.MaxBans
 	c.Whitelist = a.cfg.Whitelist
+	// Ban safety: bans only inside NETWORKS or a hostgroup, never on
+	// flowshield's host, nor on a router before its addresses are read.
+	c.Networks = slices.Clone(a.cfg.Networks)
+	for _, g := range a.cfg.HostGroups.List {
+		c.Networks = append(c.Networks, g.Prefixes...)
+	}
+	c.OwnAddresses = hostAddresses(a.log)
+	c.AwaitRouterAddresses = true
 	c.ListIn = a.cfg.RouterOSListIn
 	c.ListOut = a.cfg.RouterOSListOut
 	c.HostGroupPolicy = func(ip netip.Addr) ([]routeros.Action, time.Duration) {
@@ -234,6 +243,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	}
 	for i, r := range a.routers {
 		r.onConnect = func() {
+			a.routerAddresses(runCtx, i, r)
 			if err := a.mitigator.Reconcile(runCtx, i); err != nil {
 				a.log.Warn("reconciling after connect", "router", r.Address(), "err", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type routerClient struct {
 	mu        sync.Mutex
 	lastErr   error
 	lastErrAt time.Time
+
+	// ownAddrs are the router's own addresses as last read (only the
+	// onConnect goroutine touches them).
+	ownAddrs []netip.Addr
 }
 
 // routerConfiguration is the RouterOS client configuration for the router
@@ -153,19 +158,74 @@ func (a *Appliance) routerTimers(ctx context.Context, r *routerClient) {
 // host of its API address and its targets' explicit source addresses.
 func routerExporters(apiAddress string, tf routeros.TrafficFlow) []netip.Addr {
 	var out []netip.Addr
-	add := func(s string) {
-		if a, err := netip.ParseAddr(s); err == nil && !a.IsUnspecified() {
+	if a, ok := apiHost(apiAddress); ok {
+		out = append(out, a)
+	}
+	for _, t := range tf.Targets {
+		if a, err := netip.ParseAddr(t.SrcAddress); err == nil && !t.Disabled && !a.IsUnspecified() {
 			out = append(out, a.Unmap())
 		}
 	}
-	if host, _, err := net.SplitHostPort(apiAddress); err == nil {
-		add(host)
-	} else {
-		add(apiAddress)
+	return out
+}
+
+// apiHost is the IP of a router's API address ("192.0.2.1:8728", or
+// without port); false for a DNS name.
+func apiHost(apiAddress string) (netip.Addr, bool) {
+	host := apiAddress
+	if h, _, err := net.SplitHostPort(apiAddress); err == nil {
+		host = h
 	}
-	for _, t := range tf.Targets {
-		if !t.Disabled {
-			add(t.SrcAddress)
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// routerAddresses reads router i's own addresses after a connect and gives
+// them, with its API address, to the ban manager, which keeps bans off
+// them (and drops a ban that covers a new one) before it reconciles. When
+// the read fails, the addresses last read stay in force (at the first
+// connect: the API address alone), so the router is not left unsynced.
+func (a *Appliance) routerAddresses(ctx context.Context, i int, r *routerClient) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addrs, err := r.Addresses(ctx)
+	switch {
+	case err != nil:
+		a.log.Warn("cannot read the router's own addresses; bans keep off the ones last read", "router", r.Address(),
+			"known", len(r.ownAddrs), "err", err)
+	default:
+		r.ownAddrs = addrs
+		a.log.Debug("router addresses", "router", r.Address(), "addresses", addrs)
+	}
+	known := slices.Clone(r.ownAddrs)
+	if h, ok := apiHost(r.Address()); ok {
+		known = append(known, h)
+	}
+	if err := a.mitigator.SetRouterAddresses(i, known); err != nil {
+		a.log.Error("giving the router's addresses to the ban manager", "router", r.Address(), "err", err)
+	}
+}
+
+// hostAddresses are flowshield's own addresses, which no ban may cover:
+// every interface address of the host (the container's, in a container),
+// and the loopback addresses whatever the interfaces say.
+func hostAddresses(log *slog.Logger) []netip.Addr {
+	out := []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		log.Warn("cannot read the host's addresses; bans keep off the loopback only", "err", err)
+		return out
+	}
+	for _, ia := range addrs {
+		n, ok := ia.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(n.IP); ok && !slices.Contains(out, a.Unmap()) {
+			out = append(out, a.Unmap())
 		}
 	}
 	return out

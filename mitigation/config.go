@@ -17,6 +17,17 @@ type Configuration struct {
 	Whitelist  []netip.Prefix
 	ListIn     string // ROUTEROS_LIST_IN
 	ListOut    string // ROUTEROS_LIST_OUT
+	// Networks are where bans may go: NETWORKS and every hostgroup's
+	// prefixes. A ban outside all of them is refused (safety.go); none
+	// refuses every ban.
+	Networks []netip.Prefix
+	// OwnAddresses are flowshield's own host's addresses (loopback
+	// included): no ban may cover one.
+	OwnAddresses []netip.Addr
+	// AwaitRouterAddresses: a router is not synced before
+	// SetRouterAddresses gave its addresses once, so a stored ban of one
+	// never reaches it.
+	AwaitRouterAddresses bool
 	// HostGroupPolicy returns a hostgroup's action and ban_time for a host;
 	// nil actions or a zero banTime mean "the global value". Returning
 	// []routeros.Action{routeros.ActionNone} disables bans for the group.

@@ -20,28 +20,38 @@ import (
 // comment carries: longer ones are cut at a character boundary.
 const MaxReasonBytes = 100
 
-// AddManual bans prefix for ttl (BAN_TIME when 0). An existing ban of the
-// same prefix and direction becomes manual with the new reason and end.
-// The reason is made one line of at most MaxReasonBytes (control
-// characters become spaces); "" means "manual".
+// AddManual bans prefix for ttl (the host's ban time when 0). An existing
+// ban of the same prefix and direction becomes manual with the new reason
+// and end. The reason is made one line of at most MaxReasonBytes (control
+// characters become spaces); "" means "manual". A ban the safety rules
+// refuse is a *RefusedError (a ttl over MaxBanTime included: refused, not
+// cut); a whitelisted prefix ErrWhitelisted.
 func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.Duration, reason string, dir detect.Direction) (Ban, error) {
 	if !prefix.IsValid() {
 		return Ban{}, fmt.Errorf("adding manual ban: invalid prefix")
 	}
 	prefix = hostPrefix(prefix)
-	if m.whitelisted(prefix) {
-		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
-	}
 	now := m.now()
 	actions, banTime, dropPPS := m.policy(prefix.Addr())
-	if ttl <= 0 {
+	if ttl == 0 {
 		ttl = banTime
 	}
 	if reason = oneLine(reason, MaxReasonBytes); reason == "" {
 		reason = ReasonManual
 	}
 	key := banKey(prefix, dir)
+	// Checked in the section that adds the ban, so a router's addresses
+	// set meanwhile cannot let an unsafe one in.
 	m.mu.Lock()
+	if e := m.refusalLocked(prefix, ttl); e != nil {
+		m.refuseLocked(e, "manual", true)
+		m.mu.Unlock()
+		return Ban{}, fmt.Errorf("adding manual ban: %w", e)
+	}
+	if m.whitelisted(prefix) {
+		m.mu.Unlock()
+		return Ban{}, fmt.Errorf("adding manual ban of %s: %w", prefix, ErrWhitelisted)
+	}
 	b := m.bans[key]
 	if b == nil {
 		if m.cfg.MaxBans > 0 && len(m.bans) >= m.cfg.MaxBans {
@@ -144,10 +154,14 @@ func (m *Manager) publicBan(b *ban) Ban {
 	return out
 }
 
-// hostPrefix is p with an IPv4-mapped address as the IPv4 it is, masked.
+// hostPrefix is p masked, an IPv4-mapped prefix as the IPv4 one it is
+// (::ffff:203.0.113.0/120 is 203.0.113.0/24).
 func hostPrefix(p netip.Prefix) netip.Prefix {
-	a := p.Addr().Unmap()
-	return netip.PrefixFrom(a, min(p.Bits(), a.BitLen())).Masked()
+	a, bits := p.Addr(), p.Bits()
+	if a.Is4In6() {
+		a, bits = a.Unmap(), max(bits-96, 0)
+	}
+	return netip.PrefixFrom(a.WithZone(""), bits).Masked()
 }
 
 // oneLine makes s fit on one line of at most maxBytes: control characters

@@ -3,7 +3,10 @@
 // set in memory and in the store, and makes every router match it.
 //
 // Rules, in the contract's words: bans per ACTION (none: detect and notify
-// only), only for BAN_DIRECTIONS, never for a WHITELIST prefix (a
+// only), only for BAN_DIRECTIONS, only where the ban-safety rules allow
+// (safety.go: inside NETWORKS or a hostgroup, IPv4 /24 and IPv6 /64 or
+// longer, never a router's or flowshield's own address; a ban_skipped
+// event with the rule as reason says so), never for a WHITELIST prefix (a
 // ban_skipped event with reason "whitelist" says so), at most MAX_BANS at
 // once in the order attacks start (past the cap a ban_skipped event with
 // reason "max_bans"; a skipped attack gets its ban on a later update if room
@@ -40,8 +43,9 @@
 // Objects whose comment does not start with "flowshield" are never touched.
 //
 // The files: mitigation.go the bans' state machine, manual.go the
-// operator's side (the ban list, manual bans and unbans), persist.go the
-// store, router.go and reconcile.go the routers, config.go the settings.
+// operator's side (the ban list, manual bans and unbans), safety.go the
+// rules no ban may break, persist.go the store, router.go and reconcile.go
+// the routers, config.go the settings.
 package mitigation
 
 import (
@@ -126,6 +130,13 @@ type Stats struct {
 	EventsDropped, PersistErrors, DecodeErrors           uint64
 	RouterCalls, RouterErrors, Reconciles                uint64
 	Added, Removed, TimeoutsSet                          uint64
+	// Refused counts the bans a safety rule refused, automatic and
+	// manual, per rule (every Rule has an entry).
+	Refused map[Rule]uint64
+	// UnsafeDropped counts bans dropped after the fact because a rule
+	// refuses them now: stored by an older version, adopted from a router,
+	// or covering a router's newly read address.
+	UnsafeDropped uint64
 }
 
 type counters struct {
@@ -133,6 +144,8 @@ type counters struct {
 	eventsDropped, persistErrors, decodeErrors           atomic.Uint64
 	routerCalls, routerErrors, reconciles                atomic.Uint64
 	added, removed, timeoutsSet                          atomic.Uint64
+	refused                                              ruleCounters
+	unsafeDropped                                        atomic.Uint64
 }
 
 type ban struct {
@@ -191,6 +204,7 @@ func New(cfg Configuration, store BanStore, routers []Router, log *slog.Logger) 
 		dirty:   make(map[string]bool),
 		lazy:    make(map[string]bool),
 	}
+	m.stats.refused = newRuleCounters()
 	for _, r := range routers {
 		m.routers = append(m.routers, newRouterState(r))
 	}
@@ -210,6 +224,7 @@ func (m *Manager) Stats() Stats {
 		EventsDropped: c.eventsDropped.Load(), PersistErrors: c.persistErrors.Load(), DecodeErrors: c.decodeErrors.Load(),
 		RouterCalls: c.routerCalls.Load(), RouterErrors: c.routerErrors.Load(), Reconciles: c.reconciles.Load(),
 		Added: c.added.Load(), Removed: c.removed.Load(), TimeoutsSet: c.timeoutsSet.Load(),
+		Refused: c.refused.snapshot(), UnsafeDropped: c.unsafeDropped.Load(),
 	}
 }
 
@@ -376,6 +391,15 @@ func (m *Manager) tryBan(st *attackState, now time.Time) bool {
 		return false
 	}
 	prefix := netip.PrefixFrom(a.IP.Unmap(), a.IP.Unmap().BitLen())
+	if e := m.refusalLocked(prefix, banTime); e != nil {
+		// Detected and reported, never banned: once per attack.
+		st.done = true
+		m.stats.skipped.Add(1)
+		m.refuseLocked(e, "attack_id", a.ID, "direction", a.Direction)
+		m.emit(Event{Kind: EventBanSkipped, Attack: a, Reason: string(e.Rule), Time: now,
+			Ban: Ban{Prefix: prefix, Direction: a.Direction, Actions: actions, Reason: a.Type, AttackID: a.ID}})
+		return false
+	}
 	if m.whitelisted(prefix) {
 		st.done = true
 		m.stats.skipped.Add(1)

@@ -51,6 +51,7 @@ func newHarness(t *testing.T, mod func(*Configuration)) *harness {
 	t.Cleanup(func() { h.store.Close() })
 	h.cfg = DefaultConfiguration()
 	h.cfg.Actions = []routeros.Action{routeros.ActionAddressList}
+	h.cfg.Networks = testNetworks
 	h.cfg.Now = h.clock.Now
 	if mod != nil {
 		mod(&h.cfg)
@@ -90,6 +91,12 @@ func (h *harness) storedKeys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// testNetworks hold every address the tests ban (victim(i) up to 3,749).
+var testNetworks = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.112.0/20"), netip.MustParsePrefix("2001:db8::/32"),
 }
 
 func victim(i int) netip.Addr {
@@ -463,6 +470,7 @@ func TestStartStop(t *testing.T) {
 	router := newFakeRouter(clock)
 	cfg := DefaultConfiguration()
 	cfg.Actions = []routeros.Action{routeros.ActionAddressList}
+	cfg.Networks = testNetworks
 	store := openStore(t, filepath.Join(t.TempDir(), "flowshield.db"))
 	defer store.Close()
 	m := New(cfg, store, []Router{router}, quiet)

@@ -35,7 +35,8 @@ func banOfRecord(r storage.BanRecord) *ban {
 }
 
 // restore loads the stored bans: the ones still running come back (their
-// attacks count as ended), the expired ones are unbanned.
+// attacks count as ended), the expired ones are unbanned, and the ones the
+// safety rules refuse (an older version's) are dropped.
 func (m *Manager) restore(ctx context.Context) error {
 	if m.store == nil {
 		return nil
@@ -59,6 +60,7 @@ func (m *Manager) restore(ctx context.Context) error {
 		_, _, b.dropPPS = m.policy(b.Prefix.Addr())
 		m.bans[b.key] = b
 	}
+	m.dropUnsafeLocked(now)
 	m.mu.Unlock()
 	m.log.Info("restored bans", "count", len(m.bans))
 	m.expire(now)

@@ -288,6 +288,12 @@ func (m *Manager) adoptLocked(found map[objKey][]routeros.Object, now time.Time)
 				continue // removed as an orphan
 			}
 			_, banTime, dropPPS := m.policy(k.prefix.Addr())
+			if e := m.refusalLocked(k.prefix, banTime); e != nil {
+				m.stats.unsafeDropped.Add(1)
+				m.log.Warn("not adopting a router object the safety rules refuse; removing it", "prefix", k.prefix,
+					"action", k.action, "rule", e.Rule, "detail", e.Detail)
+				continue // removed as an orphan
+			}
 			b = &ban{Ban: Ban{Prefix: k.prefix, Direction: dir, Reason: ReasonRestored, CreatedAt: now, ExpiresAt: now.Add(banTime)},
 				key: key, banTime: banTime, dropPPS: dropPPS}
 			m.bans[key] = b

@@ -52,6 +52,8 @@ type routerState struct {
 	uncertain bool // a call failed: list before the next add
 	lastErr   string
 	adopted   bool
+	addrs     []netip.Addr // the router's own addresses (SetRouterAddresses)
+	addrsSet  bool
 }
 
 func newRouterState(r Router) *routerState {
@@ -84,7 +86,10 @@ type RouterState struct {
 	Error   string // what failed, when State is BanFailed
 }
 
-var errNotConnected = errors.New("not connected")
+var (
+	errNotConnected = errors.New("not connected")
+	errNoAddresses  = errors.New("waiting for the router's own addresses")
+)
 
 type desiredObj struct {
 	obj    routeros.Object
@@ -249,6 +254,11 @@ func (m *Manager) syncRouter(ctx context.Context, i int, full bool) error {
 		return fmt.Errorf("syncing router %s: %w", rs.r.Address(), errNotConnected)
 	}
 	m.mu.Lock()
+	if m.cfg.AwaitRouterAddresses && !rs.addrsSet {
+		rs.lastErr = errNoAddresses.Error()
+		m.mu.Unlock()
+		return fmt.Errorf("syncing router %s: %w", rs.r.Address(), errNoAddresses)
+	}
 	full = full || !rs.listed || rs.uncertain
 	m.mu.Unlock()
 	var err error

@@ -71,30 +71,44 @@ func (r *Router) listQuery(a Action) []string {
 func (r *Router) List(ctx context.Context) ([]Object, error) {
 	var out []Object
 	for _, a := range []Action{ActionAddressList, ActionRawDrop, ActionBlackhole} {
-		for _, fam := range []string{"/ip", "/ipv6"} {
-			menu := fam + menuOf(Object{Action: a, Prefix: netip.MustParsePrefix("::/0")})[len("/ipv6"):]
-			reply, err := r.call(ctx, true, append([]string{menu + "/print"}, r.listQuery(a)...)...)
+		sub := menuOf(Object{Action: a, Prefix: netip.MustParsePrefix("::/0")})[len("/ipv6"):]
+		err := r.printFamilies(ctx, sub, r.listQuery(a), func(menu string, m map[string]string) {
+			o, ok, err := r.parse(a, m)
 			if err != nil {
-				if fam == "/ipv6" && IsTrap(err) {
-					r.log.Debug("no IPv6 objects", "menu", menu, "error", err)
-					continue
-				}
-				return nil, fmt.Errorf("list %s: %w", menu, err)
+				r.unparsed.Add(1)
+				r.log.Warn("unreadable flowshield object left alone", "menu", menu, "error", err)
+				return
 			}
-			for _, re := range reply.Re {
-				o, ok, err := r.parse(a, re.Map)
-				if err != nil {
-					r.unparsed.Add(1)
-					r.log.Warn("unreadable flowshield object left alone", "menu", menu, "error", err)
-					continue
-				}
-				if ok {
-					out = append(out, o)
-				}
+			if ok {
+				out = append(out, o)
 			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
 		}
 	}
 	return out, nil
+}
+
+// printFamilies prints sub ("/firewall/raw") under /ip, then /ipv6, and
+// hands fn each item; a trap on the /ipv6 menu (a router without IPv6)
+// gives no IPv6 items rather than an error.
+func (r *Router) printFamilies(ctx context.Context, sub string, query []string, fn func(menu string, item map[string]string)) error {
+	for _, fam := range []string{"/ip", "/ipv6"} {
+		menu := fam + sub
+		reply, err := r.call(ctx, true, append([]string{menu + "/print"}, query...)...)
+		if err != nil {
+			if fam == "/ipv6" && IsTrap(err) {
+				r.log.Debug("no IPv6 menu", "menu", menu, "error", err)
+				continue
+			}
+			return fmt.Errorf("%s: %w", menu, err)
+		}
+		for _, re := range reply.Re {
+			fn(menu, re.Map)
+		}
+	}
+	return nil
 }
 
 // parse turns a printed object into an Object; false when it is not

@@ -88,6 +88,8 @@ type Stats struct {
 	// RejectedReplies counts replies over Configuration.Limits or
 	// malformed; each closed its connection.
 	RejectedReplies uint64
+	// UnreadableAddresses counts router addresses Addresses could not read.
+	UnreadableAddresses uint64
 }
 
 // Router is the client of one router.
@@ -120,6 +122,7 @@ type Router struct {
 	dials, dialFailures, logins        atomic.Uint64
 	unparsed                           atomic.Uint64
 	rejectedReplies                    atomic.Uint64
+	unreadableAddresses                atomic.Uint64
 }
 
 // New returns an inert client; calls dial on demand, Start keeps the
@@ -197,6 +200,7 @@ func (r *Router) Stats() Stats {
 		Calls: r.calls.Load(), Traps: r.traps.Load(), ConnErrors: r.connErrors.Load(),
 		Timeouts: r.timeouts.Load(), Dials: r.dials.Load(), DialFailures: r.dialFailures.Load(),
 		Logins: r.logins.Load(), Unparsed: r.unparsed.Load(), RejectedReplies: r.rejectedReplies.Load(),
+		UnreadableAddresses: r.unreadableAddresses.Load(),
 	}
 }
 

@@ -6,8 +6,12 @@
 // Every error is JSON {"error": "..."} with a fitting status code, unknown
 // paths and methods included. With a token (FLOWSHIELD_API_TOKEN) every
 // /api/ route needs "Authorization: Bearer TOKEN"; without one, reads are
-// open and writes are accepted from loopback clients only. Writes are also
-// refused from cross-origin browser requests (CSRF), whatever the token.
+// open and writes are accepted only from loopback clients that name a
+// loopback Host (127.0.0.1, [::1] or localhost, any port; against DNS
+// rebinding) and carry no proxy header (Forwarded, X-Forwarded-For,
+// X-Forwarded-Host, X-Real-IP). Writes are also refused from cross-origin
+// browser requests (CSRF), whatever the token. Every refusal is a 401 or
+// 403 counted in flowshield_http_refused_total by reason.
 package web
 
 import (
@@ -85,7 +89,8 @@ const (
 	// Read routes (API reads) need the token when one is configured.
 	Read
 	// Write routes (API changes) need the token when one is configured,
-	// else a loopback client; cross-origin browser requests are refused.
+	// else a loopback client with a loopback Host and no proxy header;
+	// cross-origin browser requests are refused.
 	Write
 )
 
@@ -276,11 +281,53 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access
 		}
 		return true
 	}
-	if access == Write && !loopbackClient(r) {
-		s.refuse(w, http.StatusForbidden, "not_loopback", "changes are accepted only from loopback clients when FLOWSHIELD_API_TOKEN is not set")
-		return false
+	if access == Write {
+		if !loopbackClient(r) {
+			s.refuse(w, http.StatusForbidden, "not_loopback", "changes are accepted only from loopback clients when FLOWSHIELD_API_TOKEN is not set")
+			return false
+		}
+		// A browser page can reach a loopback API through DNS rebinding
+		// (its own name resolving to 127.0.0.1), but its requests carry
+		// that name as Host; a local proxy would relay anyone's.
+		if !loopbackHost(r.Host) {
+			s.refuse(w, http.StatusForbidden, "not_loopback_host",
+				fmt.Sprintf("changes without FLOWSHIELD_API_TOKEN need a loopback Host (127.0.0.1, [::1] or localhost, any port), not %q", r.Host))
+			return false
+		}
+		if h := proxyHeader(r); h != "" {
+			s.refuse(w, http.StatusForbidden, "proxy_header",
+				"changes without FLOWSHIELD_API_TOKEN are not accepted through a proxy (the request has a "+h+" header)")
+			return false
+		}
 	}
 	return true
+}
+
+// proxyHeaders mark a request relayed by a proxy.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP"}
+
+func proxyHeader(r *http.Request) string {
+	for _, h := range proxyHeaders {
+		if len(r.Header.Values(h)) > 0 {
+			return h
+		}
+	}
+	return ""
+}
+
+// loopbackHost says whether a Host header names this machine by a
+// loopback IP literal or "localhost", with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
 func (s *Server) refuse(w http.ResponseWriter, code int, reason, msg string) {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/flowshield/flowshield/api"
 )
 
@@ -53,6 +55,7 @@ func newTestServer(cfg Configuration, deps Dependencies) *Server {
 type request struct {
 	method, path, body string
 	remote             string // RemoteAddr; default 127.0.0.1:40000
+	host               string // Host; default 127.0.0.1:8080, as a local client sends
 	header             map[string]string
 }
 
@@ -66,6 +69,10 @@ func do(t *testing.T, h http.Handler, rq request) *httptest.ResponseRecorder {
 	r.RemoteAddr = "127.0.0.1:40000"
 	if rq.remote != "" {
 		r.RemoteAddr = rq.remote
+	}
+	r.Host = "127.0.0.1:8080"
+	if rq.host != "" {
+		r.Host = rq.host
 	}
 	if rq.body != "" {
 		r.Header.Set("Content-Type", "application/json")
@@ -126,6 +133,28 @@ func TestRoutes(t *testing.T) {
 		{"delete from remote without token", open, request{method: "DELETE", path: "/api/v1/echo/203.0.113.5%2F32", remote: "192.0.2.7:5555"}, 403, "only from loopback"},
 		{"forged forwarding header", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, remote: "192.0.2.7:5555",
 			header: map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}}, 403, "only from loopback"},
+		{"rebinding write", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "attacker.example"}, 403, "loopback Host"},
+		{"rebinding write with port", open, request{method: "DELETE", path: "/api/v1/echo/x", host: "attacker.example:8080"}, 403, "loopback Host"},
+		{"write with a LAN Host", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "192.0.2.1:8080"}, 403, "loopback Host"},
+		{"write with localhost.attacker Host", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "localhost.attacker.example"}, 403, "loopback Host"},
+		{"write with empty Host", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: ":8080"}, 403, "loopback Host"},
+		{"write with Host 127.0.0.1", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "127.0.0.1"}, 201, ""},
+		{"write with Host 127.1.2.3:80", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "127.1.2.3:80"}, 201, ""},
+		{"write with Host [::1]:8080", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "[::1]:8080"}, 201, ""},
+		{"write with Host [::1]", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "[::1]"}, 201, ""},
+		{"write with Host localhost:8080", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "localhost:8080"}, 201, ""},
+		{"write with Host LOCALHOST", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "LOCALHOST"}, 201, ""},
+		{"read with a foreign Host", open, request{method: "GET", path: "/api/v1/status", host: "attacker.example"}, 200, ""},
+		{"write through a proxy: Forwarded", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`,
+			header: map[string]string{"Forwarded": "for=127.0.0.1"}}, 403, "Forwarded header"},
+		{"write through a proxy: X-Forwarded-For", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`,
+			header: map[string]string{"X-Forwarded-For": "127.0.0.1"}}, 403, "X-Forwarded-For header"},
+		{"write through a proxy: X-Forwarded-Host", open, request{method: "DELETE", path: "/api/v1/echo/x",
+			header: map[string]string{"X-Forwarded-Host": "localhost"}}, 403, "X-Forwarded-Host header"},
+		{"write through a proxy: X-Real-IP", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`,
+			header: map[string]string{"X-Real-IP": "127.0.0.1"}}, 403, "X-Real-IP header"},
+		{"token write with a foreign Host through a proxy", guarded, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`, host: "flowshield.example",
+			header: map[string]string{"Authorization": "Bearer " + token, "X-Forwarded-For": "192.0.2.7"}}, 201, ""},
 		{"cross-site write", open, request{method: "POST", path: "/api/v1/echo", body: `{"a":1}`,
 			header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403, "cross-origin"},
 		{"cross-site write with token", guarded, request{method: "DELETE", path: "/api/v1/echo/x",
@@ -368,6 +397,75 @@ func TestRealListener(t *testing.T) {
 	stopped = true
 	if _, err := client.Get(base + "/healthz"); err == nil {
 		t.Error("server still answers after Stop")
+	}
+}
+
+// TestDNSRebindingRealHTTP: over a real loopback connection without a
+// token, a write whose Host is a foreign name (a page whose name was
+// rebound to 127.0.0.1) or that came through a proxy is refused with 403
+// and counted; loopback Hosts with any port are accepted.
+func TestDNSRebindingRealHTTP(t *testing.T) {
+	cfg := DefaultConfiguration()
+	cfg.Listen = "127.0.0.1:0"
+	s := newTestServer(cfg, Dependencies{})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	url := "http://" + s.Addr().String() + "/api/v1/echo"
+	client := &http.Client{Timeout: 5 * time.Second}
+	refused := func(reason string) uint64 {
+		return metrics.GetOrCreateCounter(`flowshield_http_refused_total{reason="` + reason + `"}`).Get()
+	}
+	tests := []struct {
+		host   string
+		header map[string]string
+		code   int
+		reason string // the refusal counter that must grow
+	}{
+		{"attacker.example", nil, 403, "not_loopback_host"},
+		{"attacker.example:8080", nil, 403, "not_loopback_host"},
+		{"127.0.0.1.nip.io:8080", nil, 403, "not_loopback_host"},
+		{"127.0.0.1:8080", map[string]string{"X-Forwarded-For": "198.51.100.7"}, 403, "proxy_header"},
+		{"127.0.0.1:8080", nil, 201, ""},
+		{"[::1]:8080", nil, 201, ""},
+		{"localhost:8080", nil, 201, ""},
+		{"localhost", nil, 201, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			var before uint64
+			if tt.reason != "" {
+				before = refused(tt.reason)
+			}
+			req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"a":1}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Fatalf("Host %s: %d %s, want %d", tt.host, resp.StatusCode, body, tt.code)
+			}
+			if tt.reason != "" {
+				var e struct{ Error string }
+				if json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "FLOWSHIELD_API_TOKEN") {
+					t.Errorf("error %s does not say why", body)
+				}
+				if got := refused(tt.reason); got != before+1 {
+					t.Errorf("refused{reason=%q} went from %d to %d", tt.reason, before, got)
+				}
+			}
+		})
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	kindFlowTarget
 	kindSwitch
 	kindSettings // a menu of one settings object, without ids (/ip/traffic-flow)
+	kindAddress  // the router's own addresses (/ip/address, /ipv6/address)
 )
 
 // schema says what a menu accepts and prints.
@@ -68,6 +69,11 @@ const (
 	// MenuSwitch lists the switch chips; Seed adds one (name, type,
 	// l3-hw-offloading on RouterOS 7), the API can only print and set.
 	MenuSwitch = "/interface/ethernet/switch"
+	// MenuAddress and MenuAddressV6 are the router's own addresses
+	// ("192.0.2.1/24" on an interface); Seed adds one, dynamic=true for
+	// one a DHCP client or SLAAC would give.
+	MenuAddress   = "/ip/address"
+	MenuAddressV6 = "/ipv6/address"
 )
 
 // newSchemas builds the menus; legacy is RouterOS 6, whose routes say
@@ -122,7 +128,52 @@ func newSchemas(legacy bool) map[string]*schema {
 			required: []string{"name"}, defaults: map[string]string{"skin": "default"}},
 		MenuTrafficFlowTarget: flowTargetSchema(legacy),
 		MenuSwitch:            switchSchema(legacy),
+		MenuAddress:           addressSchema(false),
+		MenuAddressV6:         addressSchema(true),
 	}
+}
+
+// addressSchema is /ip/address or /ipv6/address, the same on RouterOS 6
+// and 7 as far as their API print goes: address with the interface's
+// prefix length, interface, and flags; IPv4 adds the network (computed
+// when not given), IPv6 the SLAAC and DAD settings.
+func addressSchema(v6 bool) *schema {
+	sc := &schema{kind: kindAddress, ipv6: v6,
+		writable: set("address", "interface", "comment", "disabled"),
+		bools:    set("disabled", "dynamic", "invalid"),
+		seedable: set("dynamic", "invalid"),
+		required: []string{"address", "interface"},
+		defaults: map[string]string{"disabled": "false", "dynamic": "false", "invalid": "false"}}
+	if v6 {
+		for _, k := range []string{"advertise", "eui-64", "no-dad", "from-pool"} {
+			sc.writable[k] = true
+		}
+		for _, k := range []string{"advertise", "eui-64", "no-dad"} {
+			sc.bools[k] = true
+		}
+		sc.defaults["advertise"], sc.defaults["eui-64"], sc.defaults["no-dad"], sc.defaults["from-pool"] = "true", "false", "false", ""
+	} else {
+		sc.writable["network"] = true
+	}
+	return sc
+}
+
+// normalizeInterfaceAddress writes an interface address as RouterOS
+// prints it: unmasked, with its length ("192.0.2.1/24"); a bare address
+// is a /32 (/128).
+func normalizeInterfaceAddress(v string, v6 bool) (string, error) {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		a, aerr := netip.ParseAddr(v)
+		if aerr != nil {
+			return "", fmt.Errorf("invalid value for argument address")
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if p.Addr().Is4() == v6 || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return "", fmt.Errorf("invalid value for argument address")
+	}
+	return p.String(), nil
 }
 
 // flowTargetSchema is /ip/traffic-flow/target: RouterOS 7 has dst-address,
@@ -340,6 +391,23 @@ func (sc *schema) normalize(key, val string) (string, error) {
 			return out, err
 		}
 	}
+	if sc.kind == kindAddress {
+		switch key {
+		case "address":
+			return normalizeInterfaceAddress(val, sc.ipv6)
+		case "network":
+			a, err := netip.ParseAddr(val)
+			if err != nil || !a.Is4() {
+				return "", fmt.Errorf("invalid value for argument network")
+			}
+			return a.String(), nil
+		case "interface":
+			if val == "" {
+				return "", fmt.Errorf("invalid value for argument interface")
+			}
+		}
+		return val, nil
+	}
 	switch key {
 	case "address", "src-address", "dst-address":
 		if val == "" && key != "address" {
@@ -400,6 +468,14 @@ func (t *table) render(o *object, now time.Time) map[string]string {
 		m["active"] = strconv.FormatBool(m["disabled"] != "true")
 	case kindSwitch:
 		m["invalid"] = "false"
+	case kindAddress:
+		m["actual-interface"] = m["interface"]
+		p, _ := netip.ParsePrefix(m["address"])
+		if t.schema.ipv6 {
+			m["link-local"] = strconv.FormatBool(p.Addr().IsLinkLocalUnicast())
+		} else if m["network"] == "" {
+			m["network"] = p.Masked().Addr().String()
+		}
 	}
 	return m
 }

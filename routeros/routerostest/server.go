@@ -8,7 +8,8 @@
 // RouterOS defaults: off, 30m/15s; SetTrafficFlow or the API's set change
 // it), /ip/traffic-flow/target, and /interface/ethernet/switch (Seed a chip,
 // with l3-hw-offloading on RouterOS 7), each in RouterOS 6 form when
-// Version is "6.x". Forward passes traffic through raw prerouting and the
+// Version is "6.x", and the router's own addresses, /ip/address and
+// /ipv6/address (Seed them). Forward passes traffic through raw prerouting and the
 // routes as RouterOS would, counting on the raw rules it matches, so a
 // flow generator can leave out what a ban drops (traffic.go).
 //

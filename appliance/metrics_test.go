@@ -3,7 +3,6 @@ package appliance
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -47,7 +46,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(sink.Close)
-	graphite := discardTCP(t)
+	graphite := silentServer(t).Addr().String() // accepts, never reads: a few KB fit
 	a := startTestAppliance(t, map[string]string{
 		"FLOWSHIELD_ACTION":            "address-list",
 		"FLOWSHIELD_BAN_TIME":          "60s",
@@ -171,30 +170,6 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if r := s.Routers[0]; r.Calls < 2 || r.Connects != 1 || r.CallErrors != 0 || r.RejectedReplies != 0 {
 		t.Errorf("status router counters %+v, want calls >= 2, one connect, no errors", r)
 	}
-}
-
-// discardTCP listens on loopback, reads and throws away what comes (a
-// Graphite receiver), and returns its address.
-func discardTCP(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func scrape(t *testing.T, a *Appliance) []byte {

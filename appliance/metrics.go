@@ -86,10 +86,7 @@ func (a *Appliance) registerMetrics() {
 
 func (a *Appliance) writeDetectMetrics(w io.Writer) {
 	s := a.engine.Stats()
-	for _, c := range []struct {
-		name string
-		v    uint64
-	}{
+	writeCounters(w, []counter{
 		{"flowshield_detect_records_total", s.Records},
 		{"flowshield_detect_accounted_records_total", s.Accounted},
 		{"flowshield_detect_unprotected_records_total", s.Unprotected},
@@ -103,9 +100,7 @@ func (a *Appliance) writeDetectMetrics(w io.Writer) {
 		{"flowshield_exporters_forgotten_total", s.ExportersForgotten},
 		{"flowshield_attacks_ended_forgotten_total", s.EndedForgotten},
 		{"flowshield_attacks_ended_details_shed_total", s.EndedDetailsShed},
-	} {
-		metrics.WriteCounterUint64(w, c.name, c.v)
-	}
+	})
 	metrics.WriteGaugeUint64(w, "flowshield_hosts_tracked", uint64(s.HostsTracked))
 	metrics.WriteGaugeUint64(w, "flowshield_hosts_untracked", s.UntrackedHosts)
 	metrics.WriteGaugeUint64(w, "flowshield_attacks_ended", uint64(s.EndedAttacks))
@@ -117,10 +112,7 @@ func (a *Appliance) writeDetectMetrics(w io.Writer) {
 
 func (a *Appliance) writeMitigationMetrics(w io.Writer) {
 	s := a.mitigator.Stats()
-	for _, c := range []struct {
-		name string
-		v    uint64
-	}{
+	writeCounters(w, []counter{
 		{"flowshield_mitigation_bans_total", s.Bans},
 		{"flowshield_mitigation_unbans_total", s.Unbans},
 		{"flowshield_mitigation_skipped_total", s.Skipped},
@@ -135,9 +127,7 @@ func (a *Appliance) writeMitigationMetrics(w io.Writer) {
 		{"flowshield_mitigation_objects_added_total", s.Added},
 		{"flowshield_mitigation_objects_removed_total", s.Removed},
 		{"flowshield_mitigation_timeouts_set_total", s.TimeoutsSet},
-	} {
-		metrics.WriteCounterUint64(w, c.name, c.v)
-	}
+	})
 }
 
 // writeRouterMetrics writes each router's connection state and its API
@@ -171,6 +161,18 @@ func (a *Appliance) writeRouterMetrics(w io.Writer) {
 	family("flowshield_router_logins_total", "counter", func(i int) uint64 { return stats[i].Logins })
 	family("flowshield_router_rejected_replies_total", "counter", func(i int) uint64 { return stats[i].RejectedReplies })
 	family("flowshield_router_unparsed_objects_total", "counter", func(i int) uint64 { return stats[i].Unparsed })
+}
+
+// counter is one scalar counter read from a component's Stats.
+type counter struct {
+	name string
+	v    uint64
+}
+
+func writeCounters(w io.Writer, cs []counter) {
+	for _, c := range cs {
+		metrics.WriteCounterUint64(w, c.name, c.v)
+	}
 }
 
 func b2u(b bool) uint64 {

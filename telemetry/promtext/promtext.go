@@ -30,8 +30,7 @@ var (
 
 // Describe records the help text of metric families, by family name (the
 // metric name without labels). Describing a family twice with different
-// texts panics: one name, one owner. It returns nothing useful and is
-// meant for init functions.
+// texts panics: one name, one owner. Packages call it from init.
 func Describe(texts map[string]string) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -52,12 +51,6 @@ func Help(family string) string {
 	mu.RLock()
 	defer mu.RUnlock()
 	return help[family]
-}
-
-// WriteMetadata writes the HELP (from Describe) and TYPE lines of family,
-// for writers that build the text themselves.
-func WriteMetadata(w io.Writer, family, typ string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", family, Help(family), family, typ)
 }
 
 // escapeHelp escapes a HELP text as the text format wants: backslash and

@@ -99,4 +99,13 @@ type Router struct {
 	Connected   bool      `json:"connected"`
 	LastError   string    `json:"last_error"`             // "" when the last call succeeded
 	LastErrorAt time.Time `json:"last_error_at,omitzero"` // zero: never failed
+	// Since start: RouterOS API commands sent and those that failed (the
+	// router refused it, no reply in time, or the connection was lost),
+	// logins (the first connection and each reconnection), failed
+	// connection attempts, and replies refused for their size or form.
+	Calls           uint64 `json:"calls"`
+	CallErrors      uint64 `json:"call_errors"`
+	Connects        uint64 `json:"connects"`
+	ConnectFailures uint64 `json:"connect_failures"`
+	RejectedReplies uint64 `json:"rejected_replies"`
 }

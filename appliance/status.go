@@ -1,13 +1,9 @@
 package appliance
 
 import (
-	"fmt"
-	"io"
 	"net/netip"
 	"sort"
 	"time"
-
-	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/api"
 	"github.com/flowshield/flowshield/detect"
@@ -72,7 +68,10 @@ func (a *Appliance) Status() api.Status {
 			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()})
 	}
 	for _, r := range a.routers {
-		rs := api.Router{Address: r.Address(), Connected: r.Connected()}
+		st := r.Stats()
+		rs := api.Router{Address: r.Address(), Connected: r.Connected(),
+			Calls: st.Calls, CallErrors: st.Traps + st.Timeouts + st.ConnErrors,
+			Connects: st.Logins, ConnectFailures: st.DialFailures, RejectedReplies: st.RejectedReplies}
 		if at, err := r.lastFailure(); err != nil {
 			rs.LastError, rs.LastErrorAt = err.Error(), at
 		}
@@ -83,55 +82,4 @@ func (a *Appliance) Status() api.Status {
 
 func ratesOf(r detect.Rates) api.Rates {
 	return api.Rates{PPS: r.PPS, BPS: r.Bps, Flows: r.Flows}
-}
-
-// registerMetrics adds the daemon's own series to its metrics set: the
-// collector's counters are written from its own structures, detection
-// totals and ban counts as gauges read at scrape time.
-func (a *Appliance) registerMetrics() {
-	m := a.metrics
-	m.NewGauge(`flowshield_attacks_active`, func() float64 { return float64(len(a.engine.Attacks(true))) })
-	m.NewGauge(`flowshield_bans_active`, func() float64 { return float64(len(a.mitigator.Bans())) })
-	// Attacks declared without a flow sample (detect.MaxSampledAttacks).
-	m.NewGauge(`flowshield_attacks_unsampled_total`, func() float64 { return float64(a.engine.Stats().UnsampledAttacks) })
-	m.NewGauge(`flowshield_uptime_seconds`, func() float64 { return time.Since(a.startedAt).Seconds() })
-	m.NewGauge(`flowshield_exporters_forgotten_total`, func() float64 { return float64(a.engine.Stats().ExportersForgotten) })
-	m.RegisterMetricsWriter(a.writeExporterTimers)
-	for _, r := range a.routers {
-		r := r
-		m.NewGauge(`flowshield_router_connected{router="`+r.Address()+`"}`, func() float64 {
-			if r.Connected() {
-				return 1
-			}
-			return 0
-		})
-	}
-}
-
-// writeExporterTimers writes each exporter's reporting timers as the
-// detector uses them (the table is bounded by detect's MaxExporters).
-func (a *Appliance) writeExporterTimers(w io.Writer) {
-	stats := a.engine.ExporterStats()
-	gauge := func(name string, get func(t detect.ExporterTimers) (float64, bool)) {
-		metrics.WriteMetadataIfNeeded(w, name, "gauge")
-		for _, e := range stats {
-			if v, ok := get(e.Timers); ok {
-				fmt.Fprintf(w, "%s{exporter=%q} %g\n", name, e.Exporter.String(), v)
-			}
-		}
-	}
-	gauge("flowshield_exporter_active_timeout_seconds", func(t detect.ExporterTimers) (float64, bool) {
-		return t.ActiveTimeout.Seconds(), t.ActiveTimeout > 0
-	})
-	gauge("flowshield_exporter_inactive_lag_seconds", func(t detect.ExporterTimers) (float64, bool) {
-		return t.InactiveLag.Seconds(), t.Samples > 0
-	})
-	// How far late records are moved forward, and how long an attack is
-	// held after its last sign (see detect/timers.go).
-	gauge("flowshield_exporter_lag_shift_seconds", func(t detect.ExporterTimers) (float64, bool) {
-		return t.Shift.Seconds(), t.Samples > 0
-	})
-	gauge("flowshield_exporter_attack_hold_seconds", func(t detect.ExporterTimers) (float64, bool) {
-		return t.Hold.Seconds(), t.Samples > 0
-	})
 }

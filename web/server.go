@@ -33,6 +33,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/api"
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // Configuration of the HTTP server.
@@ -374,7 +375,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func serveMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	metrics.WritePrometheus(w, true)
+	// an error is the client's connection failing: nothing left to tell it
+	_ = promtext.WritePrometheus(w)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/flow"
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // totals are the collector-wide counters, kept as metrics counters so they
@@ -34,6 +35,47 @@ type totals struct {
 	refusedForgotten  *metrics.Counter
 	decodeErrors      [flow.NumErrorKinds]*metrics.Counter
 }
+
+// help documents the collector's series (promtext fills the HELP lines
+// the metrics library writes empty).
+var help = map[string]string{
+	"flowshield_collector_datagrams_total":                    "Flow datagrams accepted from allowed exporters.",
+	"flowshield_collector_records_total":                      "Flow records decoded.",
+	"flowshield_collector_flow_packets_total":                 "Packets the decoded records count, times their sampling rate.",
+	"flowshield_collector_flow_bytes_total":                   "Bytes the decoded records count, times their sampling rate.",
+	"flowshield_collector_dropped_datagrams_total":            "Datagrams dropped because the decode queue was full (overload).",
+	"flowshield_collector_in_order_datagrams_total":           "Datagrams decoded in arrival order because they carry templates.",
+	"flowshield_collector_inline_datagrams_total":             "Datagrams decoded on the reading goroutine rather than queued for a worker.",
+	"flowshield_collector_socket_reads_total":                 "Reads of the flow sockets (each takes up to a batch of datagrams).",
+	"flowshield_collector_standby_takeovers_total":            "Times the standby reader took a socket over because detection held the primary reader up.",
+	"flowshield_collector_decoder_panics_total":               "Datagrams whose decoder panicked (counted and skipped).",
+	"flowshield_collector_consumer_panics_total":              "Record batches whose consumer (detection) panicked (counted and skipped).",
+	"flowshield_collector_exporters_overflow_datagrams_total": "Datagrams from exporters past MaxExporters: decoded and counted in the totals, not per exporter.",
+	"flowshield_collector_refused_datagrams_total":            "Datagrams dropped before decoding because their source is outside EXPORTERS.",
+	"flowshield_collector_refused_bytes_total":                "Bytes of the datagrams refused by EXPORTERS.",
+	"flowshield_collector_refused_sources_forgotten_total":    "Refused sources forgotten from the bounded per-source table (MaxRefusedSources) to make room.",
+	"flowshield_collector_refused_sources":                    "Refused sources in the per-source table now.",
+	"flowshield_collector_decode_errors_total":                "Datagrams or records the decoders rejected, by kind.",
+	"flowshield_collector_queue_datagrams":                    "Datagrams waiting for a decode worker.",
+	"flowshield_collector_queue_bytes":                        "Payload bytes waiting for a decode worker.",
+	"flowshield_collector_receive_buffer_bytes":               "Effective receive buffer of the listener's socket, as the kernel reports it.",
+	"flowshield_collector_listener_up":                        "1 while the listener's socket is open and read, else 0.",
+	"flowshield_collector_read_errors_total":                  "Failed reads of the listener's socket.",
+	"flowshield_collector_kernel_dropped_datagrams_total":     "Datagrams the kernel dropped because the socket's receive buffer was full.",
+	"flowshield_exporter_datagrams_total":                     "Datagrams accepted from the exporter.",
+	"flowshield_exporter_dropped_datagrams_total":             "Datagrams of the exporter dropped because the decode queue was full.",
+	"flowshield_exporter_records_total":                       "Flow records decoded from the exporter.",
+	"flowshield_exporter_flow_packets_total":                  "Packets the exporter's records count, times their sampling rate.",
+	"flowshield_exporter_flow_bytes_total":                    "Bytes the exporter's records count, times their sampling rate.",
+	"flowshield_exporter_decoder_panics_total":                "Datagrams of the exporter whose decoder panicked.",
+	"flowshield_exporter_decode_errors_total":                 "Datagrams or records of the exporter the decoders rejected, by kind.",
+	"flowshield_exporter_last_seen_seconds":                   "When the exporter's last datagram arrived, in seconds since the Unix epoch.",
+	"flowshield_exporter_sampling_rate":                       "The exporter's last announced sampling rate (or SAMPLING_RATE); a ratio, 1 is unsampled.",
+	"flowshield_exporter_clock_skew_seconds":                  "Receive time minus the exporter's export time, averaged: network delay plus the exporter's clock lag.",
+	"flowshield_exporter_info":                                "The exporter's protocol version, as a label; always 1.",
+}
+
+func init() { promtext.Describe(help) }
 
 func (t *totals) register(s *metrics.Set) {
 	t.datagrams = s.NewCounter(`flowshield_collector_datagrams_total`)

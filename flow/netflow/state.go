@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/flow"
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // Template state and its bounds.
@@ -381,6 +382,21 @@ func (d *Decoder) Stats() Stats {
 	}
 	return s
 }
+
+// help documents the decoder's series (promtext fills the HELP lines the
+// metrics library writes empty).
+var help = map[string]string{
+	"flowshield_netflow_scopes":                  "Exporter scopes (address, version, observation domain) whose templates are kept.",
+	"flowshield_netflow_scopes_limit":            "The most exporter scopes kept (MaxExporters).",
+	"flowshield_netflow_templates":               "NetFlow v9 and IPFIX templates kept, all scopes.",
+	"flowshield_netflow_template_bytes":          "Estimated memory of the templates kept.",
+	"flowshield_netflow_template_budget_bytes":   "The bound of the templates' estimated memory (TemplateBudget).",
+	"flowshield_netflow_scopes_expired_total":    "Scopes dropped after IdleTimeout without a datagram.",
+	"flowshield_netflow_scopes_evicted_total":    "Scopes dropped, least recently used first, to make room: for a new scope (scope_limit), a new domain of an address at its cap (domain_limit), a template (budget).",
+	"flowshield_netflow_templates_refused_total": "Valid templates not kept: past the per-scope cap (per_scope), or larger than the budget left after evicting every other scope (budget).",
+}
+
+func init() { promtext.Describe(help) }
 
 // Metrics returns the decoder's series (flowshield_netflow_*), for
 // metrics.RegisterSet. They are written from Stats at each scrape.

@@ -14,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/telemetry/hostmetrics"
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // Configuration of the Graphite output.
@@ -107,6 +108,21 @@ func New(cfg Configuration, src Snapshotter, log *slog.Logger) *Exporter {
 	})
 	return e
 }
+
+// help documents the exporter's series (promtext fills their HELP lines).
+var help = map[string]string{
+	"flowshield_graphite_batches_total":        "Batches of Graphite lines made from a snapshot (one a second by default).",
+	"flowshield_graphite_sent_lines_total":     "Graphite lines written to the receiver.",
+	"flowshield_graphite_sent_bytes_total":     "Bytes of Graphite lines written to the receiver.",
+	"flowshield_graphite_dropped_lines_total":  "Graphite lines dropped because the pending buffer was full (the receiver too slow or away).",
+	"flowshield_graphite_connects_total":       "TCP connections made to the Graphite receiver.",
+	"flowshield_graphite_connect_errors_total": "Failed TCP connection attempts to the Graphite receiver.",
+	"flowshield_graphite_write_errors_total":   "Writes to the Graphite receiver that failed (the connection is made again).",
+	"flowshield_graphite_pending_bytes":        "Bytes of Graphite lines waiting to be written.",
+	"flowshield_graphite_connected":            "1 while a connection to the Graphite receiver is open, else 0.",
+}
+
+func init() { promtext.Describe(help) }
 
 // SeriesNames are the metric names the exporter counts with.
 func SeriesNames() []string {

@@ -203,12 +203,25 @@ func TestWritePrometheus(t *testing.T) {
 			w.Register(set)
 			var buf bytes.Buffer
 			set.WritePrometheus(&buf)
-			samples, families := 0, map[string]bool{}
+			samples, families, helped := 0, map[string]bool{}, map[string]bool{}
 			for line := range strings.SplitSeq(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+				if f, text, ok := strings.Cut(strings.TrimPrefix(line, "# HELP "), " "); ok && strings.HasPrefix(line, "# HELP ") {
+					if strings.HasPrefix(f, "flowshield_hostmetrics_") {
+						continue // the set's counters: promtext fills their text
+					}
+					if len(strings.Fields(text)) < 3 {
+						t.Errorf("family %s has help %q", f, text)
+					}
+					helped[f] = true
+					continue
+				}
 				if strings.HasPrefix(line, "# TYPE ") {
 					f := strings.Fields(line)[2]
 					if families[f] {
 						t.Errorf("family %s declared twice", f)
+					}
+					if !helped[f] && !strings.HasPrefix(f, "flowshield_hostmetrics_") {
+						t.Errorf("family %s has no HELP line before its TYPE", f)
 					}
 					families[f] = true
 					continue

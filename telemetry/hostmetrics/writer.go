@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // Configuration of the per-host series.
@@ -48,8 +49,8 @@ type Writer struct {
 	cfg Configuration
 	src Snapshotter
 
-	renders     *metrics.Counter
-	renderNanos *metrics.Counter
+	renders       *metrics.Counter
+	renderSeconds *metrics.FloatCounter
 
 	mu  sync.Mutex // guards buf, reused between scrapes
 	buf []byte
@@ -65,7 +66,7 @@ func New(cfg Configuration, src Snapshotter) *Writer {
 // and the writer's own counters of renders and the time they took.
 func (w *Writer) Register(set *metrics.Set) {
 	w.renders = set.NewCounter(`flowshield_hostmetrics_renders_total`)
-	w.renderNanos = set.NewCounter(`flowshield_hostmetrics_render_nanoseconds_total`)
+	w.renderSeconds = set.NewFloatCounter(`flowshield_hostmetrics_render_seconds_total`)
 	set.RegisterMetricsWriter(w.WritePrometheus)
 }
 
@@ -89,8 +90,30 @@ const (
 func SeriesNames() []string {
 	return []string{hostPPS, hostBps, hostFlows, hostProtoPPS, hostProtoBps, hostsActive, hostsExported,
 		totalPPS, totalBps, totalFlows, totalProtoPPS, totalProtoBps,
-		"flowshield_hostmetrics_renders_total", "flowshield_hostmetrics_render_nanoseconds_total"}
+		"flowshield_hostmetrics_renders_total", "flowshield_hostmetrics_render_seconds_total"}
 }
+
+// help documents the series, for the HELP lines this package writes and
+// for promtext (which fills the library's HELP of the two counters).
+var help = map[string]string{
+	hostPPS:       "Packets per second of a top host (the top TopN per direction by pps, bps and flows), windowed, times the sampling rate.",
+	hostBps:       "Bits per second of a top host, windowed, times the sampling rate.",
+	hostFlows:     "Flows per second of a top host, windowed.",
+	hostProtoPPS:  "Packets per second of a top host by protocol (tcp, udp, icmp, syn: TCP SYN without ACK, frag: IP fragments).",
+	hostProtoBps:  "Bits per second of a top host by protocol (tcp, udp, icmp, syn, frag).",
+	hostsActive:   "Hosts with traffic in the window, by direction.",
+	hostsExported: "Hosts that have per-host series now, by direction.",
+	totalPPS:      "Packets per second over all protected hosts, windowed, times the sampling rate.",
+	totalBps:      "Bits per second over all protected hosts, windowed, times the sampling rate.",
+	totalFlows:    "Flows per second over all protected hosts, windowed.",
+	totalProtoPPS: "Packets per second over all protected hosts by protocol (tcp, udp, icmp, syn, frag).",
+	totalProtoBps: "Bits per second over all protected hosts by protocol (tcp, udp, icmp, syn, frag).",
+
+	"flowshield_hostmetrics_renders_total":        "Renders of the per-host series (scrapes and pushes).",
+	"flowshield_hostmetrics_render_seconds_total": "Time spent rendering the per-host series.",
+}
+
+func init() { promtext.Describe(help) }
 
 type protoRate struct {
 	name     string
@@ -122,7 +145,7 @@ func (w *Writer) WritePrometheus(out io.Writer) {
 	_, _ = out.Write(b)
 	if w.renders != nil {
 		w.renders.Inc()
-		w.renderNanos.Add(int(time.Since(start).Nanoseconds()))
+		w.renderSeconds.Add(time.Since(start).Seconds())
 	}
 }
 
@@ -206,8 +229,14 @@ func AppendTotals(b []byte, in, out *detect.Rates) []byte {
 	return b
 }
 
+// appendType writes the family's HELP and TYPE lines (every series here
+// is a gauge).
 func appendType(b []byte, family string) []byte {
-	b = append(b, "# TYPE "...)
+	b = append(b, "# HELP "...)
+	b = append(b, family...)
+	b = append(b, ' ')
+	b = append(b, help[family]...)
+	b = append(b, "\n# TYPE "...)
 	b = append(b, family...)
 	return append(b, " gauge\n"...)
 }

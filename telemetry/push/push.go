@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/flowshield/flowshield/telemetry/promtext"
 )
 
 // Configuration of the pusher.
@@ -83,12 +85,13 @@ type Pusher struct {
 	done   chan struct{}
 }
 
-// New makes a pusher of the output of write (nil: the whole registry,
-// metrics.WritePrometheus with process metrics). It does nothing until
-// Start or Push.
+// New makes a pusher of the output of write (nil: the whole registry with
+// process metrics, as /metrics serves it: promtext.WritePrometheus). It
+// does nothing until Start or Push.
 func New(cfg Configuration, write func(io.Writer), log *slog.Logger) *Pusher {
 	if write == nil {
-		write = func(w io.Writer) { metrics.WritePrometheus(w, true) }
+		// render writes to memory, which cannot fail
+		write = func(w io.Writer) { _ = promtext.WritePrometheus(w) }
 	}
 	if log == nil {
 		log = slog.Default()
@@ -116,6 +119,19 @@ func New(cfg Configuration, write func(io.Writer), log *slog.Logger) *Pusher {
 	})
 	return p
 }
+
+// help documents the pusher's series (promtext fills their HELP lines).
+var help = map[string]string{
+	"flowshield_metrics_push_total":                          "Pushes of the metrics, each one body sent with its retries.",
+	"flowshield_metrics_push_failures_total":                 "Pushes given up: every attempt failed, or the body could not be made.",
+	"flowshield_metrics_push_attempts_total":                 "HTTP POSTs of a push body, retries included.",
+	"flowshield_metrics_push_retries_total":                  "HTTP POSTs after the first of a push.",
+	"flowshield_metrics_push_attempt_errors_total":           "HTTP POSTs that failed (network error or a status other than 2xx).",
+	"flowshield_metrics_push_bytes_total":                    "Bytes of push bodies accepted by the receiver (after gzip when on).",
+	"flowshield_metrics_push_last_success_timestamp_seconds": "When a push last succeeded, in seconds since the Unix epoch; 0 before the first.",
+}
+
+func init() { promtext.Describe(help) }
 
 // SeriesNames are the metric names the pusher counts with.
 func SeriesNames() []string {

@@ -14,6 +14,7 @@ import (
 	"github.com/flowshield/flowshield/detect"
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/routeros"
+	"github.com/flowshield/flowshield/storage"
 	"github.com/flowshield/flowshield/web"
 )
 
@@ -245,6 +246,7 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 	}
 	// The manager makes the reason one bounded line; "" is "manual".
 	ban, err := a.mitigator.AddManual(r.Context(), prefix, ttl, req.Reason, dir)
+	var writeErr *storage.WriteError
 	var refused *mitigation.RefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -256,6 +258,12 @@ func (a *Appliance) addBan(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, mitigation.ErrMaxBans):
 		web.WriteError(w, http.StatusConflict, "FLOWSHIELD_MAX_BANS reached")
+		return
+	case errors.As(err, &writeErr):
+		// The ban is in force in memory and on the routers; only its
+		// record is missing, and the write is retried. No file path in
+		// the answer: the log has it.
+		web.WriteError(w, http.StatusServiceUnavailable, "the ban is in force but the store could not save it (retried; see the log)")
 		return
 	case err != nil:
 		web.WriteError(w, http.StatusBadRequest, err.Error())
@@ -277,6 +285,11 @@ func (a *Appliance) removeBan(w http.ResponseWriter, r *http.Request) {
 	err = a.mitigator.Unban(r.Context(), prefix)
 	if errors.Is(err, mitigation.ErrNotFound) {
 		web.WriteError(w, http.StatusNotFound, "no ban for "+prefix.String())
+		return
+	}
+	var writeErr *storage.WriteError
+	if errors.As(err, &writeErr) {
+		web.WriteError(w, http.StatusServiceUnavailable, "the ban is lifted but the store could not save that (retried; see the log)")
 		return
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/telemetry/promtext"
 )
@@ -53,14 +54,27 @@ var help = map[string]string{
 	"flowshield_mitigation_objects_removed_total":     "Ban objects removed from routers.",
 	"flowshield_mitigation_timeouts_set_total":        "Ban object timeouts set again on routers.",
 
-	"flowshield_router_connected":              "1 while the RouterOS API connection to the router is up, else 0.",
-	"flowshield_router_calls_total":            "RouterOS API commands sent to the router.",
-	"flowshield_router_call_errors_total":      "RouterOS API commands that failed, by kind: trap (the router refused it), timeout, connection (lost; it is made again).",
-	"flowshield_router_dials_total":            "Connection attempts to the router's API.",
-	"flowshield_router_dial_failures_total":    "Connection attempts to the router's API that failed (connect, TLS or login).",
-	"flowshield_router_logins_total":           "Logins to the router's API: the first connection and every reconnection.",
-	"flowshield_router_rejected_replies_total": "Router replies refused for their size or form; each closed the connection.",
-	"flowshield_router_unparsed_objects_total": "flowshield objects on the router that could not be read.",
+	"flowshield_mitigation_refused_total":        "Bans refused by a ban safety rule (too-wide, outside-networks, own-address, router-address, ttl), automatic and manual, by rule.",
+	"flowshield_mitigation_unsafe_dropped_total": "Bans already in place (stored, adopted, or made unsafe by a router address read later) dropped because a safety rule now refuses them.",
+
+	"flowshield_store_commits_total":               "Write transactions to the bbolt store that changed something.",
+	"flowshield_store_write_failures_total":        "Writes to the bbolt store that failed (disk full, read-only or failing); the daemon goes on from memory.",
+	"flowshield_store_undecodable_total":           "Stored bans and attacks that could not be read back (skipped).",
+	"flowshield_store_history_records":             "Attacks in the stored history (active and ended).",
+	"flowshield_store_history_bytes":               "Bytes of the stored attack history (keys and values, details included); bounded at 64 MiB.",
+	"flowshield_store_history_details_shed_total":  "Stored attacks that lost their details to the history's byte bound (still listed).",
+	"flowshield_store_history_evicted_total":       "Stored attacks removed by a bound of the history (age, count or bytes).",
+	"flowshield_store_history_evicted_early_total": "Stored attacks removed within their 24 hours because the count or byte bound won.",
+
+	"flowshield_router_connected":                  "1 while the RouterOS API connection to the router is up, else 0.",
+	"flowshield_router_calls_total":                "RouterOS API commands sent to the router.",
+	"flowshield_router_call_errors_total":          "RouterOS API commands that failed, by kind: trap (the router refused it), timeout, connection (lost; it is made again).",
+	"flowshield_router_dials_total":                "Connection attempts to the router's API.",
+	"flowshield_router_dial_failures_total":        "Connection attempts to the router's API that failed (connect, TLS or login).",
+	"flowshield_router_logins_total":               "Logins to the router's API: the first connection and every reconnection.",
+	"flowshield_router_rejected_replies_total":     "Router replies refused for their size or form; each closed the connection.",
+	"flowshield_router_unparsed_objects_total":     "flowshield objects on the router that could not be read.",
+	"flowshield_router_unreadable_addresses_total": "Router addresses (/ip/address, /ipv6/address) that could not be read for the ban safety rules.",
 
 	"flowshield_exporter_active_timeout_seconds": "The exporter's active timeout as detection uses it: how often a long flow is reported.",
 	"flowshield_exporter_inactive_lag_seconds":   "Median time from a flow's last packet to its record's arrival, learned per exporter.",
@@ -80,6 +94,7 @@ func (a *Appliance) registerMetrics() {
 	m.NewGauge(`flowshield_uptime_seconds`, func() float64 { return time.Since(a.startedAt).Seconds() })
 	m.RegisterMetricsWriter(a.writeDetectMetrics)
 	m.RegisterMetricsWriter(a.writeMitigationMetrics)
+	m.RegisterMetricsWriter(a.writeStoreMetrics)
 	m.RegisterMetricsWriter(a.writeRouterMetrics)
 	m.RegisterMetricsWriter(a.writeExporterTimers)
 }
@@ -127,7 +142,26 @@ func (a *Appliance) writeMitigationMetrics(w io.Writer) {
 		{"flowshield_mitigation_objects_added_total", s.Added},
 		{"flowshield_mitigation_objects_removed_total", s.Removed},
 		{"flowshield_mitigation_timeouts_set_total", s.TimeoutsSet},
+		{"flowshield_mitigation_unsafe_dropped_total", s.UnsafeDropped},
 	})
+	metrics.WriteMetadataIfNeeded(w, "flowshield_mitigation_refused_total", "counter")
+	for _, r := range mitigation.Rules {
+		fmt.Fprintf(w, "flowshield_mitigation_refused_total{rule=%q} %d\n", string(r), s.Refused[r])
+	}
+}
+
+func (a *Appliance) writeStoreMetrics(w io.Writer) {
+	s := a.store.Stats()
+	writeCounters(w, []counter{
+		{"flowshield_store_commits_total", s.Commits},
+		{"flowshield_store_write_failures_total", s.WriteFailures},
+		{"flowshield_store_undecodable_total", s.Undecodable},
+		{"flowshield_store_history_details_shed_total", s.HistoryDetailsShed},
+		{"flowshield_store_history_evicted_total", s.HistoryEvicted},
+		{"flowshield_store_history_evicted_early_total", s.HistoryEvictedEarly},
+	})
+	metrics.WriteGaugeUint64(w, "flowshield_store_history_records", uint64(max(s.HistoryRecords, 0)))
+	metrics.WriteGaugeUint64(w, "flowshield_store_history_bytes", uint64(max(s.HistoryBytes, 0)))
 }
 
 // writeRouterMetrics writes each router's connection state and its API
@@ -161,6 +195,7 @@ func (a *Appliance) writeRouterMetrics(w io.Writer) {
 	family("flowshield_router_logins_total", "counter", func(i int) uint64 { return stats[i].Logins })
 	family("flowshield_router_rejected_replies_total", "counter", func(i int) uint64 { return stats[i].RejectedReplies })
 	family("flowshield_router_unparsed_objects_total", "counter", func(i int) uint64 { return stats[i].Unparsed })
+	family("flowshield_router_unreadable_addresses_total", "counter", func(i int) uint64 { return stats[i].UnreadableAddresses })
 }
 
 // counter is one scalar counter read from a component's Stats.

@@ -176,6 +176,9 @@ type Manager struct {
 	stats   counters
 
 	persistMu sync.Mutex // one store write at a time, in order
+	// persistLoggedAt is when a store write failure was last logged
+	// (under mu).
+	persistLoggedAt time.Time
 
 	mu            sync.Mutex
 	bans          map[string]*ban

@@ -97,7 +97,12 @@ func (m *Manager) flush(ctx context.Context) error {
 	defer m.mu.Unlock()
 	if err != nil {
 		m.stats.persistErrors.Add(1)
-		m.log.Error("saving bans failed; retrying", "error", err)
+		// A failing disk fails every retry: one line a minute says so.
+		if now := m.now(); now.Sub(m.persistLoggedAt) >= time.Minute {
+			m.persistLoggedAt = now
+			m.log.Error("saving bans failed; they stay in force and the write is retried (logged once a minute)",
+				"error", err, "failures", m.stats.persistErrors.Load())
+		}
 		for _, r := range put {
 			m.dirty[r.Key()] = true
 		}

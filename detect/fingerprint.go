@@ -610,6 +610,15 @@ func fingerprintBytes(f *Fingerprint) int {
 	return n
 }
 
+// ProtocolName is the vector's protocol as RouterOS names it ("udp",
+// "tcp", "icmp", "icmpv6", else its number), or "" for any.
+func (v *Vector) ProtocolName() string {
+	if v.Protocol == 0 {
+		return ""
+	}
+	return protoName(v.Protocol)
+}
+
 // TCPFlagsText is the vector's TCP flags as RouterOS writes tcp-flags
 // ("syn,!ack"), or "" when it has none.
 func (v *Vector) TCPFlagsText() string {

@@ -202,12 +202,11 @@ func classOf(r *flow.Record) fpClass {
 // With mix (the counters' packet rates by protocol; the engine gives those
 // of each protocol's busiest second in the window, which at the start of
 // a flood is its flood's, where the window's average still holds the
-// seconds before it), the shares are of
-// the attack's packets as the counters saw them: a record weighs its part
-// of its protocol's sampled packets times the protocol's part in mix. The
-// counters hold every packet, where 40 sampled records hold a vector in a
-// handful: the sample says what a protocol's packets are, the counters
-// how many.
+// seconds before it), the shares are of the attack's packets as the
+// counters saw them: a record weighs its part of its protocol's sampled
+// packets times the protocol's part in mix. The counters hold every
+// packet, where 40 sampled records hold a vector in a handful: the sample
+// says what a protocol's packets are, the counters how many.
 func fingerprintOf(sample []flow.Record, defaultRate uint32, mix *protoMix) *Fingerprint {
 	recs := make([]fpRecord, 0, len(sample))
 	total := 0.0
@@ -232,27 +231,18 @@ func fingerprintOf(sample []flow.Record, defaultRate uint32, mix *protoMix) *Fin
 	if total <= 0 {
 		return nil
 	}
-	mixed := mix.sum() > 0
-	if mixed {
-		// What the counters say of the protocols the sample holds; those
-		// it lacks stay unmatched (and a protocol they lack does not
-		// count).
-		all := mix.sum()
-		for i := range recs {
-			p := mixIndex(recs[i].r.Proto)
-			recs[i].w *= mix[p] / all / byProto[p]
-		}
-		total = 1
-	}
 	fp := &Fingerprint{Records: len(recs)}
-	if mixed {
+	if all := mix.sum(); all > 0 {
+		// What the counters say of the protocols the sample holds; those
+		// it lacks stay unmatched, and one they lack does not count.
 		kept := recs[:0]
 		for _, r := range recs {
-			if r.w > 0 {
+			p := mixIndex(r.r.Proto)
+			if r.w *= mix[p] / all / byProto[p]; r.w > 0 {
 				kept = append(kept, r)
 			}
 		}
-		if recs = kept; len(recs) == 0 {
+		if recs, total = kept, 1; len(recs) == 0 {
 			return fp
 		}
 	}

@@ -231,21 +231,19 @@ func vectorLines(f *Fingerprint) []string {
 	return out
 }
 
-// TestFingerprintOwnTrafficOnly: the victim's own traffic alone (its
-// busy servers, its resolving), were it ever taken for an attack, gives
-// no vector that describes a flood: its largest kinds of packet are what
-// the fingerprint shows, and a filter of them would be the operator's
-// call; here it is shown that its parts stay apart (no vector spans
-// protocols) and the share is accounted.
-func TestFingerprintOwnTrafficOnly(t *testing.T) {
+// TestFingerprintSharesAreWhatItMatches: on a varied sample (a victim's
+// own traffic: TCP to several services, DNS answers, QUIC, pings, long
+// downloads), each vector's share is the part of the packet rate it
+// matches, and the fingerprint's share what some vector matches.
+func TestFingerprintSharesAreWhatItMatches(t *testing.T) {
 	tr := fpRun(t, nil, 3)
 	f := fingerprintOf(tr.own, 1, nil)
-	if f == nil || f.Records != len(tr.own) {
-		t.Fatalf("fingerprint %+v of %d records", f, len(tr.own))
+	if f == nil || f.Records != len(tr.own) || len(f.Vectors) < 2 {
+		t.Fatalf("fingerprint %+v of %d records: want two vectors or more", f, len(tr.own))
 	}
 	for _, v := range f.Vectors {
-		if v.Protocol == 0 {
-			t.Errorf("vector %v spans protocols", v.String())
+		if got := matchedShare(&Fingerprint{Vectors: []Vector{v}}, tr.own); math.Abs(got-v.Share) > 1e-9 {
+			t.Errorf("%s: it matches %.4f", v.String(), got)
 		}
 	}
 	if got := matchedShare(f, tr.own); math.Abs(got-f.Share) > 1e-9 {
@@ -463,8 +461,19 @@ func TestRefingerprint(t *testing.T) {
 	if gap := second.Time.Sub(first.Time); gap < refingerprintAfter {
 		t.Errorf("new fingerprint %v after the first, want at least %v", gap, refingerprintAfter)
 	}
-	if first.Attack.Sample[0].Proto != flow.ProtoUDP && second.Attack.Sample[0].Proto != flow.ProtoTCP {
-		t.Errorf("the samples were not renewed")
+	count := func(sample []flow.Record, match func(*flow.Record) bool) (n int) {
+		for i := range sample {
+			if match(&sample[i]) {
+				n++
+			}
+		}
+		return n
+	}
+	dns := func(r *flow.Record) bool { return r.Proto == flow.ProtoUDP && r.SrcPort == 53 && r.Bytes/r.Packets == 1400 }
+	syn := func(r *flow.Record) bool { return r.Proto == flow.ProtoTCP && r.TCPFlags == flow.TCPFlagSYN }
+	if count(first.Attack.Sample, dns) == 0 || count(second.Attack.Sample, dns) != 0 || count(second.Attack.Sample, syn) == 0 {
+		t.Errorf("samples: the first with %d DNS answers, the second with %d DNS answers and %d SYN: want it renewed",
+			count(first.Attack.Sample, dns), count(second.Attack.Sample, dns), count(second.Attack.Sample, syn))
 	}
 
 	// Two vectors all along: the type may flip, the vectors stay.
@@ -536,4 +545,50 @@ func BenchmarkFingerprint(b *testing.B) {
 			fingerprintOfCounters(&rates, 53, false)
 		}
 	})
+}
+
+// TestGroupFingerprint: a hostgroup's attack (carpet bombing under every
+// host's threshold) gets its fingerprint from its shared sample, and a
+// new one when its vector changes.
+func TestGroupFingerprint(t *testing.T) {
+	skipUnderRace(t)
+	cfg := testConfig()
+	prefix := netip.MustParsePrefix("10.0.3.0/24")
+	cfg.HostGroups = []HostGroup{{Name: "customers", Prefixes: []netip.Prefix{prefix}, Thresholds: cfg.Global, GroupPPS: 100000}}
+	sc, err := flowgen.NewScenario(flowgen.ScenarioConfiguration{Seed: 8, Floods: []flowgen.Flood{
+		{Kind: flowgen.FloodDNSAmp, Target: prefix, PPS: 200000, StartAt: 2 * time.Second, StopAt: 12 * time.Second},
+		{Kind: flowgen.FloodSYN, Target: prefix, PPS: 200000, StartAt: 12 * time.Second},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []flow.Record
+	var flows []flowgen.Flow
+	for k := range 60 {
+		start := t0.Add(time.Duration(k) * time.Second)
+		flows = sc.Second(flows[:0], k, start)
+		for i := range flows {
+			var r flow.Record
+			flows[i].Record(&r)
+			r.Exporter, r.Kind = exporterA, flow.KindIPFIX
+			r.Received = start.Add(time.Second + time.Duration(i%200)*time.Millisecond).UnixNano()
+			recs = append(recs, r)
+		}
+	}
+	s := newSim(t, cfg)
+	s.arrivals = byArrival(recs)
+	s.run(60 * time.Second)
+	var lines [][]string
+	for _, ev := range s.events {
+		if ev.Kind == AttackDetails {
+			if ev.Attack.Scope != ScopeGroup {
+				t.Fatalf("a %s attack on %v: want only the group's", ev.Attack.Scope, ev.Attack.IP)
+			}
+			lines = append(lines, vectorLines(ev.Attack.Fingerprint))
+		}
+	}
+	if len(lines) != 2 || len(lines[0]) != 1 || !strings.HasPrefix(lines[0][0], "udp src-port 53 packet-size 1200-1500 ") ||
+		len(lines[1]) != 1 || !strings.HasPrefix(lines[1][0], "tcp tcp-flags syn,!ack dst-port 80,443 ") {
+		t.Errorf("the group attack's fingerprints %q: want the DNS amplification's, then the SYN flood's", lines)
+	}
 }

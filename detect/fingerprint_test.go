@@ -469,7 +469,9 @@ func TestRefingerprint(t *testing.T) {
 		}
 		return n
 	}
-	dns := func(r *flow.Record) bool { return r.Proto == flow.ProtoUDP && r.SrcPort == 53 && r.Bytes/r.Packets == 1400 }
+	dns := func(r *flow.Record) bool {
+		return r.Proto == flow.ProtoUDP && r.SrcPort == 53 && r.Bytes/r.Packets == 1400
+	}
 	syn := func(r *flow.Record) bool { return r.Proto == flow.ProtoTCP && r.TCPFlags == flow.TCPFlagSYN }
 	if count(first.Attack.Sample, dns) == 0 || count(second.Attack.Sample, dns) != 0 || count(second.Attack.Sample, syn) == 0 {
 		t.Errorf("samples: the first with %d DNS answers, the second with %d DNS answers and %d SYN: want it renewed",

@@ -199,18 +199,19 @@ func classOf(r *flow.Record) fpClass {
 // first's share, to what the vectors before it match, up to MaxVectors.
 // A vector's share is all it matches, its class's packets or not.
 //
-// With mix (the counters' packet rates by protocol; the engine gives those
-// of each protocol's busiest second in the window, which at the start of
-// a flood is its flood's, where the window's average still holds the
-// seconds before it), the shares are of the attack's packets as the
-// counters saw them: a record weighs its part of its protocol's sampled
-// packets times the protocol's part in mix. The counters hold every
-// packet, where 40 sampled records hold a vector in a handful: the sample
-// says what a protocol's packets are, the counters how many.
+// With mix (the counters' packet rates by kind: SYN without ACK, other
+// TCP, UDP, ICMP, others; the engine gives those of each kind's busiest
+// second in the window, which at the start of a flood is its flood's,
+// where the window's average still holds the seconds before it), the
+// shares are of the attack's packets as the counters saw them: a record
+// weighs its part of its kind's sampled packets times the kind's part in
+// mix. The counters hold every packet, where 40 sampled records hold a
+// vector in a handful: the sample says what a kind's packets are, the
+// counters how many.
 func fingerprintOf(sample []flow.Record, defaultRate uint32, mix *protoMix) *Fingerprint {
 	recs := make([]fpRecord, 0, len(sample))
 	total := 0.0
-	var byProto protoMix
+	var byKind protoMix
 	for i := range sample {
 		r := &sample[i]
 		if r.Packets == 0 {
@@ -226,19 +227,19 @@ func fingerprintOf(sample []flow.Record, defaultRate uint32, mix *protoMix) *Fin
 		w := float64(r.Packets) * float64(rate) / secs
 		recs = append(recs, fpRecord{r: r, w: w, size: recordSize(r), class: classOf(r)})
 		total += w
-		byProto[mixIndex(r.Proto)] += w
+		byKind[mixIndex(r)] += w
 	}
 	if total <= 0 {
 		return nil
 	}
 	fp := &Fingerprint{Records: len(recs)}
 	if all := mix.sum(); all > 0 {
-		// What the counters say of the protocols the sample holds; those
-		// it lacks stay unmatched, and one they lack does not count.
+		// What the counters say of the kinds the sample holds; those it
+		// lacks stay unmatched, and one they lack does not count.
 		kept := recs[:0]
 		for _, r := range recs {
-			p := mixIndex(r.r.Proto)
-			if r.w *= mix[p] / all / byProto[p]; r.w > 0 {
+			k := mixIndex(r.r)
+			if r.w *= mix[k] / all / byKind[k]; r.w > 0 {
 				kept = append(kept, r)
 			}
 		}
@@ -315,26 +316,30 @@ func fingerprintOf(sample []flow.Record, defaultRate uint32, mix *protoMix) *Fin
 	return fp
 }
 
-// protoMix is packets (or their rates) by protocol: tcp, udp, icmp (and
-// icmpv6), others.
-type protoMix [4]float64
+// protoMix is packets (or their rates) by kind as the counters keep them:
+// TCP SYN without ACK, other TCP, UDP, ICMP (and ICMPv6), others.
+type protoMix [5]float64
 
-func mixIndex(proto uint8) int {
-	switch proto {
+// mixIndex is a record's kind in a protoMix.
+func mixIndex(r *flow.Record) int {
+	switch r.Proto {
 	case flow.ProtoTCP:
-		return 0
-	case flow.ProtoUDP:
+		if r.TCPFlags&synMask == flow.TCPFlagSYN {
+			return 0
+		}
 		return 1
-	case flow.ProtoICMP, flow.ProtoICMPv6:
+	case flow.ProtoUDP:
 		return 2
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		return 3
 	}
-	return 3
+	return 4
 }
 
-// mixOf is the rates' packets by protocol.
+// mixOf is the rates' packets by kind.
 func mixOf(v *vec) *protoMix {
-	tcp, udp, icmp := v[mPPS+catTCP], v[mPPS+catUDP], v[mPPS+catICMP]
-	return &protoMix{tcp, udp, icmp, max(v[mPPS+catAll]-tcp-udp-icmp, 0)}
+	tcp, udp, icmp, syn := v[mPPS+catTCP], v[mPPS+catUDP], v[mPPS+catICMP], v[mPPS+catSYN]
+	return &protoMix{syn, max(tcp-syn, 0), udp, icmp, max(v[mPPS+catAll]-tcp-udp-icmp, 0)}
 }
 
 // sum is all the packets, 0 for a nil mix.
@@ -342,7 +347,7 @@ func (m *protoMix) sum() float64 {
 	if m == nil {
 		return 0
 	}
-	return m[0] + m[1] + m[2] + m[3]
+	return m[0] + m[1] + m[2] + m[3] + m[4]
 }
 
 // assignSourcePorts puts records of TCP and UDP from a source port that

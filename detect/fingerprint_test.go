@@ -45,39 +45,52 @@ func fpRun(t testing.TB, floods []flowgen.Flood, seconds int) fpTraffic {
 		t.Fatal(err)
 	}
 	resolvers := []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("198.51.100.54")}
+	floodRecs, bgRecs := scenarioRecords(fl, seconds), scenarioRecords(bg, seconds)
 	var tr fpTraffic
-	var flows []flowgen.Flow
 	for k := range seconds {
 		start := t0.Add(time.Duration(k) * time.Second)
-		add := func(r flow.Record, own bool) {
-			r.Exporter, r.Kind = exporterA, flow.KindIPFIX
-			r.Received = start.Add(time.Second + time.Duration(len(tr.all)%200)*time.Millisecond).UnixNano()
-			tr.all = append(tr.all, r)
-			switch {
-			case r.DstAddr != fpVictim:
-			case own:
-				tr.own = append(tr.own, r)
-			default:
+		var answers []flow.Record
+		for i := range 50 {
+			size := uint64(100 + (k*50+i)*37%300)
+			answers = append(answers, flow.Record{Exporter: exporterA, Kind: flow.KindIPFIX, SrcAddr: resolvers[i%2], DstAddr: fpVictim,
+				SrcPort: 53, DstPort: uint16(30000 + k*50 + i), Proto: flow.ProtoUDP, Packets: 30, Bytes: 30 * size,
+				Start: start.UnixNano(), End: start.Add(900 * time.Millisecond).UnixNano(),
+				Received: start.Add(time.Second + time.Duration(i)*time.Millisecond).UnixNano()})
+		}
+		tr.all = slices.Concat(tr.all, floodRecs[k], bgRecs[k], answers)
+		for _, r := range floodRecs[k] {
+			if r.DstAddr == fpVictim {
 				tr.flood = append(tr.flood, r)
 			}
 		}
-		for _, sc := range []*flowgen.Scenario{fl, bg} {
-			flows = sc.Second(flows[:0], k, start)
-			for i := range flows {
-				var r flow.Record
-				flows[i].Record(&r)
-				add(r, sc == bg)
+		for _, r := range slices.Concat(bgRecs[k], answers) {
+			if r.DstAddr == fpVictim {
+				tr.own = append(tr.own, r)
 			}
-		}
-		for i := range 50 {
-			size := uint64(100 + (k*50+i)*37%300)
-			add(flow.Record{SrcAddr: resolvers[i%2], DstAddr: fpVictim, SrcPort: 53, DstPort: uint16(30000 + k*50 + i),
-				Proto: flow.ProtoUDP, Packets: 30, Bytes: 30 * size,
-				Start: start.UnixNano(), End: start.Add(900 * time.Millisecond).UnixNano()}, true)
 		}
 	}
 	tr.all = byArrival(tr.all)
 	return tr
+}
+
+// scenarioRecords are the records of a scenario's seconds, one slice a
+// second, as an exporter sends them: each arrives at the end of its
+// second.
+func scenarioRecords(sc *flowgen.Scenario, seconds int) [][]flow.Record {
+	out := make([][]flow.Record, seconds)
+	var flows []flowgen.Flow
+	for k := range seconds {
+		start := t0.Add(time.Duration(k) * time.Second)
+		flows = sc.Second(flows[:0], k, start)
+		for i := range flows {
+			var r flow.Record
+			flows[i].Record(&r)
+			r.Exporter, r.Kind = exporterA, flow.KindIPFIX
+			r.Received = start.Add(time.Second + time.Duration(i%200)*time.Millisecond).UnixNano()
+			out[k] = append(out[k], r)
+		}
+	}
+	return out
 }
 
 // fpDetails runs the engine on the traffic and returns the victim's
@@ -564,21 +577,8 @@ func TestGroupFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []flow.Record
-	var flows []flowgen.Flow
-	for k := range 60 {
-		start := t0.Add(time.Duration(k) * time.Second)
-		flows = sc.Second(flows[:0], k, start)
-		for i := range flows {
-			var r flow.Record
-			flows[i].Record(&r)
-			r.Exporter, r.Kind = exporterA, flow.KindIPFIX
-			r.Received = start.Add(time.Second + time.Duration(i%200)*time.Millisecond).UnixNano()
-			recs = append(recs, r)
-		}
-	}
 	s := newSim(t, cfg)
-	s.arrivals = byArrival(recs)
+	s.arrivals = byArrival(slices.Concat(scenarioRecords(sc, 60)...))
 	s.run(60 * time.Second)
 	var lines [][]string
 	for _, ev := range s.events {

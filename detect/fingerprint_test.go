@@ -45,7 +45,7 @@ func fpRun(t testing.TB, floods []flowgen.Flood, seconds int) fpTraffic {
 		t.Fatal(err)
 	}
 	resolvers := []netip.Addr{netip.MustParseAddr("198.51.100.53"), netip.MustParseAddr("198.51.100.54")}
-	floodRecs, bgRecs := scenarioRecords(fl, seconds), scenarioRecords(bg, seconds)
+	floodRecs, bgRecs := exportedRecords(fl, seconds, 200), exportedRecords(bg, seconds, 200)
 	var tr fpTraffic
 	for k := range seconds {
 		start := t0.Add(time.Duration(k) * time.Second)
@@ -73,20 +73,20 @@ func fpRun(t testing.TB, floods []flowgen.Flood, seconds int) fpTraffic {
 	return tr
 }
 
-// scenarioRecords are the records of a scenario's seconds, one slice a
-// second, as an exporter sends them: each arrives at the end of its
-// second.
-func scenarioRecords(sc *flowgen.Scenario, seconds int) [][]flow.Record {
+// exportedRecords are a source's records, one slice a second, as an
+// exporter sends them: each second's at its end, the i-th i%spread
+// milliseconds later.
+func exportedRecords(src flowgen.Source, seconds, spread int) [][]flow.Record {
 	out := make([][]flow.Record, seconds)
 	var flows []flowgen.Flow
 	for k := range seconds {
 		start := t0.Add(time.Duration(k) * time.Second)
-		flows = sc.Second(flows[:0], k, start)
+		flows = src.Second(flows[:0], k, start)
 		for i := range flows {
 			var r flow.Record
 			flows[i].Record(&r)
 			r.Exporter, r.Kind = exporterA, flow.KindIPFIX
-			r.Received = start.Add(time.Second + time.Duration(i%200)*time.Millisecond).UnixNano()
+			r.Received = start.Add(time.Second + time.Duration(i%spread)*time.Millisecond).UnixNano()
 			out[k] = append(out[k], r)
 		}
 	}
@@ -578,7 +578,7 @@ func TestGroupFingerprint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSim(t, cfg)
-	s.arrivals = byArrival(slices.Concat(scenarioRecords(sc, 60)...))
+	s.arrivals = byArrival(slices.Concat(exportedRecords(sc, 60, 200)...))
 	s.run(60 * time.Second)
 	var lines [][]string
 	for _, ev := range s.events {

@@ -51,9 +51,10 @@ type HostDirections struct {
 }
 
 // Attack is an element of GET /api/v1/attacks; GET /api/v1/attacks/{id}
-// adds Details and Flows. Scope is "host" or "group" (a hostgroup's
-// group_* threshold); IP is null for a group attack, Group null when
-// the host has no hostgroup, EndedAt null while the attack is active.
+// adds Details, Flows and Fingerprint. Scope is "host" or "group" (a
+// hostgroup's group_* threshold); IP is null for a group attack, Group
+// null when the host has no hostgroup, EndedAt null while the attack is
+// active.
 type Attack struct {
 	ID        string     `json:"id"`
 	Scope     string     `json:"scope"`
@@ -70,6 +71,43 @@ type Attack struct {
 	Banned    bool       `json:"banned"`
 	Details   *string    `json:"details,omitempty"` // the contract's details text
 	Flows     []Flow     `json:"flows,omitempty"`   // a sample of the attack's flow records
+	// Fingerprint is only in GET /api/v1/attacks/{id} (the outer
+	// pointer), where it is null (the inner one) until the attack's
+	// details are known, and for an ended attack that shed them.
+	Fingerprint **Fingerprint `json:"fingerprint,omitempty"`
+}
+
+// Fingerprint is what an attack's packets have in common: the kinds of
+// packet a narrow RouterOS raw rule can drop (ACTION=filter), the largest
+// share first, and the share of the attack's packets they match together
+// (0..1). No vector: nothing characterises the attack. Records is how
+// many sampled flow records it comes from; 0: from the per-host counters
+// (no flow sample), which give protocols and TCP flags, no ports or
+// sizes.
+type Fingerprint struct {
+	Share   float64             `json:"share"`
+	Records int                 `json:"records"`
+	Vectors []FingerprintVector `json:"vectors"` // never null
+}
+
+// FingerprintVector is one kind of packet of an attack. A packet is of it
+// when it matches every field; a null field matches any packet.
+type FingerprintVector struct {
+	Protocol *string  `json:"protocol"`  // "udp", "tcp", "icmp", "icmpv6", or the IP protocol's number
+	SrcPorts []uint16 `json:"src_ports"` // the reflector's port of an amplification
+	DstPorts []uint16 `json:"dst_ports"` // when a few ports carry the vector
+	TCPFlags *string  `json:"tcp_flags"` // as RouterOS writes tcp-flags: "syn,!ack" is SYN without ACK
+	// Fragment: non-first IP fragments only, which carry no ports
+	// (RouterOS fragment=yes).
+	Fragment   bool       `json:"fragment"`
+	PacketSize *SizeRange `json:"packet_size"` // the IP packet's size in bytes, as RouterOS packet-size
+	Share      float64    `json:"share"`       // of the attack's packets, 0..1
+}
+
+// SizeRange is an inclusive range of sizes in bytes.
+type SizeRange struct {
+	Min uint16 `json:"min"`
+	Max uint16 `json:"max"`
 }
 
 // Flow is one sampled flow record of an attack. Time is the flow's last

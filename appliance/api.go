@@ -107,8 +107,8 @@ func (a *Appliance) getHost(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, api.HostDirections{IP: ip.String(), In: hostOf(in), Out: hostOf(out)})
 }
 
-// attackOf is at as the API lists it; full adds the details text and
-// the flow sample (GET /api/v1/attacks/{id}).
+// attackOf is at as the API lists it; full adds the details text, the
+// flow sample and the fingerprint (GET /api/v1/attacks/{id}).
 func attackOf(at detect.Attack, banned, full bool) api.Attack {
 	j := api.Attack{
 		ID: at.ID, Scope: at.Scope, Direction: at.Direction.String(), Type: at.Type,
@@ -140,6 +140,34 @@ func attackOf(at detect.Attack, banned, full bool) api.Attack {
 				Exporter: f.Exporter.String(), Line: detect.FlowLine(f, 1),
 			})
 		}
+		fp := fingerprintOf(at.Fingerprint)
+		j.Fingerprint = &fp
+	}
+	return j
+}
+
+// fingerprintOf is f as the API shows it; nil (unknown) for nil.
+func fingerprintOf(f *detect.Fingerprint) *api.Fingerprint {
+	if f == nil {
+		return nil
+	}
+	j := &api.Fingerprint{Share: f.Share, Records: f.Records, Vectors: make([]api.FingerprintVector, 0, len(f.Vectors))}
+	for i := range f.Vectors {
+		v := &f.Vectors[i]
+		jv := api.FingerprintVector{DstPorts: v.DstPorts, Fragment: v.Fragment, Share: v.Share}
+		if p := v.ProtocolName(); p != "" {
+			jv.Protocol = &p
+		}
+		if v.SrcPort != 0 {
+			jv.SrcPorts = []uint16{v.SrcPort}
+		}
+		if t := v.TCPFlagsText(); t != "" {
+			jv.TCPFlags = &t
+		}
+		if v.SizeMax != 0 {
+			jv.PacketSize = &api.SizeRange{Min: v.SizeMin, Max: v.SizeMax}
+		}
+		j.Vectors = append(j.Vectors, jv)
 	}
 	return j
 }

@@ -137,6 +137,13 @@ func TestAPIRoutes(t *testing.T) {
 	if !strings.Contains(details, "udp_flood") || len(flows) == 0 {
 		t.Errorf("attack details %q, %d flows", details, len(flows))
 	}
+	// The flood's fingerprint: UDP to random ports, 512-byte packets.
+	fp, _ := full["fingerprint"].(map[string]any)
+	vectors, _ := fp["vectors"].([]any)
+	if v, _ := firstOf(vectors).(map[string]any); v == nil || v["protocol"] != "udp" || v["dst_ports"] != nil || v["src_ports"] != nil ||
+		fmt.Sprint(v["packet_size"]) != "map[max:580 min:440]" || !strings.Contains(details, "\nFingerprint: ") {
+		t.Errorf("fingerprint %v; details %q", full["fingerprint"], details)
+	}
 
 	// Bans: add, list, conflicts, remove, not found (inside NETWORKS:
 	// bans elsewhere are refused, see bansafety_test.go).
@@ -219,7 +226,8 @@ func TestAPIToken(t *testing.T) {
 // TestAPIJSONUnchanged holds the API's JSON to the bytes the daemon wrote
 // before its types moved to package api (captured from that version):
 // field names and order, null against absent, UTC times, the ban's router
-// states.
+// states. One attack's JSON has had "fingerprint" (null until known) at
+// its end since.
 func TestAPIJSONUnchanged(t *testing.T) {
 	at := detect.Attack{
 		ID: "b3", Scope: detect.ScopeHost, IP: netip.MustParseAddr("2001:db8::5"), Direction: detect.Out,
@@ -232,6 +240,16 @@ func TestAPIJSONUnchanged(t *testing.T) {
 	}
 	noSample := at
 	noSample.Sample = nil
+	fingerprinted, uncharacterised := noSample, noSample
+	fingerprinted.Details, uncharacterised.Details = "", ""
+	fingerprinted.Fingerprint = &detect.Fingerprint{Share: 0.97, Records: 40, Vectors: []detect.Vector{
+		{Protocol: flow.ProtoUDP, SrcPort: 53, SizeMin: 1200, SizeMax: 1500, Share: 0.6},
+		{Protocol: flow.ProtoTCP, TCPFlags: flow.TCPFlagSYN, TCPMask: flow.TCPFlagSYN | flow.TCPFlagACK, DstPorts: []uint16{80, 443},
+			SizeMin: 50, SizeMax: 70, Share: 0.3},
+		{Protocol: flow.ProtoUDP, Fragment: true, SizeMin: 1300, SizeMax: 1500, Share: 0.07},
+		{Fragment: true, Share: 0.05}, // from the counters: any protocol
+	}}
+	uncharacterised.Fingerprint = &detect.Fingerprint{Records: 30}
 	host := detect.HostRates{IP: netip.MustParseAddr("203.0.113.5"), Direction: detect.In, Group: "web",
 		Rates: detect.Rates{PPS: 1.5, Bps: 12, Flows: 2, TCPPPS: 1, UDPPPS: 0.5, SYNBps: 3}}
 	const summary = `{"id":"b3","scope":"host","ip":"2001:db8::5","group":null,"direction":"out","type":"syn_flood","protocol":"tcp","started_at":"2026-03-01T08:00:00.123Z","ended_at":null,"peak_pps":70000,"peak_bps":35000000,"banned":`
@@ -241,8 +259,15 @@ func TestAPIJSONUnchanged(t *testing.T) {
 		want string
 	}{
 		{"attack", attackOf(at, true, false), summary + `true}`},
-		{"attack with details", attackOf(at, true, true), summary + `true,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n","flows":[{"time":"2026-03-01T08:00:02Z","src":"2001:db8::5","dst":"2001:db8:9::1","src_port":1234,"dst_port":443,"protocol":6,"tcp_flags":2,"fragment":false,"packets":10,"bytes":600,"sampling_rate":0,"exporter":"192.0.2.9","line":"2026-03-01 08:00:01.000 [2001:db8::5]:1234 \u003e [2001:db8:9::1]:443 protocol: tcp flags: syn packets: 10 size: 600 bytes sample ratio: 1"}]}`},
-		{"attack without sample", attackOf(noSample, false, true), summary + `false,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n"}`},
+		{"attack with details", attackOf(at, true, true), summary + `true,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n","flows":[{"time":"2026-03-01T08:00:02Z","src":"2001:db8::5","dst":"2001:db8:9::1","src_port":1234,"dst_port":443,"protocol":6,"tcp_flags":2,"fragment":false,"packets":10,"bytes":600,"sampling_rate":0,"exporter":"192.0.2.9","line":"2026-03-01 08:00:01.000 [2001:db8::5]:1234 \u003e [2001:db8:9::1]:443 protocol: tcp flags: syn packets: 10 size: 600 bytes sample ratio: 1"}],"fingerprint":null}`},
+		{"attack without sample", attackOf(noSample, false, true), summary + `false,"details":"IP: 2001:db8::5\n\u003c\u0026\u003e\n","fingerprint":null}`},
+		{"attack with a fingerprint", attackOf(fingerprinted, false, true), summary + `false,"details":"","fingerprint":{"share":0.97,"records":40,"vectors":[` +
+			`{"protocol":"udp","src_ports":[53],"dst_ports":null,"tcp_flags":null,"fragment":false,"packet_size":{"min":1200,"max":1500},"share":0.6},` +
+			`{"protocol":"tcp","src_ports":null,"dst_ports":[80,443],"tcp_flags":"syn,!ack","fragment":false,"packet_size":{"min":50,"max":70},"share":0.3},` +
+			`{"protocol":"udp","src_ports":null,"dst_ports":null,"tcp_flags":null,"fragment":true,"packet_size":{"min":1300,"max":1500},"share":0.07},` +
+			`{"protocol":null,"src_ports":null,"dst_ports":null,"tcp_flags":null,"fragment":true,"packet_size":null,"share":0.05}]}}`},
+		{"attack that nothing characterises", attackOf(uncharacterised, false, true), summary + `false,"details":"","fingerprint":{"share":0,"records":30,"vectors":[]}}`},
+		{"attack listed with a fingerprint", attackOf(fingerprinted, false, false), summary + `false}`},
 		{"ban", banOf(mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.In, Actions: []routeros.Action{"address-list"},
 			Reason: "scanner", Manual: true, CreatedAt: time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("x", 3600)),
 			ExpiresAt: time.Date(2026, 11, 25, 12, 1, 30, 0, time.UTC),
@@ -283,4 +308,11 @@ func BenchmarkListAttacks(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func firstOf(s []any) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s[0]
 }

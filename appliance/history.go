@@ -41,8 +41,9 @@ func (a *Appliance) restoreHistory(ctx context.Context, keep int) {
 }
 
 // historyRecord is an attack as the store's history keeps it; with
-// details, its details text and flow sample too (written once: they do not
-// change after the AttackDetails event, and the end only updates the rest).
+// details, its details text, flow sample and fingerprint too (written with
+// each AttackDetails event, the first and the one after a vector change;
+// the end only updates the rest).
 func historyRecord(at *detect.Attack, details bool) storage.AttackRecord {
 	r := storage.AttackRecord{
 		ID: at.ID, Scope: at.Scope, IP: at.IP, Group: at.Group, Direction: at.Direction,
@@ -50,7 +51,7 @@ func historyRecord(at *detect.Attack, details bool) storage.AttackRecord {
 		StartedAt: at.StartedAt, EndedAt: at.EndedAt, PeakPPS: at.PeakPPS, PeakBps: at.PeakBps,
 	}
 	if details {
-		r.Details = &storage.AttackDetails{Text: at.Details, Flows: at.Sample}
+		r.Details = &storage.AttackDetails{Text: at.Details, Flows: at.Sample, Fingerprint: at.Fingerprint}
 	}
 	return r
 }
@@ -63,7 +64,7 @@ func attackOfRecord(r storage.AttackRecord) detect.Attack {
 		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakPPS: r.PeakPPS, PeakBps: r.PeakBps,
 	}
 	if r.Details != nil {
-		at.Details, at.Sample = r.Details.Text, r.Details.Flows
+		at.Details, at.Sample, at.Fingerprint = r.Details.Text, r.Details.Flows, r.Details.Fingerprint
 	}
 	return at
 }

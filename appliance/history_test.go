@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,8 @@ func TestAttackHistorySurvivesRestart(t *testing.T) {
 		PeakPPS float64          `json:"peak_pps"`
 		Details string           `json:"details"`
 		Flows   []map[string]any `json:"flows"`
+		// Fingerprint is "null" until known.
+		Fingerprint json.RawMessage `json:"fingerprint"`
 	}
 	var before attack
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && before.Details == ""; time.Sleep(100 * time.Millisecond) {
@@ -113,6 +116,9 @@ func TestAttackHistorySurvivesRestart(t *testing.T) {
 	}
 	if !reflect.DeepEqual(after.Flows, before.Flows) {
 		t.Fatalf("flows changed across the restart:\n%v\nwas\n%v", after.Flows, before.Flows)
+	}
+	if !strings.Contains(string(before.Fingerprint), `"vectors":[{`) || string(after.Fingerprint) != string(before.Fingerprint) {
+		t.Fatalf("fingerprint across the restart: %s, was %s", after.Fingerprint, before.Fingerprint)
 	}
 	// A second restart does not end it again or duplicate it.
 	stop(b)

@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,10 +19,15 @@ type attackState struct {
 	lastAbove   time.Time
 	nextUpdate  time.Time
 	detailsSent bool
-	ampPort     uint16  // reflector port confirmed by the flow sample, 0 if none
-	udpSize     float64 // average UDP packet size in the flow sample, 0 if unknown
-	col         *collector
-	sampled     bool // counted in Engine.sampled: col keeps a sample
+	ampPort     uint16 // reflector port confirmed by the flow sample, 0 if none
+	// fingerprintAt is when the fingerprint was last made (or a new
+	// sample for it gave the same); resampleFrom, when the new sample
+	// after a vector change began (zero: none under way).
+	fingerprintAt, resampleFrom time.Time
+	vectorChanged               bool    // the type changed since the fingerprint was made
+	udpSize                     float64 // average UDP packet size in the flow sample, 0 if unknown
+	col                         *collector
+	sampled                     bool // counted in Engine.sampled: col keeps a sample
 	// The attack's holds (see timers.go): holdLate after its last sign,
 	// holdCut after the earlier of its last sign and lastCut, the arrival
 	// (Unix s) of its host's last record cut by the active timeout.
@@ -40,7 +47,11 @@ type groupDir struct {
 
 // collector gathers what describes an attack from its records after the
 // start: a bounded sample and top talkers. It stops once the details are
-// out, so an attack costs the hot path only for its first seconds.
+// out, so an attack costs the hot path only for its first seconds (and
+// the seconds of a new sample after a vector change, see refingerprint).
+// The sample is a reservoir sample of the records seen: every record has
+// the same chance to be in it, so a vector whose records come after the
+// others' in each batch is in it too (the fingerprint needs it).
 //
 // A host's collector is only ever touched under its host's shard lock
 // (Consume's applyShard, Tick's evaluation of the host), so adding to it
@@ -53,6 +64,7 @@ type collector struct {
 	limit    int
 	sample   []flow.Record
 	seen     int
+	rnd      uint64  // the reservoir's random state (deterministic)
 	udpPkts  float64 // non-fragment UDP packets, the base of the port share
 	udpAll   float64 // all UDP packets (fragments too) ...
 	udpBits  float64 // ... and their bits: the average UDP packet size
@@ -93,6 +105,13 @@ func (c *collector) addLocked(r *flow.Record, n *norm) {
 	c.seen++
 	if len(c.sample) < c.limit {
 		c.sample = append(c.sample, *r)
+	} else if c.limit > 0 {
+		// Record number seen takes a random place with probability
+		// limit/seen (Algorithm R); a PCG-style step is random enough.
+		c.rnd = c.rnd*6364136223846793005 + 1442695040888963407
+		if j := (c.rnd >> 32) % uint64(c.seen); j < uint64(c.limit) {
+			c.sample[j] = *r
+		}
 	}
 	w := float64(n.pkts)
 	c.srcs.add(r.SrcAddr.Unmap(), w)
@@ -108,6 +127,65 @@ func (c *collector) addLocked(r *flow.Record, n *norm) {
 		c.udpAll += w
 		c.udpBits += float64(n.bits)
 	}
+}
+
+// done reports whether the collector, opened at from, has gathered enough
+// to describe the attack: flows records, or after that long.
+func (c *collector) done(now, from time.Time, flows int, after time.Duration) bool {
+	c.mu.Lock()
+	seen := c.seen
+	c.mu.Unlock()
+	return seen >= flows || now.Sub(from) >= after
+}
+
+// taken is what a collector gathered, taken when it closes.
+type taken struct {
+	c       *collector
+	sample  []flow.Record // in time order
+	ampPort uint16        // the sample's reflector port; with no UDP in it, the fallback
+	udpSize float64       // the sample's average UDP packet size, 0 without UDP
+}
+
+// takeSample closes the attack's collector and takes what it gathered;
+// fallbackPort is the reflector port when the sample holds no UDP.
+func (st *attackState) takeSample(fallbackPort uint16) taken {
+	c := st.col
+	c.full.Store(true)
+	c.mu.Lock()
+	t := taken{c: c, ampPort: c.reflectorPort()}
+	if c.udpPkts == 0 {
+		t.ampPort = fallbackPort
+	}
+	if c.udpAll > 0 {
+		t.udpSize = c.udpBits / 8 / c.udpAll
+	}
+	// The collector is full from now on: the attack takes its sample
+	// over instead of copying it (an attack storm keeps thousands).
+	t.sample = c.sample[:len(c.sample):len(c.sample)]
+	c.sample = nil
+	c.mu.Unlock()
+	// The reservoir keeps records in no order; the details list them in
+	// time order.
+	slices.SortStableFunc(t.sample, func(a, b flow.Record) int { return cmp.Compare(recordTime(&a), recordTime(&b)) })
+	return t
+}
+
+// releaseCollector lets a host attack's collector go once its summaries
+// are in the details (~800 bytes of an attack storm's thousands). A
+// hostgroup's stays, read by Consume through groupCols.
+func (st *attackState) releaseCollector() {
+	if !st.col.shared {
+		st.col = closedCollector
+	}
+}
+
+// recordTime is when a record's flow started, or when it arrived if its
+// start is not known.
+func recordTime(r *flow.Record) int64 {
+	if r.Start == 0 {
+		return r.Received
+	}
+	return r.Start
 }
 
 // reflectorPort is the UDP source port carrying at least half of the
@@ -341,6 +419,9 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
 			}
 			b = appendRate(append(append(b, w...), c.name...), " pps: ", v[mPPS+c.c], " packets per second\n")
 		}
+	}
+	if a.Fingerprint != nil {
+		b = appendFingerprint(b, a.Fingerprint)
 	}
 	if c != nil {
 		c.mu.Lock()

@@ -90,6 +90,26 @@
 // second, so the flow sample may hold nothing; the port vote of the records
 // that declared the attack then names the reflector.
 //
+// Fingerprint (fingerprint.go). With the details, an attack gets what its
+// packets have in common, in the words of a RouterOS raw rule: up to
+// MaxVectors vectors, each an IP protocol, a reflector source port, up to
+// MaxDstPorts destination ports when concentrated, TCP SYN without ACK,
+// non-first fragments, a packet-size range, and the share of the attack's
+// packets it matches. It comes from the flow sample (a reservoir sample
+// of the records seen, so that a vector whose records come last in every
+// batch is in it too), each record weighed by its packet rate; the
+// protocols' parts come from the counters' busiest seconds, which hold
+// every packet. A vector must add 5 % of the packets, and a third of the
+// first vector's share, to what those before it match: the victim's own
+// traffic, smaller than the flood, stays out. None: nothing characterises
+// the attack. Without a sample (MaxSampledAttacks, or a ban that blinded
+// the flows), protocol-only vectors from the counters. When the type
+// changes during the attack, a new sample is taken (at most every 30 s)
+// and, if it gives other vectors, a new fingerprint and details text
+// with a new AttackDetails event. It costs Tick about 40 µs per attack
+// with the default 40-record sample (BenchmarkFingerprint), and Consume
+// nothing more than the sample did.
+//
 // Totals and the NETWORKS sums are the windowed rates of the per-second
 // sums over all protected traffic, tracked hosts or not (see Bounds), as a
 // hostgroup's group_* sums are.
@@ -127,16 +147,17 @@
 //     counters and timers alike. The one heard from least recently goes
 //     (a list: no scan); ExportersForgotten.
 //   - Active attacks: one per tracked host and direction at most, and one
-//     per hostgroup and direction; ~2.6 KB each once their details are out
-//     (the details text, ~1.3 KB), and a flow sample and top talkers (~14
-//     KB in all) for at most MaxSampledAttacks (1,000) at a time;
-//     UnsampledAttacks.
-//   - Ended attacks: the last RetainEndedCount (1,000) whole (~12.8 KB each
+//     per hostgroup and direction; ~2.8 KB each once their details are out
+//     (the details text, ~1.4 KB, and the fingerprint, under 300 bytes:
+//     MaxVectors of MaxDstPorts), and a flow sample and top talkers (~14
+//     KB in all) for at most MaxSampledAttacks (1,000) at a time (and
+//     again for a few seconds after a vector change); UnsampledAttacks.
+//   - Ended attacks: the last RetainEndedCount (1,000) whole (~13 KB each
 //     with a 40-record sample: 12.5 MiB), and beyond them those of the last
 //     RetainEnded (24 h), without their samples, up to MaxEnded (100,000)
 //     and MaxEndedBytes (32 MiB as estimated by attackBytes; measured
-//     within 20 %): past it the oldest lose their details text first (300
-//     bytes left, still listed), then go. So the contract's "24 hours or
+//     within 20 %): past it the oldest lose their details text and
+//     fingerprint first (300 bytes left, still listed), then go. So the contract's "24 hours or
 //     the last 1,000" holds for some 65,000 attacks a day. EndedAttacks,
 //     EndedBytes, EndedForgotten (gone before their 24 hours),
 //     EndedDetailsShed.

@@ -60,20 +60,12 @@ func TestTimersFlowgenExporter(t *testing.T) {
 				until := from + length + tm.Inactive + 60*time.Second
 				var recs []flow.Record
 				var first time.Time
-				var flows []flowgen.Flow
-				for k := 0; time.Duration(k)*time.Second < until; k++ {
-					// second k's traffic, and what the exporter sends at its
-					// end (as flowgen's Sender does), arriving over 100 ms
-					secStart := t0.Add(time.Duration(k) * time.Second)
-					flows = src.Second(flows[:0], k, secStart)
-					for i := range flows {
-						var r flow.Record
-						flows[i].Record(&r)
-						r.Exporter, r.Format = exporterA, flow.FormatIPFIX
-						at := secStart.Add(time.Second + time.Duration(i%100)*time.Millisecond)
-						r.Received = at.UnixNano()
+				// second k's traffic, and what the exporter sends at its
+				// end (as flowgen's Sender does), arriving over 100 ms
+				for _, second := range exportedRecords(src, int((until+time.Second-1)/time.Second), 100) {
+					for _, r := range second {
 						if r.DstAddr == victim && first.IsZero() {
-							first = at
+							first = time.Unix(0, r.Received)
 						}
 						recs = append(recs, r)
 					}

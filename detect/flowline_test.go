@@ -128,6 +128,21 @@ func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *collector) string {
 			fmt.Fprintf(&b, "%s %s pps: %.0f packets per second\n", w, c.name, v[mPPS+c.c])
 		}
 	}
+	if f := a.Fingerprint; f != nil {
+		if len(f.Vectors) == 0 {
+			fmt.Fprintf(&b, "\nFingerprint: none (no kind of packet carries %.0f%% of the attack)", MinVectorShare*100)
+		} else {
+			fmt.Fprintf(&b, "\nFingerprint: %.0f%% of the attack's packets", f.Share*100)
+		}
+		if f.Records > 0 {
+			fmt.Fprintf(&b, ", from %d sampled records\n", f.Records)
+		} else {
+			b.WriteString(", from the counters (no flow sample)\n")
+		}
+		for _, v := range f.Vectors {
+			b.WriteString(vectorLineFmt(v) + "\n")
+		}
+	}
 	if c != nil {
 		c.mu.Lock()
 		writeTopFmt(&b, "Top source addresses", &c.srcs)
@@ -144,6 +159,44 @@ func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *collector) string {
 		c.mu.Unlock()
 	}
 	return b.String()
+}
+
+func vectorLineFmt(v Vector) string {
+	var words []string
+	if v.Protocol != 0 {
+		words = append(words, protoName(v.Protocol))
+	}
+	if v.Fragment {
+		words = append(words, "fragment")
+	}
+	if v.TCPMask != 0 {
+		var flags []string
+		for i, n := range []string{"fin", "syn", "rst", "psh", "ack", "urg"} {
+			switch {
+			case v.TCPMask&(1<<i) == 0:
+			case v.TCPFlags&(1<<i) != 0:
+				flags = append(flags, n)
+			default:
+				flags = append(flags, "!"+n)
+			}
+		}
+		words = append(words, "tcp-flags "+strings.Join(flags, ","))
+	}
+	if v.SrcPort != 0 {
+		words = append(words, fmt.Sprintf("src-port %d", v.SrcPort))
+	}
+	if v.DstPorts != nil {
+		ports := make([]string, len(v.DstPorts))
+		for i, p := range v.DstPorts {
+			ports[i] = fmt.Sprint(p)
+		}
+		words = append(words, "dst-port "+strings.Join(ports, ","))
+	}
+	if v.SizeMax != 0 {
+		words = append(words, fmt.Sprintf("packet-size %d-%d", v.SizeMin, v.SizeMax))
+	}
+	words = append(words, fmt.Sprintf("share %.0f%%", v.Share*100))
+	return strings.Join(words, " ")
 }
 
 func writeTopFmt[K comparable](b *strings.Builder, title string, t *top[K]) {
@@ -203,6 +256,21 @@ func TestDetailsTextMatchesFmt(t *testing.T) {
 						Packets: rng.Uint64() >> rng.IntN(64), Bytes: rng.Uint64() >> rng.IntN(64),
 						Start: int64(rng.Uint64() >> 2),
 					})
+				}
+			}
+			if i%3 != 0 {
+				a.Fingerprint = &Fingerprint{Share: f(), Records: rng.IntN(3) * rng.IntN(100)}
+				for range rng.IntN(MaxVectors + 1) {
+					v := Vector{Protocol: uint8(rng.IntN(3) * rng.IntN(256)), Fragment: rng.IntN(4) == 0,
+						TCPFlags: uint8(rng.IntN(64)), TCPMask: uint8(rng.IntN(2) * rng.IntN(64)),
+						SrcPort: uint16(rng.IntN(2) * rng.IntN(65536)), Share: f()}
+					if rng.IntN(2) == 0 {
+						v.SizeMin, v.SizeMax = uint16(rng.IntN(1000)), uint16(1000+rng.IntN(64536))
+					}
+					for range rng.IntN(MaxDstPorts + 1) {
+						v.DstPorts = append(v.DstPorts, uint16(rng.IntN(65536)))
+					}
+					a.Fingerprint.Vectors = append(a.Fingerprint.Vectors, v)
 				}
 			}
 			e.sampled = rng.IntN(2000)

@@ -337,6 +337,8 @@ func (e *Engine) evalGroup(now time.Time, g int, dir Direction, win, fast *vec, 
 		gs.att = nil
 		gs.aboveSince = 0
 		e.groupCols[g][dir].Store(nil)
+	} else if c := gs.att.col; e.groupCols[g][dir].Load() != c {
+		e.groupCols[g][dir].Store(c) // a new sample (refingerprint)
 	}
 }
 
@@ -430,52 +432,40 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 			a.Type, a.Protocol, changed = typ, proto, true
 		}
 	}
-	c := st.col
-	if !st.detailsSent {
-		c.mu.Lock()
-		seen := c.seen
-		c.mu.Unlock()
-		if seen >= e.cfg.DetailsFlows || now.Sub(a.StartedAt) >= e.cfg.DetailsAfter {
-			st.detailsSent = true
-			c.full.Store(true)
-			c.mu.Lock()
-			st.ampPort = c.reflectorPort()
-			if c.udpPkts == 0 {
-				// No UDP in the sample: a ban that works blinds the flows
-				// within a second, so the records that declared the attack
-				// may be all there was. Their vote stands.
-				st.ampPort = st.votePort
-			}
-			if c.udpAll > 0 {
-				st.udpSize = c.udpBits / 8 / c.udpAll
-			}
-			// The collector is full from now on: the attack takes its sample
-			// over instead of copying it (an attack storm keeps thousands).
-			a.Sample = c.sample[:len(c.sample):len(c.sample)]
-			c.sample = nil
-			c.mu.Unlock()
-			basis := win
-			if win[mPPS] <= 0 {
-				basis = fast
-			}
-			if basis[mPPS] > 0 {
-				size := e.udpSize(basis)
-				if st.udpSize > 0 {
-					size = st.udpSize
-				}
-				a.Type, a.Protocol = classify(basis, st.ampPort, size)
-			}
-			a.Details = e.detailsText(a, rates, c)
-			// Its summaries are in the details now: a host's attack lets
-			// its collector go (~800 bytes of an attack storm's thousands).
-			// A hostgroup's stays, read by Consume through groupCols.
-			if !c.shared {
-				st.col = closedCollector
-			}
+	if !st.detailsSent && st.col.done(now, a.StartedAt, e.cfg.DetailsFlows, e.cfg.DetailsAfter) {
+		st.detailsSent = true
+		basis := win
+		if win[mPPS] <= 0 {
+			basis = fast
+		}
+		// No UDP in the sample: a ban that works blinds the flows within a
+		// second, so the records that declared the attack may be all there
+		// was. Their vote stands.
+		t := st.takeSample(st.votePort)
+		e.describe(st, &t, fingerprintOf(t.sample, e.cfg.DefaultSamplingRate, mixOf(fast)), basis, fast, rates)
+		*events = append(*events, Event{Kind: AttackDetails, Time: now, Attack: *a})
+		st.nextUpdate = now.Add(e.cfg.UpdateEvery)
+		st.fingerprintAt = now
+		return false
+	}
+	if !st.resampleFrom.IsZero() && st.col.done(now, st.resampleFrom, e.cfg.DetailsFlows, e.cfg.DetailsAfter) {
+		if e.refingerprint(st, win, fast, rates) {
 			*events = append(*events, Event{Kind: AttackDetails, Time: now, Attack: *a})
 			st.nextUpdate = now.Add(e.cfg.UpdateEvery)
+			st.fingerprintAt = now
 			return false
 		}
+		st.fingerprintAt = now
+	}
+	if changed && st.detailsSent && st.sampled && e.cfg.SampleFlows > 0 {
+		st.vectorChanged = true
+	}
+	if st.vectorChanged && st.resampleFrom.IsZero() && now.Sub(st.fingerprintAt) >= refingerprintAfter {
+		// A vector change: a new sample, for a new fingerprint if it
+		// differs (the first sample describes what came first).
+		st.vectorChanged = false
+		st.col = newCollector(e.cfg.SampleFlows, st.col.shared)
+		st.resampleFrom = now
 	}
 	// A tick that comes a little early (timer jitter) still counts as due:
 	// with 1 s ticks and 1 s updates, a strict comparison would skip every
@@ -485,6 +475,64 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		st.nextUpdate = now.Add(e.cfg.UpdateEvery)
 	}
 	return false
+}
+
+// refingerprintAfter is the least time between an attack's fingerprints:
+// a vector change takes a new sample only this long after the last one,
+// so an attack that flips between two vectors every few seconds makes a
+// new AttackDetails (a notify script run, a Slack message) at most twice
+// a minute.
+const refingerprintAfter = 30 * time.Second
+
+// describe makes an attack's details from what its collector gathered
+// (t) and the rates (basis: what classifies it; rates: what the details
+// show): the reflector port, the type, the fingerprint (fp, the sample's;
+// nil: that of the counters' busiest seconds, fast), the details text.
+// Then the collector goes.
+func (e *Engine) describe(st *attackState, t *taken, fp *Fingerprint, basis, fast *vec, rates *[2]vec) {
+	a := &st.a
+	st.ampPort = t.ampPort
+	if t.udpSize > 0 {
+		st.udpSize = t.udpSize
+	}
+	a.Sample = t.sample
+	if basis[mPPS] > 0 {
+		size := e.udpSize(basis)
+		if st.udpSize > 0 {
+			size = st.udpSize
+		}
+		a.Type, a.Protocol = classify(basis, st.ampPort, size)
+	}
+	if fp == nil {
+		port := uint16(0)
+		if _, amp := reflectorTypes[st.ampPort]; amp && a.Type == reflectorTypes[st.ampPort] {
+			port = st.ampPort
+		}
+		fp = fingerprintOfCounters(fast, port, a.IP.Is6() && !a.IP.Is4In6())
+	}
+	a.Fingerprint = fp
+	a.Details = e.detailsText(a, rates, t.c)
+	st.releaseCollector()
+}
+
+// refingerprint ends the new sample taken after a vector change: when it
+// gives a fingerprint with other vectors, the attack is described again
+// from it (and true is returned, for a new AttackDetails); else it stays
+// as it was (a ban that blinds the flows leaves the sample empty).
+func (e *Engine) refingerprint(st *attackState, win, fast *vec, rates *[2]vec) bool {
+	st.resampleFrom = time.Time{}
+	t := st.takeSample(st.ampPort)
+	fp := fingerprintOf(t.sample, e.cfg.DefaultSamplingRate, mixOf(fast))
+	if fp == nil || fp.sameVectors(st.a.Fingerprint) {
+		st.releaseCollector()
+		return false
+	}
+	basis := win
+	if win[mPPS] <= 0 {
+		basis = fast
+	}
+	e.describe(st, &t, fp, basis, fast, rates)
+	return true
 }
 
 // over says whether an attack's hysteresis and holds have all passed: the
@@ -545,9 +593,9 @@ func (e *Engine) retainEnded(now time.Time) {
 	// on from there.
 	for ; e.endedBytes > e.cfg.MaxEndedBytes && e.endedBare < len(e.ended)-keep; e.endedBare++ {
 		a := &e.ended[e.endedBare]
-		if a.Details != "" || a.Sample != nil {
-			e.endedBytes -= len(a.Details) + sampleBytes(a.Sample)
-			a.Details, a.Sample = "", nil
+		if a.Details != "" || a.Sample != nil || a.Fingerprint != nil {
+			e.endedBytes -= len(a.Details) + sampleBytes(a.Sample) + fingerprintBytes(a.Fingerprint)
+			a.Details, a.Sample, a.Fingerprint = "", nil, nil
 			e.endedShed++
 		}
 	}
@@ -578,7 +626,7 @@ func (e *Engine) dropEnded(n int) {
 // attackBytes estimates what a retained attack holds: its summary, its
 // strings made per attack (the ID, the details) and its flow sample.
 func attackBytes(a *Attack) int {
-	return int(unsafe.Sizeof(*a)) + len(a.ID) + len(a.Details) + sampleBytes(a.Sample)
+	return int(unsafe.Sizeof(*a)) + len(a.ID) + len(a.Details) + sampleBytes(a.Sample) + fingerprintBytes(a.Fingerprint)
 }
 
 func sampleBytes(s []flow.Record) int { return cap(s) * int(unsafe.Sizeof(flow.Record{})) }

@@ -96,6 +96,10 @@ type Attack struct {
 
 	Details string        // the contract's details text, once known
 	Sample  []flow.Record // a bounded sample of the attack's flow records
+	// Fingerprint is what the attack's packets have in common, made with
+	// the details (nil before, and for an ended attack that shed its
+	// details). Never changed once set, only replaced.
+	Fingerprint *Fingerprint
 }
 
 // Event is one detector decision.

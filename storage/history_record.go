@@ -32,12 +32,15 @@ type AttackRecord struct {
 	Details *AttackDetails
 }
 
-// AttackDetails are an attack's details text and flow sample. Of each
-// flow the store keeps the addresses, ports, protocol, TCP flags, fragment
-// flag, counters, sampling rate and times (start, end, received).
+// AttackDetails are an attack's details text, flow sample and
+// fingerprint. Of each flow the store keeps the addresses, ports,
+// protocol, TCP flags, fragment flag, counters, sampling rate and times
+// (start, end, received). Fingerprint is nil in the records written before
+// fingerprints were made.
 type AttackDetails struct {
-	Text  string
-	Flows []flow.Record
+	Text        string
+	Flows       []flow.Record
+	Fingerprint *detect.Fingerprint
 }
 
 // historyFormat is the "format" of the records this version writes. The
@@ -64,9 +67,31 @@ type summaryJSON struct {
 
 // detailsJSON is the stored form of AttackDetails.
 type detailsJSON struct {
-	Format int        `json:"format"`
-	Text   string     `json:"details"`
-	Flows  []flowJSON `json:"flows,omitempty"`
+	Format      int              `json:"format"`
+	Text        string           `json:"details"`
+	Flows       []flowJSON       `json:"flows,omitempty"`
+	Fingerprint *fingerprintJSON `json:"fingerprint,omitempty"` // none before fingerprints were made
+}
+
+// fingerprintJSON is the stored form of a detect.Fingerprint.
+type fingerprintJSON struct {
+	Share   float64      `json:"share"`
+	Records int          `json:"records"`
+	Vectors []vectorJSON `json:"vectors,omitempty"`
+}
+
+// vectorJSON is the stored form of a detect.Vector; a zero field matches
+// any packet, as there.
+type vectorJSON struct {
+	Protocol uint8    `json:"protocol,omitempty"`
+	SrcPort  uint16   `json:"src_port,omitempty"`
+	DstPorts []uint16 `json:"dst_ports,omitempty"`
+	TCPFlags uint8    `json:"tcp_flags,omitempty"`
+	TCPMask  uint8    `json:"tcp_mask,omitempty"`
+	Fragment bool     `json:"fragment,omitempty"`
+	SizeMin  uint16   `json:"size_min,omitempty"`
+	SizeMax  uint16   `json:"size_max,omitempty"`
+	Share    float64  `json:"share"`
 }
 
 // flowJSON is one flow of a sample; times are Unix nanoseconds, as in
@@ -126,7 +151,8 @@ func decodeSummary(v []byte) (AttackRecord, error) {
 }
 
 func encodeDetails(d *AttackDetails) ([]byte, error) {
-	j := detailsJSON{Format: historyFormat, Text: d.Text, Flows: make([]flowJSON, len(d.Flows))}
+	j := detailsJSON{Format: historyFormat, Text: d.Text, Flows: make([]flowJSON, len(d.Flows)),
+		Fingerprint: fingerprintToJSON(d.Fingerprint)}
 	for i := range d.Flows {
 		f := &d.Flows[i]
 		j.Flows[i] = flowJSON{
@@ -143,7 +169,7 @@ func decodeDetails(v []byte) (*AttackDetails, error) {
 	if err := json.Unmarshal(v, &j); err != nil {
 		return nil, err
 	}
-	d := &AttackDetails{Text: j.Text}
+	d := &AttackDetails{Text: j.Text, Fingerprint: fingerprintFromJSON(j.Fingerprint)}
 	if len(j.Flows) > 0 {
 		d.Flows = make([]flow.Record, len(j.Flows))
 	}
@@ -163,6 +189,34 @@ func decodeDetails(v []byte) (*AttackDetails, error) {
 		}
 	}
 	return d, nil
+}
+
+func fingerprintToJSON(f *detect.Fingerprint) *fingerprintJSON {
+	if f == nil {
+		return nil
+	}
+	j := &fingerprintJSON{Share: f.Share, Records: f.Records}
+	for _, v := range f.Vectors {
+		j.Vectors = append(j.Vectors, vectorJSON{
+			Protocol: v.Protocol, SrcPort: v.SrcPort, DstPorts: v.DstPorts, TCPFlags: v.TCPFlags, TCPMask: v.TCPMask,
+			Fragment: v.Fragment, SizeMin: v.SizeMin, SizeMax: v.SizeMax, Share: v.Share,
+		})
+	}
+	return j
+}
+
+func fingerprintFromJSON(j *fingerprintJSON) *detect.Fingerprint {
+	if j == nil {
+		return nil
+	}
+	f := &detect.Fingerprint{Share: j.Share, Records: j.Records}
+	for _, v := range j.Vectors {
+		f.Vectors = append(f.Vectors, detect.Vector{
+			Protocol: v.Protocol, SrcPort: v.SrcPort, DstPorts: v.DstPorts, TCPFlags: v.TCPFlags, TCPMask: v.TCPMask,
+			Fragment: v.Fragment, SizeMin: v.SizeMin, SizeMax: v.SizeMax, Share: v.Share,
+		})
+	}
+	return f
 }
 
 // legacyLineTime is the layout the first version's flow lines start with:

@@ -48,9 +48,10 @@ func TestAttackHistoryRoundTrip(t *testing.T) {
 		SrcAddr: netip.MustParseAddr("2001:db8:1::7"), DstAddr: netip.MustParseAddr("2001:db8::66"), Proto: 6,
 		TCPFlags: 0x12, Fragment: true, Packets: 3, Bytes: 180, Received: 1764050000e9, // no exporter, no start or end
 	})
+	host.Details.Fingerprint = testFingerprint()
 	group := AttackRecord{ID: "g1", Scope: "group", Group: "customers", Direction: detect.Out, Type: "udp_flood",
 		Protocol: "udp", Threshold: "group_mbps", StartedAt: host.StartedAt.Add(time.Hour), PeakPPS: 5, PeakBps: 1e-7,
-		Details: &AttackDetails{Text: "Group: customers\n"}}
+		Details: &AttackDetails{Text: "Group: customers\n", Fingerprint: &detect.Fingerprint{Records: 12}}} // nothing characterised it
 	if err := s.SaveAttacks(ctx, []AttackRecord{host, group}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,57 @@ func TestAttackHistoryRoundTrip(t *testing.T) {
 	}
 	if want := []AttackRecord{host, group}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("loaded\n%+v\n%+v\nwant\n%+v\n%+v", got[0], got[1], want[0], want[1])
+	}
+}
+
+// testFingerprint has a vector of each kind of matcher.
+func testFingerprint() *detect.Fingerprint {
+	return &detect.Fingerprint{Share: 0.97, Records: 40, Vectors: []detect.Vector{
+		{Protocol: flow.ProtoUDP, SrcPort: 53, SizeMin: 1200, SizeMax: 1500, Share: 0.6},
+		{Protocol: flow.ProtoTCP, TCPFlags: flow.TCPFlagSYN, TCPMask: flow.TCPFlagSYN | flow.TCPFlagACK, DstPorts: []uint16{80, 443},
+			SizeMin: 50, SizeMax: 70, Share: 0.3},
+		{Protocol: flow.ProtoUDP, Fragment: true, SizeMin: 1300, SizeMax: 1500, Share: 0.07},
+	}}
+}
+
+// detailsNoFingerprint is what the version before fingerprints wrote for
+// an attack's details (format 2, no "fingerprint").
+const detailsNoFingerprint = `{"format":2,"details":"IP: 203.0.113.66\n","flows":[{"exporter":"192.0.2.1","src":"198.51.100.7","dst":"203.0.113.66","src_port":53,"dst_port":40000,"protocol":17,"packets":1000,"bytes":1500000,"sampling_rate":512,"start_ns":1764050016250000000,"end_ns":1764050017000000000,"received_ns":1764050018250000000}]}`
+
+// TestAttackHistoryWithoutFingerprint: details saved before fingerprints
+// were made load with none; saved again with one, it loads.
+func TestAttackHistoryWithoutFingerprint(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t, quietOptions())
+	host := testAttack()
+	key := string(attackKey(host.StartedAt, host.ID))
+	if err := s.SaveAttacks(ctx, []AttackRecord{host}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.saveBatch(ctx, bucketAttackDetails, "test", map[string][]byte{key: []byte(detailsNoFingerprint)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadAttacks(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &AttackDetails{Text: "IP: 203.0.113.66\n", Flows: []flow.Record{{
+		Exporter: netip.MustParseAddr("192.0.2.1"), SrcAddr: netip.MustParseAddr("198.51.100.7"), DstAddr: netip.MustParseAddr("203.0.113.66"),
+		SrcPort: 53, DstPort: 40000, Proto: 17, Packets: 1000, Bytes: 1500000, SamplingRate: 512,
+		Start: 1764050016250000000, End: 1764050017000000000, Received: 1764050018250000000}}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Details, want) {
+		t.Fatalf("loaded %+v, want the details without a fingerprint", got)
+	}
+	host.Details = &AttackDetails{Text: want.Text, Flows: want.Flows, Fingerprint: testFingerprint()}
+	if err := s.SaveAttacks(ctx, []AttackRecord{host}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.LoadAttacks(ctx, 10); len(got) != 1 || !reflect.DeepEqual(got[0].Details, host.Details) {
+		t.Fatalf("loaded %+v, want the fingerprint saved", got[0].Details)
+	}
+	raw, _ := s.loadAll(ctx, bucketAttackDetails, "test")
+	if v := string(raw[key]); !strings.Contains(v, `"fingerprint":{"share":0.97,"records":40,"vectors":[{"protocol":17,"src_port":53,"size_min":1200,"size_max":1500,"share":0.6},`) {
+		t.Errorf("stored details %s", v)
 	}
 }
 

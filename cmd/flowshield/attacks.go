@@ -1,7 +1,7 @@
 package main
 
 // `flowshield attacks [--json] [--active] [ID]`: active and recent attacks,
-// or one attack's details text.
+// or one attack: its row, its fingerprint and its details text.
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flowshield/flowshield/api"
@@ -53,6 +54,11 @@ func (c cli) attacks(ctx context.Context, args []string) int {
 			return exitOK
 		}
 		fmt.Fprint(c.stdout, attacksTable([]api.Attack{a}))
+		var fp *api.Fingerprint
+		if a.Fingerprint != nil {
+			fp = *a.Fingerprint
+		}
+		fmt.Fprint(c.stdout, "\n"+fingerprintText(fp))
 		if a.Details != nil && *a.Details != "" {
 			fmt.Fprintln(c.stdout)
 			fmt.Fprintln(c.stdout, strings.TrimRight(*a.Details, "\n"))
@@ -143,4 +149,54 @@ func attacksTable(list []api.Attack) string {
 			fmtCount(a.PeakPPS), fmtMbps(a.PeakBPS), banned, ended)
 	}
 	return t.String()
+}
+
+// fingerprintText is an attack's fingerprint in the details text's words:
+// a summary line, then one line per vector.
+func fingerprintText(f *api.Fingerprint) string {
+	if f == nil {
+		return "Fingerprint: not known (the attack's details are not out, or were shed)\n"
+	}
+	var b strings.Builder
+	if len(f.Vectors) == 0 {
+		b.WriteString("Fingerprint: none (no kind of packet characterises the attack)")
+	} else {
+		fmt.Fprintf(&b, "Fingerprint: %.0f%% of the attack's packets", 100*f.Share)
+	}
+	if f.Records > 0 {
+		fmt.Fprintf(&b, ", from %d sampled records\n", f.Records)
+	} else {
+		b.WriteString(", from the counters (no flow sample)\n")
+	}
+	for _, v := range f.Vectors {
+		var words []string
+		if v.Protocol != nil {
+			words = append(words, *v.Protocol)
+		}
+		if v.Fragment {
+			words = append(words, "fragment")
+		}
+		if v.TCPFlags != nil {
+			words = append(words, "tcp-flags "+*v.TCPFlags)
+		}
+		if v.SrcPorts != nil {
+			words = append(words, "src-port "+portList(v.SrcPorts))
+		}
+		if v.DstPorts != nil {
+			words = append(words, "dst-port "+portList(v.DstPorts))
+		}
+		if v.PacketSize != nil {
+			words = append(words, fmt.Sprintf("packet-size %d-%d", v.PacketSize.Min, v.PacketSize.Max))
+		}
+		fmt.Fprintf(&b, "  %s share %.0f%%\n", strings.Join(words, " "), 100*v.Share)
+	}
+	return b.String()
+}
+
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
 }

@@ -162,7 +162,11 @@ try {
     const text = await details.textContent();
     assert(text.includes('Attack type'), 'no details text: ' + JSON.stringify(text.slice(0, 100)));
     const flows = await tb.locator('[data-testid="attack-flows"] tbody tr').count();
-    return `${type} on ${attack.target}, details ${text.length} chars, ${flows} sampled flows`;
+    // With the details, the fingerprint (what the flood's packets share).
+    const share = await tb.locator('[data-testid="attack-fingerprint-share"]').textContent();
+    assert(share.startsWith('Fingerprint: '), 'no fingerprint: ' + share);
+    const vectors = await tb.locator('[data-testid="fingerprint-vector"]').allTextContents();
+    return `${type} on ${attack.target}, details ${text.length} chars, ${flows} sampled flows; ${share}: ${vectors.join(' | ')}`;
   });
   if (attack) await shot('02-attack.png');
 

@@ -473,6 +473,7 @@
     if (!d) { td.append(el('p', { class: 'muted', text: 'loading…' })); return; }
     if (d.error) { td.append(el('p', { class: 'bad', text: 'could not load the details: ' + d.error })); return; }
     const a = d.data;
+    if (a.fingerprint) td.append(...fingerprintView(a.fingerprint));
     const pre = el('pre', { class: 'details', 'data-testid': 'attack-details', text: a.details || '(no details yet)' });
     td.append(pre);
     pre.scrollTop = scroll[0];
@@ -498,6 +499,32 @@
       el('table', { class: 'flows', 'data-testid': 'attack-flows' }, el('thead', null, head), body));
     td.append(el('h4', { text: 'Flow sample (' + flows.length + ' records)' }), box);
     box.scrollTop = scroll[1];
+  }
+
+  // An attack's fingerprint: what its packets have in common, one row per
+  // vector (the kinds of packet a narrow raw rule can drop).
+  function fingerprintView(fp) {
+    const pct = (x) => Math.round(100 * x) + '%';
+    const from = fp.records > 0 ? fp.records + ' sampled records' : 'the counters (no flow sample)';
+    const title = el('h4', { 'data-testid': 'attack-fingerprint-share',
+      text: 'Fingerprint: ' + (fp.vectors.length ? pct(fp.share) + " of the attack's packets" : 'none, no kind of packet characterises the attack') +
+        ', from ' + from });
+    if (!fp.vectors.length) return [title];
+    const any = (v) => (v == null ? 'any' : v);
+    const head = el('tr', null, ...['protocol', 'src port', 'dst ports', 'tcp flags', 'fragment', 'packet size', 'share']
+      .map((h) => el('th', { text: h })));
+    const body = el('tbody');
+    for (const v of fp.vectors) {
+      body.append(el('tr', { 'data-testid': 'fingerprint-vector' },
+        el('td', { text: any(v.protocol) }),
+        el('td', { text: v.src_ports ? v.src_ports.join(',') : 'any' }),
+        el('td', { text: v.dst_ports ? v.dst_ports.join(',') : 'any' }),
+        el('td', { text: any(v.tcp_flags) }),
+        el('td', { text: v.fragment ? 'yes' : '' }),
+        el('td', { text: v.packet_size ? v.packet_size.min + '-' + v.packet_size.max + ' bytes' : 'any' }),
+        el('td', { class: 'num', text: pct(v.share) })));
+    }
+    return [title, el('table', { class: 'flows fingerprint', 'data-testid': 'attack-fingerprint' }, el('thead', null, head), body)];
   }
 
   async function pollAttacks() {

@@ -26,7 +26,7 @@ type attackState struct {
 	fingerprintAt, resampleFrom time.Time
 	vectorChanged               bool    // the type changed since the fingerprint was made
 	udpSize                     float64 // average UDP packet size in the flow sample, 0 if unknown
-	col                         *collector
+	col                         *sampler
 	sampled                     bool // counted in Engine.sampled: col keeps a sample
 	// The attack's holds (see timers.go): holdLate after its last sign,
 	// holdCut after the earlier of its last sign and lastCut, the arrival
@@ -45,7 +45,7 @@ type groupDir struct {
 	att        *attackState
 }
 
-// collector gathers what describes an attack from its records after the
+// sampler gathers what describes an attack from its records after the
 // start: a bounded sample and top talkers. It stops once the details are
 // out, so an attack costs the hot path only for its first seconds (and
 // the seconds of a new sample after a vector change, see refingerprint).
@@ -53,11 +53,11 @@ type groupDir struct {
 // the same chance to be in it, so a vector whose records come after the
 // others' in each batch is in it too (the fingerprint needs it).
 //
-// A host's collector is only ever touched under its host's shard lock
+// A host's sampler is only ever touched under its host's shard lock
 // (Consume's applyShard, Tick's evaluation of the host), so adding to it
 // takes no lock of its own; a hostgroup's is fed from every shard and
 // read by Tick outside them: shared, it locks mu.
-type collector struct {
+type sampler struct {
 	mu       sync.Mutex
 	full     atomic.Bool
 	shared   bool
@@ -74,19 +74,19 @@ type collector struct {
 	dstPorts top[uint16]
 }
 
-// closedCollector stands for the collector of every host attack whose
+// closedSampler stands for the sampler of every host attack whose
 // details are out: full, it takes nothing, and is never written.
-var closedCollector = func() *collector {
-	c := &collector{}
+var closedSampler = func() *sampler {
+	c := &sampler{}
 	c.full.Store(true)
 	return c
 }()
 
-func newCollector(limit int, shared bool) *collector {
-	return &collector{limit: limit, shared: shared, sample: make([]flow.Record, 0, limit)}
+func newSampler(limit int, shared bool) *sampler {
+	return &sampler{limit: limit, shared: shared, sample: make([]flow.Record, 0, limit)}
 }
 
-func (c *collector) add(r *flow.Record, n *norm) {
+func (c *sampler) add(r *flow.Record, n *norm) {
 	if c.full.Load() {
 		return
 	}
@@ -99,9 +99,9 @@ func (c *collector) add(r *flow.Record, n *norm) {
 	c.mu.Unlock()
 }
 
-// addLocked is add with the collector's guard held (mu, or for a host's
-// collector its shard's lock).
-func (c *collector) addLocked(r *flow.Record, n *norm) {
+// addLocked is add with the sampler's guard held (mu, or for a host's
+// sampler its shard's lock).
+func (c *sampler) addLocked(r *flow.Record, n *norm) {
 	c.seen++
 	if len(c.sample) < c.limit {
 		c.sample = append(c.sample, *r)
@@ -129,24 +129,24 @@ func (c *collector) addLocked(r *flow.Record, n *norm) {
 	}
 }
 
-// done reports whether the collector, opened at from, has gathered enough
+// done reports whether the sampler, opened at from, has gathered enough
 // to describe the attack: flows records, or after that long.
-func (c *collector) done(now, from time.Time, flows int, after time.Duration) bool {
+func (c *sampler) done(now, from time.Time, flows int, after time.Duration) bool {
 	c.mu.Lock()
 	seen := c.seen
 	c.mu.Unlock()
 	return seen >= flows || now.Sub(from) >= after
 }
 
-// taken is what a collector gathered, taken when it closes.
+// taken is what a sampler gathered, taken when it closes.
 type taken struct {
-	c       *collector
+	c       *sampler
 	sample  []flow.Record // in time order
 	ampPort uint16        // the sample's reflector port; with no UDP in it, the fallback
 	udpSize float64       // the sample's average UDP packet size, 0 without UDP
 }
 
-// takeSample closes the attack's collector and takes what it gathered;
+// takeSample closes the attack's sampler and takes what it gathered;
 // fallbackPort is the reflector port when the sample holds no UDP.
 func (st *attackState) takeSample(fallbackPort uint16) taken {
 	c := st.col
@@ -159,7 +159,7 @@ func (st *attackState) takeSample(fallbackPort uint16) taken {
 	if c.udpAll > 0 {
 		t.udpSize = c.udpBits / 8 / c.udpAll
 	}
-	// The collector is full from now on: the attack takes its sample
+	// The sampler is full from now on: the attack takes its sample
 	// over instead of copying it (an attack storm keeps thousands).
 	t.sample = c.sample[:len(c.sample):len(c.sample)]
 	c.sample = nil
@@ -170,12 +170,12 @@ func (st *attackState) takeSample(fallbackPort uint16) taken {
 	return t
 }
 
-// releaseCollector lets a host attack's collector go once its summaries
+// releaseSampler lets a host attack's sampler go once its summaries
 // are in the details (~800 bytes of an attack storm's thousands). A
 // hostgroup's stays, read by Consume through groupCols.
-func (st *attackState) releaseCollector() {
+func (st *attackState) releaseSampler() {
 	if !st.col.shared {
-		st.col = closedCollector
+		st.col = closedSampler
 	}
 }
 
@@ -190,7 +190,7 @@ func recordTime(r *flow.Record) int64 {
 
 // reflectorPort is the UDP source port carrying at least half of the
 // sampled non-fragment UDP packets, or 0.
-func (c *collector) reflectorPort() uint16 {
+func (c *sampler) reflectorPort() uint16 {
 	if c.udpPkts <= 0 {
 		return 0
 	}
@@ -368,7 +368,7 @@ func (e *Engine) udpSize(v *vec) float64 {
 // detailsText is the contract's details text. It appends rather than
 // formats: an attack storm writes one per attack, and fmt was most of the
 // cost. TestDetailsTextMatchesFmt holds it to the fmt version byte for byte.
-func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *collector) string {
+func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *sampler) string {
 	b := make([]byte, 0, 1536+128*len(a.Sample))
 	if a.Scope == ScopeGroup {
 		b = appendLine(b, "Group: ", a.Group)

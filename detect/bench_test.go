@@ -75,9 +75,9 @@ func reportPerRecord(b *testing.B, records int, cpu time.Duration) {
 // BenchmarkConsume: steady state (every host already tracked), one
 // goroutine. batch is the records per call: 24-32 is one datagram, 256 a
 // collector worker's batch. attacked: every host has an active attack in
-// both directions whose flow collector is still open, so each record also
+// both directions whose flow sampler is still open, so each record also
 // goes through it (the first seconds of an attack); with details, the
-// attacks' details are out and their collectors closed (the rest of an
+// attacks' details are out and their samplers closed (the rest of an
 // attack, what the daemon mostly sees).
 func BenchmarkConsume(b *testing.B) {
 	for _, bc := range []struct {

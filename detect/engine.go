@@ -39,9 +39,9 @@ type Engine struct {
 	exporters exporterTable
 	counters  counters
 
-	// groupCols[g][dir] is the flow collector of group g's active attack,
+	// groupCols[g][dir] is the flow sampler of group g's active attack,
 	// read lock-free on the hot path.
-	groupCols [][2]atomic.Pointer[collector]
+	groupCols [][2]atomic.Pointer[sampler]
 
 	tickMu    sync.Mutex // serializes Tick; guards what only Tick touches
 	groupSt   [][2]groupDir
@@ -245,7 +245,7 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 	e.networks = newPrefixTable(cfg.Networks)
 	e.groups = newPrefixTable(groupPrefixes)
 	e.whitelist = newPrefixTable(cfg.WhitelistSources)
-	e.groupCols = make([][2]atomic.Pointer[collector], len(cfg.HostGroups))
+	e.groupCols = make([][2]atomic.Pointer[sampler], len(cfg.HostGroups))
 	e.groupSt = make([][2]groupDir, len(cfg.HostGroups))
 	e.netRates = make([][2]vec, len(cfg.Networks))
 
@@ -562,7 +562,7 @@ func (e *Engine) apply(sc *scratch, records []flow.Record) {
 	}
 	sc.touched = touched
 	// Shards in ascending order, as the table is laid out: a hostgroup's
-	// attack collector then sees a single-threaded batch's records in a
+	// attack sampler then sees a single-threaded batch's records in a
 	// fixed order whatever the batch's order of first appearance. A small
 	// table (the default 16 shards) is scanned; a large one has its few
 	// touched shards sorted, or is scanned when many are.

@@ -166,9 +166,9 @@ func TestAddTrafficColumns(t *testing.T) {
 	}
 }
 
-// TestConcurrentAttacks: host and hostgroup attacks whose collectors are
+// TestConcurrentAttacks: host and hostgroup attacks whose samplers are
 // fed by several consumers while Tick evaluates them and the attacks are
-// read (meant for -race: a host's collector relies on its shard's lock).
+// read (meant for -race: a host's sampler relies on its shard's lock).
 func TestConcurrentAttacks(t *testing.T) {
 	cfg := testConfig()
 	cfg.HostGroups = []HostGroup{{Name: "g", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24")},

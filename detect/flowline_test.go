@@ -81,7 +81,7 @@ func TestFlowLineMatchesFmt(t *testing.T) {
 
 // detailsTextFmt is the details text written with fmt, as it was: the
 // reference detailsText must match byte for byte.
-func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *collector) string {
+func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *sampler) string {
 	var b strings.Builder
 	if a.Scope == ScopeGroup {
 		fmt.Fprintf(&b, "Group: %s\n", a.Group)
@@ -239,9 +239,9 @@ func TestDetailsTextMatchesFmt(t *testing.T) {
 					rates[d][m] = f()
 				}
 			}
-			var c *collector
+			var c *sampler
 			if i%7 != 0 {
-				c = newCollector(rng.IntN(3)*20, false)
+				c = newSampler(rng.IntN(3)*20, false)
 				c.seen = rng.IntN(100000)
 				for range rng.IntN(15) {
 					c.srcs.add(addrs[rng.IntN(len(addrs))], f())

@@ -388,7 +388,7 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 		},
 		lastAbove:  now,
 		nextUpdate: now.Add(e.cfg.UpdateEvery),
-		col:        newCollector(limit, scope == ScopeGroup),
+		col:        newSampler(limit, scope == ScopeGroup),
 		sampled:    sampled,
 	}
 	*events = append(*events, Event{Kind: AttackStart, Time: now, Attack: st.a})
@@ -464,7 +464,7 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 		// A vector change: a new sample, for a new fingerprint if it
 		// differs (the first sample describes what came first).
 		st.vectorChanged = false
-		st.col = newCollector(e.cfg.SampleFlows, st.col.shared)
+		st.col = newSampler(e.cfg.SampleFlows, st.col.shared)
 		st.resampleFrom = now
 	}
 	// A tick that comes a little early (timer jitter) still counts as due:
@@ -484,11 +484,11 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 // a minute.
 const refingerprintAfter = 30 * time.Second
 
-// describe makes an attack's details from what its collector gathered
+// describe makes an attack's details from what its sampler gathered
 // (t) and the rates (basis: what classifies it; rates: what the details
 // show): the reflector port, the type, the fingerprint (fp, the sample's;
 // nil: that of the counters' busiest seconds, fast), the details text.
-// Then the collector goes.
+// Then the sampler goes.
 func (e *Engine) describe(st *attackState, t *taken, fp *Fingerprint, basis, fast *vec, rates *[2]vec) {
 	a := &st.a
 	st.ampPort = t.ampPort
@@ -512,7 +512,7 @@ func (e *Engine) describe(st *attackState, t *taken, fp *Fingerprint, basis, fas
 	}
 	a.Fingerprint = fp
 	a.Details = e.detailsText(a, rates, t.c)
-	st.releaseCollector()
+	st.releaseSampler()
 }
 
 // refingerprint ends the new sample taken after a vector change: when it
@@ -524,7 +524,7 @@ func (e *Engine) refingerprint(st *attackState, win, fast *vec, rates *[2]vec) b
 	t := st.takeSample(st.ampPort)
 	fp := fingerprintOf(t.sample, e.cfg.DefaultSamplingRate, mixOf(fast))
 	if fp == nil || fp.sameVectors(st.a.Fingerprint) {
-		st.releaseCollector()
+		st.releaseSampler()
 		return false
 	}
 	basis := win

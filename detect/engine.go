@@ -1,5 +1,10 @@
 package detect
 
+// The engine and its hot path: Consume, from a batch of records to the
+// per-host seconds, routing by shard and applying each shard once. The
+// file is longer than the others on purpose: the hot path is read,
+// profiled and changed as one piece (its benchmarks are in bench_test.go).
+
 import (
 	"fmt"
 	"log/slog"

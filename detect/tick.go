@@ -1,5 +1,9 @@
 package detect
 
+// The once-a-second pass: windowed rates per host and per hostgroup,
+// thresholds crossed, attacks started, updated and ended. It is one
+// file on purpose: an attack's lifecycle reads top to bottom here.
+
 import (
 	"fmt"
 	"math"

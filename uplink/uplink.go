@@ -59,6 +59,7 @@ type Status struct {
 	LinkMbps              uint64
 	Saturated, FlowBlind  bool
 	LastPoll              time.Time // zero: never polled
+	Poll                  uint64    // the poll it is from, counted from 1
 }
 
 // Stats counts what the monitor did since New.
@@ -244,7 +245,7 @@ func (m *Monitor) Poll(ctx context.Context) {
 		}
 		m.update(r.src.Name, r.counters, now)
 	}
-	st := Status{LinkMbps: m.cfg.LinkMbps, FlowPPS: flowPPS, LastPoll: now}
+	st := Status{LinkMbps: m.cfg.LinkMbps, FlowPPS: flowPPS, LastPoll: now, Poll: m.stats.Polls}
 	fresh := false
 	for _, s := range m.ifaces {
 		st.Interfaces = append(st.Interfaces, s.rate)

@@ -57,7 +57,8 @@ func (r *Router) ListInterfaces(ctx context.Context, list string) ([]string, err
 			continue
 		}
 		if len(names) == MaxListInterfaces {
-			r.log.Warn("interface list longer than flowshield reads", "list", list, "max", MaxListInterfaces)
+			// Debug: the caller polls every few seconds
+			r.log.Debug("interface list longer than flowshield reads", "list", list, "max", MaxListInterfaces)
 			break
 		}
 		names = append(names, m["interface"])

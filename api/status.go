@@ -23,6 +23,7 @@ type Status struct {
 	// their datagrams were dropped before decoding.
 	RefusedExporters RefusedExporters `json:"refused_exporters"`
 	Routers          []Router         `json:"routers"`
+	Uplink           Uplink           `json:"uplink"`
 }
 
 // RefusedExporters counts datagrams from sources outside EXPORTERS, in
@@ -108,4 +109,28 @@ type Router struct {
 	Connects        uint64 `json:"connects"`
 	ConnectFailures uint64 `json:"connect_failures"`
 	RejectedReplies uint64 `json:"rejected_replies"`
+}
+
+// Uplink is the routers' uplink interfaces (the interface list
+// flowshield-uplinks) as their own receive counters show them, polled
+// every few seconds. Saturated: they receive 90 % of LinkMbps or more;
+// FlowBlind: they receive far more packets than the flows account for
+// (FlowPPS). Interfaces is never null.
+type Uplink struct {
+	LinkMbps   uint64            `json:"link_mbps"` // LINK_MBPS, 0: unknown (never saturated)
+	RxBPS      float64           `json:"rx_bps"`
+	RxPPS      float64           `json:"rx_pps"`
+	FlowPPS    float64           `json:"flow_pps"`
+	Saturated  bool              `json:"saturated"`
+	FlowBlind  bool              `json:"flow_blind"`
+	Interfaces []UplinkInterface `json:"interfaces"`
+}
+
+// UplinkInterface is one uplink interface of one router.
+type UplinkInterface struct {
+	Router  string  `json:"router"` // host:port
+	Name    string  `json:"name"`
+	Running bool    `json:"running"`
+	RxBPS   float64 `json:"rx_bps"`
+	RxPPS   float64 `json:"rx_pps"`
 }

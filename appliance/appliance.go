@@ -28,6 +28,7 @@ import (
 	"github.com/flowshield/flowshield/telemetry/graphite"
 	"github.com/flowshield/flowshield/telemetry/hostmetrics"
 	"github.com/flowshield/flowshield/telemetry/push"
+	"github.com/flowshield/flowshield/uplink"
 	"github.com/flowshield/flowshield/web"
 	"github.com/flowshield/flowshield/web/ui"
 )
@@ -46,6 +47,7 @@ type Appliance struct {
 	sflow     *sflow.Decoder
 	engine    *detect.Engine
 	routers   []*routerClient
+	uplink    *uplink.Monitor
 	mitigator *mitigation.Manager
 	notifier  *notify.Notifier
 	graphite  *graphite.Exporter
@@ -79,6 +81,9 @@ type Options struct {
 	SnapshotEvery time.Duration
 	// ReconcileInterval overrides the ban manager's periodic full pass.
 	ReconcileInterval time.Duration
+	// Uplink overrides the uplink monitor's polling and thresholds (its
+	// List and LinkMbps come from the configuration).
+	Uplink uplink.Configuration
 }
 
 // Run starts the daemon and blocks until ctx is cancelled.
@@ -228,6 +233,7 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 	for _, addr := range a.cfg.RouterOSAddresses {
 		a.routers = append(a.routers, newRouterClient(a.cfg, addr, a.log))
 	}
+	a.uplink = a.newUplink()
 	mcfg := a.mitigationConfiguration()
 	mcfg.AdoptRouterBans = a.store.Recovered() != ""
 	routers := make([]mitigation.Router, len(a.routers))
@@ -252,6 +258,9 @@ func (a *Appliance) Start(ctx context.Context) (err error) {
 		if err := r.Start(runCtx); err != nil {
 			return fmt.Errorf("starting router client %s: %w", r.Address(), err)
 		}
+	}
+	if err := a.uplink.Start(runCtx); err != nil {
+		return fmt.Errorf("starting the uplink monitor: %w", err)
 	}
 
 	ccfg := collector.DefaultConfiguration()
@@ -316,6 +325,9 @@ func (a *Appliance) Stop(ctx context.Context) error {
 		a.mitigator.Stop()
 	}
 	a.stopNotifier()
+	if a.uplink != nil {
+		a.uplink.Stop()
+	}
 	for _, r := range a.routers {
 		r.Stop()
 	}

@@ -85,6 +85,12 @@ func makeCapture(t *testing.T, packets int) (string, captureTotals) {
 // startTestAppliance runs the daemon in-process on loopback ports.
 func startTestAppliance(t *testing.T, env map[string]string) *Appliance {
 	t.Helper()
+	return startTestApplianceWith(t, env, Options{})
+}
+
+// startTestApplianceWith is startTestAppliance with opts.
+func startTestApplianceWith(t *testing.T, env map[string]string, opts Options) *Appliance {
+	t.Helper()
 	base := map[string]string{
 		"FLOWSHIELD_NETWORKS":       "203.0.113.0/24,2001:db8:1::/48",
 		"FLOWSHIELD_NETFLOW_LISTEN": "127.0.0.1:0",
@@ -103,7 +109,7 @@ func startTestAppliance(t *testing.T, env map[string]string) *Appliance {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := New(cfg, log, Options{})
+	a, err := New(cfg, log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

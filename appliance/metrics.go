@@ -11,6 +11,7 @@ import (
 	"github.com/flowshield/flowshield/mitigation"
 	"github.com/flowshield/flowshield/routeros"
 	"github.com/flowshield/flowshield/telemetry/promtext"
+	"github.com/flowshield/flowshield/uplink"
 )
 
 // help documents the series the daemon writes from its components' Stats
@@ -76,6 +77,19 @@ var help = map[string]string{
 	"flowshield_router_unparsed_objects_total":     "flowshield objects on the router that could not be read.",
 	"flowshield_router_unreadable_addresses_total": "Router addresses (/ip/address, /ipv6/address) that could not be read for the ban safety rules.",
 
+	"flowshield_uplink_polls_total":             "Polls of the routers' uplink interface counters (interface list flowshield-uplinks).",
+	"flowshield_uplink_poll_failures_total":     "Failed reads of one router's uplink counters.",
+	"flowshield_uplink_resets_total":            "Uplink interface counters that went down (router reboot, reset-counters): no rate for that poll.",
+	"flowshield_uplink_wraps_total":             "Uplink interface counters that wrapped (32- or 64-bit).",
+	"flowshield_uplink_stale_total":             "Times the uplink rates were forgotten because no router answered for several polls.",
+	"flowshield_uplink_saturated":               "1 while the uplink receives 90 % of LINK_MBPS or more, else 0.",
+	"flowshield_uplink_saturated_seconds_total": "Time the uplink was saturated.",
+	"flowshield_uplink_saturated_events_total":  "Times the uplink became saturated.",
+	"flowshield_uplink_flow_blind":              "1 while the uplink interfaces receive far more packets than the flows account for, else 0.",
+	"flowshield_uplink_flow_blind_events_total": "Times the flow-blind alarm was raised.",
+	"flowshield_uplink_rx_bps":                  "Bits per second an uplink interface receives (layer 2), by router and interface, as of the last poll.",
+	"flowshield_uplink_rx_pps":                  "Packets per second an uplink interface receives, by router and interface, as of the last poll.",
+
 	"flowshield_exporter_active_timeout_seconds": "The exporter's active timeout as detection uses it: how often a long flow is reported.",
 	"flowshield_exporter_inactive_lag_seconds":   "Median time from a flow's last packet to its record's arrival, learned per exporter.",
 	"flowshield_exporter_lag_shift_seconds":      "How far detection moves the exporter's late records forward.",
@@ -97,6 +111,7 @@ func (a *Appliance) registerMetrics() {
 	m.RegisterMetricsWriter(a.writeStoreMetrics)
 	m.RegisterMetricsWriter(a.writeRouterMetrics)
 	m.RegisterMetricsWriter(a.writeExporterTimers)
+	m.RegisterMetricsWriter(a.writeUplinkMetrics)
 }
 
 func (a *Appliance) writeDetectMetrics(w io.Writer) {
@@ -243,4 +258,38 @@ func (a *Appliance) writeExporterTimers(w io.Writer) {
 	gauge("flowshield_exporter_attack_hold_seconds", func(t detect.ExporterTimers) (float64, bool) {
 		return t.Hold.Seconds(), t.Samples > 0
 	})
+}
+
+// writeUplinkMetrics writes the uplink monitor's counters and states, and
+// each uplink interface's rates (bounded by routeros.MaxListInterfaces per
+// router).
+func (a *Appliance) writeUplinkMetrics(w io.Writer) {
+	if a.uplink == nil {
+		return
+	}
+	s, st := a.uplink.Stats(), a.uplink.Status()
+	writeCounters(w, []counter{
+		{"flowshield_uplink_polls_total", s.Polls},
+		{"flowshield_uplink_poll_failures_total", s.Failures},
+		{"flowshield_uplink_resets_total", s.Resets},
+		{"flowshield_uplink_wraps_total", s.Wraps},
+		{"flowshield_uplink_stale_total", s.StaleClears},
+		{"flowshield_uplink_saturated_events_total", s.SaturatedEvents},
+		{"flowshield_uplink_flow_blind_events_total", s.FlowBlindEvents},
+	})
+	metrics.WriteCounterFloat64(w, "flowshield_uplink_saturated_seconds_total", s.SaturatedSeconds)
+	metrics.WriteGaugeUint64(w, "flowshield_uplink_saturated", b2u(st.Saturated))
+	metrics.WriteGaugeUint64(w, "flowshield_uplink_flow_blind", b2u(st.FlowBlind))
+	for _, g := range []struct {
+		name string
+		v    func(i uplink.Interface) float64
+	}{
+		{"flowshield_uplink_rx_bps", func(i uplink.Interface) float64 { return i.RxBps }},
+		{"flowshield_uplink_rx_pps", func(i uplink.Interface) float64 { return i.RxPPS }},
+	} {
+		metrics.WriteMetadataIfNeeded(w, g.name, "gauge")
+		for _, i := range st.Interfaces {
+			fmt.Fprintf(w, "%s{router=%s,interface=%s} %g\n", g.name, promtext.Quote(i.Router), promtext.Quote(i.Name), g.v(i))
+		}
+	}
 }

@@ -77,6 +77,7 @@ func (a *Appliance) Status() api.Status {
 		}
 		s.Routers = append(s.Routers, rs)
 	}
+	s.Uplink = a.uplinkStatus()
 	return s
 }
 

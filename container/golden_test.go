@@ -54,6 +54,7 @@ var goldenCases = []struct {
 		p.BanDirections = []string{"in", "out"}
 		p.Networks = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/48")}
 		p.Env = []Env{{"FLOWSHIELD_NETWORKS", "203.0.113.0/24,2001:db8::/48"}, {"FLOWSHIELD_WEBHOOK_URL", "https://x/y?a=$b"}}
+		p.Uplinks = []string{"ether1", "sfp-sfpplus1"}
 	}},
 	{"ipv6-only-blackhole-all-actions", func(p *Params) {
 		p.Version = ""

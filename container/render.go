@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // renderer fills the fragments in.
@@ -46,6 +48,7 @@ func renderScript(d scriptData) (string, error) {
 		"admin-list":        AdminList,
 		"exporters-list":    ExportersList,
 		"http-port":         strconv.Itoa(int(d.HTTPPort)),
+		"uplink-list":       routeros.UplinkList,
 	}
 	// The optional and repeated parts. Each starts with a newline (web-ui
 	// with a space), so that it is nothing at all when absent.
@@ -97,6 +100,15 @@ func renderScript(d scriptData) (string, error) {
 		return "", err
 	}
 	v["drop-rules"] = rules
+	members, err := r.repeat("uplink-member", len(d.Uplinks), func(i int) values {
+		return v.with("uplink-interface", d.Uplinks[i])
+	})
+	if err != nil {
+		return "", err
+	}
+	if v["uplinks"], err = r.fillFragment("uplinks", v.with("uplink-members", members)); err != nil {
+		return "", err
+	}
 	v["rtbh"] = ""
 	if d.Blackhole {
 		examples, err := r.repeat("rtbh-rule", len(d.RTBHRules), func(i int) values {

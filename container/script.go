@@ -109,6 +109,10 @@ type Params struct {
 	Env []Env
 	// Notes are extra lines for the script's header comment.
 	Notes []string
+	// Uplinks are the interfaces the script puts in the interface list
+	// routeros.UplinkList (it makes the list either way), whose receive
+	// counters the daemon reads.
+	Uplinks []string
 }
 
 // Env is one container environment variable.
@@ -247,6 +251,13 @@ func prepare(p Params) (scriptData, error) {
 		return !(r == '-' || r == '_' || r == '.' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
 	}) {
 		bad("API user %q: expected letters, digits, . _ -", p.APIUser)
+	}
+	for _, u := range p.Uplinks {
+		if u == "" || strings.ContainsFunc(u, func(r rune) bool {
+			return !(strings.ContainsRune("-_.+/@:", r) || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+		}) {
+			bad("uplink interface %q: expected an interface name such as ether1 or sfp-sfpplus1 (letters, digits, - _ . + / @ :)", u)
+		}
 	}
 	if p.APIUser == "admin" {
 		bad("API user admin: the script restricts its user to the container's address; choose a user of its own")

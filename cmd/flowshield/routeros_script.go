@@ -9,9 +9,10 @@ import (
 
 	"github.com/flowshield/flowshield/appliance"
 	"github.com/flowshield/flowshield/container"
+	"github.com/flowshield/flowshield/routeros"
 )
 
-const routerosScriptSynopsis = "routeros-script [-image FILE] [-container-address IP/LEN] [-router-address IP] [-root-dir DIR] [-ram-high SIZE] [-api-user NAME] [-api-port PORT] [-dns IP,...] [-admin PREFIX,...]"
+const routerosScriptSynopsis = "routeros-script [-image FILE] [-container-address IP/LEN] [-router-address IP] [-root-dir DIR] [-ram-high SIZE] [-api-user NAME] [-api-port PORT] [-dns IP,...] [-admin PREFIX,...] [-uplinks IFACE,...]"
 
 // routerosScript prints the RouterOS setup script for running flowshield as
 // a container on the router, filled in from the FLOWSHIELD_* environment
@@ -28,6 +29,7 @@ func (c cli) routerosScript(args []string) int {
 	apiPort := fs.Uint("api-port", 0, "the port of the router's api (api-ssl with FLOWSHIELD_ROUTEROS_TLS) service (default 8728, 8729 with TLS)")
 	dns := fs.String("dns", "9.9.9.9,1.1.1.1", "DNS servers set on the router if it has none (a container does not start without one)")
 	admin := fs.String("admin", "", "IPv4 prefixes put in the address list "+container.AdminList+", the only sources outside the router that reach the web UI and API (default: none; you may add your own entries to the list)")
+	uplinks := fs.String("uplinks", "", "the uplink interfaces put in the interface list "+routeros.UplinkList+", whose receive counters show a saturated uplink (LINK_MBPS) and blind flows, such as ether1,sfp-sfpplus1 (default: none; the script makes the list and says how to add them)")
 	if code, ok := c.parseFlags(fs, args, routerosScriptSynopsis); !ok {
 		return code
 	}
@@ -72,6 +74,11 @@ func (c cli) routerosScript(args []string) int {
 				break
 			}
 			p.AdminNetworks = append(p.AdminNetworks, n.Masked())
+		}
+	}
+	for _, u := range strings.Split(*uplinks, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			p.Uplinks = append(p.Uplinks, u)
 		}
 	}
 	if len(problems) > 0 {

@@ -134,6 +134,8 @@
 }
 /ip/traffic-flow/target/set [find where dst-address={{container-ip}} port={{netflow-port}}] src-address={{router-ip}} version={{flow-version}} v9-template-refresh=20 v9-template-timeout=1m
 
+{{uplinks}}
+
 # The API user: only the policies the actions need, only from the container.
 :if ([:len [/user/group/find where name={{q group}}]] = 0) do={
   /user/group/add name={{q group}} policy={{q policy}}

@@ -2,6 +2,7 @@ package routerostest
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func newSchemas(legacy bool) map[string]*schema {
 		}
 		return sc
 	}
-	return map[string]*schema{
+	schemas := map[string]*schema{
 		MenuAddressList:   addressList(false),
 		MenuAddressListV6: addressList(true),
 		MenuRaw:           raw(false),
@@ -131,6 +132,8 @@ func newSchemas(legacy bool) map[string]*schema {
 		MenuAddress:           addressSchema(false),
 		MenuAddressV6:         addressSchema(true),
 	}
+	maps.Copy(schemas, interfaceSchemas())
+	return schemas
 }
 
 // addressSchema is /ip/address or /ipv6/address, the same on RouterOS 6
@@ -468,6 +471,8 @@ func (t *table) render(o *object, now time.Time) map[string]string {
 		m["active"] = strconv.FormatBool(m["disabled"] != "true")
 	case kindSwitch:
 		m["invalid"] = "false"
+	case kindInterface:
+		renderInterface(o, m)
 	case kindAddress:
 		m["actual-interface"] = m["interface"]
 		p, _ := netip.ParsePrefix(m["address"])

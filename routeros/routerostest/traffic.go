@@ -240,6 +240,7 @@ func (s *Server) Forward(p Packet) Verdict {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.countInterfaceLocked(p) // received, whatever raw does next
 	c := s.compiledLocked(p.Dst.Is6())
 	e := &evalCtx{p: &p, now: s.cfg.Now(), size: p.Bytes / max(p.Packets, 1)}
 	out, r := c.run(e, "prerouting", 0)

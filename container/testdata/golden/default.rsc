@@ -134,6 +134,16 @@
 }
 /ip/traffic-flow/target/set [find where dst-address=172.17.0.2 port=2055] src-address=172.17.0.1 version=IPFIX v9-template-refresh=20 v9-template-timeout=1m
 
+# The uplinks: flowshield reads the receive counters of the interfaces in
+# flowshield-uplinks (saturation against LINK_MBPS, the flow-blind alarm). The
+# script adds the interfaces of -uplinks and leaves the members you added.
+:if ([:len [/interface/list/find where name="flowshield-uplinks"]] = 0) do={
+  /interface/list/add name="flowshield-uplinks" comment="flowshield-setup: uplinks"
+}
+:if ([:len [/interface/list/member/find where list="flowshield-uplinks"]] = 0) do={
+  :put "flowshield: the interface list flowshield-uplinks is empty, so flowshield cannot tell a saturated uplink nor blind flows: add your uplinks, for example /interface/list/member/add list=flowshield-uplinks interface=ether1, or run flowshield routeros-script -uplinks ether1 again"
+}
+
 # The API user: only the policies the actions need, only from the container.
 :if ([:len [/user/group/find where name="flowshield"]] = 0) do={
   /user/group/add name="flowshield" policy="api,read"

@@ -40,6 +40,11 @@ func routerConfiguration(cfg config.Configuration, address string) routeros.Conf
 	rcfg.Address = address
 	rcfg.User, rcfg.Password = cfg.RouterOSUser, cfg.RouterOSPassword
 	rcfg.TLS, rcfg.TLSInsecure = cfg.RouterOSTLS, cfg.RouterOSTLSInsecure
+	rcfg.TLSCAFile = cfg.RouterOSTLSCAFile
+	if cfg.RouterOSTLSFingerprint != "" {
+		// config has checked it; a bad one could only pin nothing
+		rcfg.TLSFingerprint, _ = routeros.ParseFingerprint(cfg.RouterOSTLSFingerprint)
+	}
 	rcfg.ListIn, rcfg.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
 	return rcfg
 }

@@ -93,9 +93,13 @@ func (rc *routerClient) Stop() {
 }
 
 // lastFailure is the router's last error and when it was first seen, for
-// the status API.
+// the status API: what ended the connection, else the last command's
+// error (a router refusing writes keeps its connection).
 func (rc *routerClient) lastFailure() (time.Time, error) {
 	err := rc.Router.LastError()
+	if err == nil {
+		err = rc.Router.LastCallError()
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err == nil {

@@ -117,6 +117,7 @@ type Router struct {
 	live      net.Conn   // the open connection, for Stop to close
 	connected bool
 	lastErr   error
+	callErr   error  // the last call's error, trap included; nil after one that worked
 	version   string // the router's version as read at the last login
 	gen       uint64 // counts successful logins
 	stopped   bool
@@ -199,6 +200,15 @@ func (r *Router) LastError() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
+}
+
+// LastCallError is the error of the last command a caller ran (a trap
+// included, which LastError leaves out since the connection stays), nil
+// when it succeeded: a router refusing every write shows here.
+func (r *Router) LastCallError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.callErr
 }
 
 // Version is the router's RouterOS version ("7.18.2 (stable)") as read at
@@ -325,6 +335,14 @@ func (r *Router) isStopped() bool {
 // once on a fresh connection when a reused one turns out dead; adds never
 // are, since the router may have applied one before the connection broke.
 func (r *Router) call(ctx context.Context, idempotent bool, words ...string) (*ros.Reply, error) {
+	reply, err := r.callOnce(ctx, idempotent, words)
+	r.mu.Lock()
+	r.callErr = err
+	r.mu.Unlock()
+	return reply, err
+}
+
+func (r *Router) callOnce(ctx context.Context, idempotent bool, words []string) (*ros.Reply, error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():

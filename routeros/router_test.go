@@ -564,3 +564,19 @@ func TestAddressListCounters(t *testing.T) {
 		t.Fatal("a blackhole route gave counters")
 	}
 }
+
+// TestLastCallError: a refused command shows in LastCallError (not in
+// LastError: the connection stays) until a command succeeds.
+func TestLastCallError(t *testing.T) {
+	f := setup(t, routerostest.DefaultConfiguration(), nil)
+	ctx := ctxT(t)
+	f.emu.Inject(routerostest.Fault{Kind: routerostest.Trap, Match: "/add", Message: "failure: not enough permissions (9)"})
+	_, err := f.r.Add(ctx, routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("192.0.2.9/32"), Comment: "flowshield t"})
+	var te *routeros.TrapError
+	if !errors.As(f.r.LastCallError(), &te) || !errors.As(err, &te) || f.r.LastError() != nil || !f.r.Connected() {
+		t.Fatalf("after a refused add: call error %v, last error %v, connected %v", f.r.LastCallError(), f.r.LastError(), f.r.Connected())
+	}
+	if _, err := f.r.Resource(ctx); err != nil || f.r.LastCallError() != nil {
+		t.Fatalf("after a call that worked: %v, call error %v", err, f.r.LastCallError())
+	}
+}

@@ -159,9 +159,12 @@ func describeRouterError(addr, user string, useTLS bool, err error) string {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var login *routeros.LoginError
+	var mismatch *routeros.CertificateMismatchError
 	switch {
+	case errors.As(err, &mismatch):
+		return fmt.Sprintf("router %s: cannot connect: the router's TLS certificate has fingerprint %s, not FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT's %s: if its certificate was replaced, pin the new one; otherwise something else answers at this address", addr, mismatch.Got, mismatch.Want)
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
-		return fmt.Sprintf("router %s: cannot connect: the router's TLS certificate is not trusted (%v); install a trusted certificate or set FLOWSHIELD_ROUTEROS_TLS_INSECURE=true", addr, err)
+		return fmt.Sprintf("router %s: cannot connect: the router's TLS certificate is not trusted (%v); install a certificate signed by a trusted CA (or give its CA in FLOWSHIELD_ROUTEROS_TLS_CA_FILE), pin it with FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT, or set FLOWSHIELD_ROUTEROS_TLS_INSECURE=true", addr, err)
 	case errors.As(err, &op) && op.Op == "dial":
 		return fmt.Sprintf("router %s: cannot connect: %v", addr, op.Err)
 	case errors.As(err, &login) && login.Refused:

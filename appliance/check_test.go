@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -123,7 +124,10 @@ func TestCheckRouterAccess(t *testing.T) {
 	readOnly := checkEmulatorIn(t, "read", "", nil)
 	writer := checkEmulatorIn(t, "write", "", nil)
 	noAPI := checkEmulatorIn(t, "noapi", "local,read,write,!api", nil)
-	tlsEmu := checkEmulatorIn(t, "full", "", &tls.Config{Certificates: []tls.Certificate{selfSignedCert()}})
+	routerCert := selfSignedCert()
+	tlsEmu := checkEmulatorIn(t, "full", "", &tls.Config{Certificates: []tls.Certificate{routerCert}})
+	pin := routeros.Fingerprint(sha256.Sum256(routerCert.Certificate[0])).String()
+	wrongPin := strings.Repeat("ab", sha256.Size)
 	unreachable := closedPort(t)
 	silent := silentServer(t).Addr().String()
 
@@ -134,6 +138,7 @@ func TestCheckRouterAccess(t *testing.T) {
 		password  string
 		tls       bool
 		insecure  bool
+		pin       string // ROUTEROS_TLS_FINGERPRINT
 		timeout   time.Duration
 		want      []string // substrings, one problem line each, in order
 		wantLog   []string // substrings of the log
@@ -161,6 +166,12 @@ func TestCheckRouterAccess(t *testing.T) {
 			want: []string{"router " + tlsEmu.Addr() + ": cannot connect: the router's TLS certificate is not trusted"}},
 		{name: "self-signed TLS insecure", addrs: []string{tlsEmu.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
 			tls: true, insecure: true, wantLog: []string{"tls=true"}},
+		{name: "self-signed TLS pinned", addrs: []string{tlsEmu.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
+			tls: true, pin: pin, wantLog: []string{"tls=true", "router access is sufficient"}},
+		{name: "self-signed TLS wrong pin", addrs: []string{tlsEmu.Addr()}, actions: []routeros.Action{routeros.ActionAddressList},
+			tls: true, pin: wrongPin,
+			want: []string{"router " + tlsEmu.Addr() + ": cannot connect: the router's TLS certificate has fingerprint " + pin +
+				", not FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT's " + strings.Repeat("AB:", sha256.Size-1) + "AB"}},
 		{name: "one of two routers down", addrs: []string{full.Addr(), unreachable}, actions: []routeros.Action{routeros.ActionAddressList},
 			want: []string{"router " + unreachable + ": cannot connect"}, wantLog: []string{"address=" + full.Addr()}},
 	}
@@ -170,6 +181,7 @@ func TestCheckRouterAccess(t *testing.T) {
 			cfg := config.Configuration{
 				Actions: tc.actions, RouterOSAddresses: tc.addrs, RouterOSUser: "flowshield",
 				RouterOSPassword: checkPassword, RouterOSTLS: tc.tls, RouterOSTLSInsecure: tc.insecure,
+				RouterOSTLSFingerprint: tc.pin,
 			}
 			if tc.password != "" {
 				cfg.RouterOSPassword = tc.password

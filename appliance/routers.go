@@ -40,6 +40,11 @@ func routerConfiguration(cfg config.Configuration, address string) routeros.Conf
 	rcfg.Address = address
 	rcfg.User, rcfg.Password = cfg.RouterOSUser, cfg.RouterOSPassword
 	rcfg.TLS, rcfg.TLSInsecure = cfg.RouterOSTLS, cfg.RouterOSTLSInsecure
+	rcfg.TLSCAFile = cfg.RouterOSTLSCAFile
+	if cfg.RouterOSTLSFingerprint != "" {
+		// config has checked it; a bad one could only pin nothing
+		rcfg.TLSFingerprint, _ = routeros.ParseFingerprint(cfg.RouterOSTLSFingerprint)
+	}
 	rcfg.ListIn, rcfg.ListOut = cfg.RouterOSListIn, cfg.RouterOSListOut
 	return rcfg
 }
@@ -88,9 +93,13 @@ func (rc *routerClient) Stop() {
 }
 
 // lastFailure is the router's last error and when it was first seen, for
-// the status API.
+// the status API: what ended the connection, else the last command's
+// error (a router refusing writes keeps its connection).
 func (rc *routerClient) lastFailure() (time.Time, error) {
 	err := rc.Router.LastError()
+	if err == nil {
+		err = rc.Router.LastCallError()
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err == nil {

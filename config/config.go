@@ -96,8 +96,13 @@ type Configuration struct {
 	RouterOSPassword    string   `env:"ROUTEROS_PASSWORD" expect:"a password without control characters (newline, tab, NUL)"`
 	RouterOSTLS         bool     `env:"ROUTEROS_TLS" envDefault:"false" expect:"true or false"`
 	RouterOSTLSInsecure bool     `env:"ROUTEROS_TLS_INSECURE" envDefault:"false" expect:"true or false"`
-	RouterOSListIn      string   `env:"ROUTEROS_LIST_IN" envDefault:"flowshield-in" expect:"an address-list name of 1 to 63 printable characters without quotes"`
-	RouterOSListOut     string   `env:"ROUTEROS_LIST_OUT" envDefault:"flowshield-out" expect:"an address-list name of 1 to 63 printable characters without quotes"`
+	// RouterOSTLSCAFile and RouterOSTLSFingerprint verify API-SSL by a CA
+	// file or by pinning the router's certificate (its own self-signed one
+	// included), instead of the system's roots or no check at all.
+	RouterOSTLSCAFile      string `env:"ROUTEROS_TLS_CA_FILE" contract:"beyond" expect:"a readable PEM file of the CA certificates that sign the router's API-SSL certificate, with ROUTEROS_TLS=true and not ROUTEROS_TLS_INSECURE"`
+	RouterOSTLSFingerprint string `env:"ROUTEROS_TLS_FINGERPRINT" contract:"beyond" expect:"the SHA-256 fingerprint of the router's API-SSL certificate, 64 hex digits with or without colons between pairs, with ROUTEROS_TLS=true and not ROUTEROS_TLS_INSECURE"`
+	RouterOSListIn         string `env:"ROUTEROS_LIST_IN" envDefault:"flowshield-in" expect:"an address-list name of 1 to 63 printable characters without quotes"`
+	RouterOSListOut        string `env:"ROUTEROS_LIST_OUT" envDefault:"flowshield-out" expect:"an address-list name of 1 to 63 printable characters without quotes"`
 
 	NotifyScript    string `env:"NOTIFY_SCRIPT" expect:"an executable file"`
 	WebhookURL      string `env:"WEBHOOK_URL" expect:"an http:// or https:// URL with a host"`

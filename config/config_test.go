@@ -1,8 +1,15 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"log/slog"
+	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -119,6 +126,9 @@ func TestVariables(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 
 	router := map[string]string{"FLOWSHIELD_ROUTEROS_ADDRESS": "192.0.2.1", "FLOWSHIELD_ROUTEROS_USER": "api"}
+	// a CA certificate (a self-signed one serves) as PEM
+	caPEM := writeFile(t, dir, "ca.pem", testCAPEM(t), 0o644)
+	const pin = "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF"
 	merge := func(a, b map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range a {
@@ -129,6 +139,7 @@ func TestVariables(t *testing.T) {
 		}
 		return out
 	}
+	routerTLS := merge(router, map[string]string{"FLOWSHIELD_ROUTEROS_TLS": "true"})
 
 	tests := []struct {
 		name  string
@@ -324,6 +335,24 @@ func TestVariables(t *testing.T) {
 			`FLOWSHIELD_ROUTEROS_TLS="maybe": expected true or false`},
 		{"router tls insecure bad", map[string]string{"FLOWSHIELD_ROUTEROS_TLS_INSECURE": "2"}, nil,
 			`FLOWSHIELD_ROUTEROS_TLS_INSECURE="2": expected true or false`},
+		{"router tls fingerprint", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT": pin}),
+			func(c Configuration) bool { return c.RouterOSTLSFingerprint == pin }, ""},
+		{"router tls fingerprint bare hex", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT": strings.ReplaceAll(strings.ToLower(pin), ":", "")}),
+			func(c Configuration) bool { return c.RouterOSTLSFingerprint != "" }, ""},
+		{"router tls fingerprint bad", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT": "sha256:0123"}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT="sha256:0123": expected the SHA-256 fingerprint of the router's API-SSL certificate, 64 hex digits`},
+		{"router tls fingerprint without tls", merge(router, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT": pin}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT="` + pin + `": expected unset while FLOWSHIELD_ROUTEROS_TLS is false`},
+		{"router tls fingerprint insecure", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT": pin, "FLOWSHIELD_ROUTEROS_TLS_INSECURE": "true"}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_FINGERPRINT="` + pin + `": expected unset while FLOWSHIELD_ROUTEROS_TLS_INSECURE is true`},
+		{"router tls ca file", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_CA_FILE": caPEM}),
+			func(c Configuration) bool { return c.RouterOSTLSCAFile == caPEM }, ""},
+		{"router tls ca file not pem", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_CA_FILE": aFile}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_CA_FILE="` + aFile + `": expected a readable PEM file of the CA certificates`},
+		{"router tls ca file missing", merge(routerTLS, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_CA_FILE": missing}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_CA_FILE="` + missing + `": expected a readable PEM file`},
+		{"router tls ca file without tls", merge(router, map[string]string{"FLOWSHIELD_ROUTEROS_TLS_CA_FILE": caPEM}), nil,
+			`FLOWSHIELD_ROUTEROS_TLS_CA_FILE="` + caPEM + `": expected unset while FLOWSHIELD_ROUTEROS_TLS is false`},
 		{"router lists", map[string]string{"FLOWSHIELD_ROUTEROS_LIST_IN": "ddos-victims", "FLOWSHIELD_ROUTEROS_LIST_OUT": "ddos sources"},
 			func(c Configuration) bool {
 				return c.RouterOSListIn == "ddos-victims" && c.RouterOSListOut == "ddos sources"
@@ -618,4 +647,20 @@ func TestFromOSEnv(t *testing.T) {
 	if c.MaxBans != 7 || !slices.Equal(c.Networks, prefixes("192.0.2.0/24")) {
 		t.Errorf("%+v", c)
 	}
+}
+
+// testCAPEM is a freshly made self-signed CA certificate as PEM.
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

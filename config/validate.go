@@ -242,6 +242,7 @@ func (p *parser) router(c *Configuration) {
 	if c.RouterOSTLSInsecure && !c.RouterOSTLS {
 		p.warnings = append(p.warnings, EnvPrefix+"ROUTEROS_TLS_INSECURE=true has no effect without "+EnvPrefix+"ROUTEROS_TLS=true")
 	}
+	p.routerTLSVerification(c)
 	for name, list := range map[string]*string{"ROUTEROS_LIST_IN": &c.RouterOSListIn, "ROUTEROS_LIST_OUT": &c.RouterOSListOut} {
 		if len(*list) > maxListNameLength || strings.ContainsFunc(*list, isControl) || strings.Contains(*list, `"`) {
 			p.refuse(name)
@@ -250,6 +251,34 @@ func (p *parser) router(c *Configuration) {
 	}
 	if c.RouterOSListIn != "" && c.RouterOSListIn == c.RouterOSListOut {
 		p.add("ROUTEROS_LIST_OUT", p.raw["ROUTEROS_LIST_OUT"], "", "an address-list name different from "+EnvPrefix+"ROUTEROS_LIST_IN")
+	}
+}
+
+// routerTLSVerification checks ROUTEROS_TLS_CA_FILE and
+// ROUTEROS_TLS_FINGERPRINT: each verifies API-SSL, so each needs
+// ROUTEROS_TLS and contradicts ROUTEROS_TLS_INSECURE.
+func (p *parser) routerTLSVerification(c *Configuration) {
+	for _, v := range []struct {
+		name  string
+		value *string
+		check func(string) error
+	}{
+		{"ROUTEROS_TLS_CA_FILE", &c.RouterOSTLSCAFile, func(s string) error { _, err := routeros.ReadCAFile(s); return err }},
+		{"ROUTEROS_TLS_FINGERPRINT", &c.RouterOSTLSFingerprint, func(s string) error { _, err := routeros.ParseFingerprint(s); return err }},
+	} {
+		if *v.value == "" {
+			continue
+		}
+		switch {
+		case !c.RouterOSTLS:
+			p.add(v.name, *v.value, "", "unset while "+EnvPrefix+"ROUTEROS_TLS is false (it verifies API-SSL)")
+		case c.RouterOSTLSInsecure:
+			p.add(v.name, *v.value, "", "unset while "+EnvPrefix+"ROUTEROS_TLS_INSECURE is true (which skips the verification it asks for)")
+		default:
+			if err := v.check(*v.value); err != nil {
+				p.add(v.name, *v.value, "", formOf(v.name)+" ("+errorReason(err)+")")
+			}
+		}
 	}
 }
 

@@ -59,10 +59,7 @@ func (r *Router) listQuery(a Action) []string {
 	case ActionRawDrop:
 		return []string{propsRaw, "?chain=prerouting", "?action=drop"}
 	}
-	if r.cfg.LegacyBlackhole {
-		return []string{propsRoute, "?type=blackhole"}
-	}
-	return []string{propsRoute, "?blackhole=yes"}
+	return []string{propsRoute, wordBlackholeQuery}
 }
 
 // List returns every object on the router whose comment starts with
@@ -202,12 +199,7 @@ func (r *Router) Add(ctx context.Context, o Object) (string, error) {
 			words = append(words, "=place-before="+first)
 		}
 	case ActionBlackhole:
-		words = append(words, "=dst-address="+o.Prefix.Masked().String())
-		if r.cfg.LegacyBlackhole {
-			words = append(words, "=type=blackhole")
-		} else {
-			words = append(words, "=blackhole=yes")
-		}
+		words = append(words, "=dst-address="+o.Prefix.Masked().String(), wordBlackholeSet)
 	}
 	words = append(words, "=comment="+o.Comment)
 	reply, err := r.call(ctx, false, words...)

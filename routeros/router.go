@@ -39,6 +39,14 @@ type Configuration struct {
 	User, Password string
 	TLS            bool // API-SSL
 	TLSInsecure    bool // skip certificate verification (self-signed router certificate)
+	// TLSCAFile is a PEM file of the CAs that sign the router's
+	// certificate, instead of the system's; read at every dial.
+	TLSCAFile string
+	// TLSFingerprint pins the router's certificate by its SHA-256: a
+	// connection to another certificate fails with a
+	// CertificateMismatchError. Without TLSCAFile it is the only check,
+	// which suits the router's own self-signed certificate.
+	TLSFingerprint Fingerprint
 	// DialTimeout bounds TCP connect and TLS handshake; CallTimeout bounds
 	// one command (login included). A router with tens of thousands of
 	// address-list entries can take seconds to answer a filtered print, so
@@ -55,9 +63,6 @@ type Configuration struct {
 	// ListIn and ListOut are the address-list names for victims of
 	// incoming attacks and for local sources of outgoing attacks.
 	ListIn, ListOut string
-	// LegacyBlackhole writes blackhole routes the RouterOS 6 way
-	// (type=blackhole) instead of RouterOS 7's blackhole=yes.
-	LegacyBlackhole bool
 	// Limits bound what one reply can make the client hold; a zero field
 	// takes DefaultReplyLimits' value.
 	Limits ReplyLimits
@@ -106,11 +111,14 @@ type Router struct {
 	nextDial time.Time
 	failures int
 	lastUse  time.Time
+	dialect  dialect // of the open connection's router, read at login
 
 	mu        sync.Mutex // guards the fields below; never held during I/O
 	live      net.Conn   // the open connection, for Stop to close
 	connected bool
 	lastErr   error
+	callErr   error  // the last call's error, trap included; nil after one that worked
+	version   string // the router's version as read at the last login
 	gen       uint64 // counts successful logins
 	stopped   bool
 	cancel    context.CancelFunc
@@ -192,6 +200,24 @@ func (r *Router) LastError() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
+}
+
+// LastCallError is the error of the last command a caller ran (a trap
+// included, which LastError leaves out since the connection stays), nil
+// when it succeeded: a router refusing every write shows here.
+func (r *Router) LastCallError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.callErr
+}
+
+// Version is the router's RouterOS version ("7.18.2 (stable)") as read at
+// the last login, which decides the syntax of version-dependent commands;
+// "" before the first login or when it could not be read.
+func (r *Router) Version() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.version
 }
 
 // Stats is a snapshot of the counters.
@@ -309,6 +335,14 @@ func (r *Router) isStopped() bool {
 // once on a fresh connection when a reused one turns out dead; adds never
 // are, since the router may have applied one before the connection broke.
 func (r *Router) call(ctx context.Context, idempotent bool, words ...string) (*ros.Reply, error) {
+	reply, err := r.callOnce(ctx, idempotent, words)
+	r.mu.Lock()
+	r.callErr = err
+	r.mu.Unlock()
+	return reply, err
+}
+
+func (r *Router) callOnce(ctx context.Context, idempotent bool, words []string) (*ros.Reply, error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -358,7 +392,7 @@ func (r *Router) runLocked(ctx context.Context, words []string) (*ros.Reply, err
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	reply, err := r.client.RunArgs(words)
+	reply, err := r.client.RunArgs(r.dialect.rewrite(words))
 	stop()
 	r.lastUse = time.Now()
 	if err == nil {
@@ -442,7 +476,7 @@ func (r *Router) dialLocked(ctx context.Context) error {
 	r.connected = true
 	r.lastErr = nil
 	r.mu.Unlock()
-	r.log.Info("connected", "user", r.cfg.User, "tls", r.cfg.TLS)
+	r.log.Info("connected", "user", r.cfg.User, "tls", r.cfg.TLS, "version", r.dialect.version)
 	return nil
 }
 
@@ -463,12 +497,11 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	var conn net.Conn
 	var err error
 	if r.cfg.TLS {
-		host, _, _ := net.SplitHostPort(r.cfg.Address)
-		td := &tls.Dialer{NetDialer: nd, Config: &tls.Config{
-			ServerName:         host,
-			InsecureSkipVerify: r.cfg.TLSInsecure, //nolint:gosec // operator's choice for the router's self-signed certificate
-			MinVersion:         tls.VersionTLS12,
-		}}
+		tc, cerr := r.tlsConfig()
+		if cerr != nil {
+			return fmt.Errorf("connect to %s: %w", r.cfg.Address, cerr)
+		}
+		td := &tls.Dialer{NetDialer: nd, Config: tc}
 		conn, err = td.DialContext(dctx, "tcp", r.cfg.Address)
 	} else {
 		conn, err = nd.DialContext(dctx, "tcp", r.cfg.Address)
@@ -519,6 +552,34 @@ func (r *Router) connectLocked(ctx context.Context) error {
 	conn.SetDeadline(time.Time{})
 	r.client, r.conn = client, conn
 	r.lastUse = time.Now()
+	return r.readVersionLocked(ctx)
+}
+
+// readVersionLocked reads the version of the router just logged in to,
+// every time, since a reconnect may find it upgraded (or downgraded).
+// A router that refuses the read is taken for RouterOS 7, the one where
+// flowshield's container runs.
+func (r *Router) readVersionLocked(ctx context.Context) error {
+	reply, err := r.runLocked(ctx, []string{"/system/resource/print", "=.proplist=version"})
+	if err != nil && !IsTrap(err) {
+		return fmt.Errorf("read the version of %s: %w", r.cfg.Address, err)
+	}
+	version := ""
+	if err == nil && len(reply.Re) > 0 {
+		version = reply.Re[0].Map["version"]
+	}
+	r.dialect = newDialect(version)
+	r.mu.Lock()
+	changed := r.version != version && r.version != ""
+	old := r.version
+	r.version = version
+	r.mu.Unlock()
+	switch {
+	case version == "":
+		r.log.Warn("cannot read the RouterOS version: using RouterOS 7 syntax", "error", err)
+	case changed:
+		r.log.Info("RouterOS version changed", "from", old, "to", version, "legacy_syntax", r.dialect.legacy)
+	}
 	return nil
 }
 

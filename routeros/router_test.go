@@ -449,17 +449,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func TestRouterOS6Blackhole(t *testing.T) {
+// TestRouterOSVersionSyntax: the client reads the version at every login
+// and writes blackhole routes the way that router takes them: RouterOS 6's
+// type=blackhole (type=unreachable for IPv6, which has no blackhole
+// routes on 6), RouterOS 7's blackhole=yes, also after an upgrade in the
+// middle (the routes converted by the upgrade are still listed).
+func TestRouterOSVersionSyntax(t *testing.T) {
 	emuCfg := routerostest.DefaultConfiguration()
 	emuCfg.Version = "6.49.18 (long-term)"
-	f := setup(t, emuCfg, func(c *routeros.Configuration) { c.LegacyBlackhole = true })
+	f := setup(t, emuCfg, nil)
 	ctx := ctxT(t)
 	f.emu.Seed(routerostest.MenuRoute, map[string]string{"dst-address": "10.0.0.0/8", "gateway": "192.0.2.254", "comment": "flowshield but unicast"})
-	for _, p := range []string{"192.0.2.77/32", "2001:db8::77/128"} {
-		o := routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix(p), Comment: "flowshield manual v6"}
+	add := func(p string) {
+		t.Helper()
+		o := routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix(p), Comment: "flowshield manual"}
 		if _, err := f.r.Add(ctx, o); err != nil {
-			t.Fatal(err)
+			t.Fatalf("add %s on %s: %v", p, f.r.Version(), err)
 		}
+	}
+	add("192.0.2.77/32")
+	add("2001:db8::77/128")
+	if v := f.r.Version(); v != emuCfg.Version {
+		t.Fatalf("version %q", v)
 	}
 	got, err := f.r.List(ctx)
 	if err != nil || len(got) != 2 {
@@ -468,11 +479,28 @@ func TestRouterOS6Blackhole(t *testing.T) {
 	if r := f.emu.Objects(routerostest.MenuRoute); r[1].Props["type"] != "blackhole" {
 		t.Fatalf("route %v", r[1].Props)
 	}
-	// without the option, RouterOS 6 refuses blackhole=yes: a trap, not a lost connection
-	f2 := setup(t, emuCfg, nil)
-	_, err = f2.r.Add(ctx, routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix("192.0.2.78/32"), Comment: "flowshield manual"})
-	if !routeros.IsTrap(err) || !strings.Contains(err.Error(), "unknown parameter blackhole") {
-		t.Fatalf("blackhole=yes on RouterOS 6: %v", err)
+	if r := f.emu.Objects(routerostest.MenuRouteV6); r[0].Props["type"] != "unreachable" {
+		t.Fatalf("IPv6 route %v", r[0].Props)
+	}
+	if _, err := f.r.Find(ctx, routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix("2001:db8::77/128")}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.emu.Upgrade("7.18.2 (stable)")
+	got, err = f.r.List(ctx)
+	if err != nil || len(got) != 2 || f.r.Version() != "7.18.2 (stable)" {
+		t.Fatalf("after the upgrade: listed %v %v on %q", got, err, f.r.Version())
+	}
+	add("192.0.2.78/32")
+	add("2001:db8::78/128")
+	if r := f.emu.Objects(routerostest.MenuRoute); r[2].Props["blackhole"] != "true" || r[2].Props["type"] != "" {
+		t.Fatalf("route on 7 %v", r[2].Props)
+	}
+	if got, err := f.r.List(ctx); err != nil || len(got) != 4 {
+		t.Fatalf("listed %v %v", got, err)
+	}
+	if !strings.Contains(f.logs.String(), "RouterOS version changed") {
+		t.Fatalf("no log of the version change:\n%s", f.logs.String())
 	}
 }
 
@@ -534,5 +562,21 @@ func TestAddressListCounters(t *testing.T) {
 	bh := routeros.Object{Action: routeros.ActionBlackhole, Prefix: netip.MustParsePrefix("192.0.2.8/32"), Comment: "flowshield c2 udp_flood"}
 	if _, _, err := f.r.Counters(ctx, bh); err == nil {
 		t.Fatal("a blackhole route gave counters")
+	}
+}
+
+// TestLastCallError: a refused command shows in LastCallError (not in
+// LastError: the connection stays) until a command succeeds.
+func TestLastCallError(t *testing.T) {
+	f := setup(t, routerostest.DefaultConfiguration(), nil)
+	ctx := ctxT(t)
+	f.emu.Inject(routerostest.Fault{Kind: routerostest.Trap, Match: "/add", Message: "failure: not enough permissions (9)"})
+	_, err := f.r.Add(ctx, routeros.Object{Action: routeros.ActionAddressList, Prefix: netip.MustParsePrefix("192.0.2.9/32"), Comment: "flowshield t"})
+	var te *routeros.TrapError
+	if !errors.As(f.r.LastCallError(), &te) || !errors.As(err, &te) || f.r.LastError() != nil || !f.r.Connected() {
+		t.Fatalf("after a refused add: call error %v, last error %v, connected %v", f.r.LastCallError(), f.r.LastError(), f.r.Connected())
+	}
+	if _, err := f.r.Resource(ctx); err != nil || f.r.LastCallError() != nil {
+		t.Fatalf("after a call that worked: %v, call error %v", err, f.r.LastCallError())
 	}
 }

@@ -4,11 +4,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +113,136 @@ func TestPermissionsAndResource(t *testing.T) {
 				t.Fatalf("resource %v %v", res, err)
 			}
 		})
+	}
+}
+
+// caSigned is a CA and a router certificate it signed for 127.0.0.1.
+func caSigned(t *testing.T) (ca *x509.Certificate, leaf tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "flowshield test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "router"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func writePEM(t *testing.T, certs ...*x509.Certificate) string {
+	t.Helper()
+	var buf []byte
+	for _, c := range certs {
+		buf = append(buf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTLSVerification: API-SSL verified by a pinned fingerprint (the
+// router's self-signed certificate) or by a CA file; a wrong pin fails
+// with CertificateMismatchError, a wrong CA with the x509 error, and
+// neither reaches the login.
+func TestTLSVerification(t *testing.T) {
+	self := selfSigned(t)
+	selfPin := routeros.Fingerprint(sha256.Sum256(self.Certificate[0]))
+	ca, signed := caSigned(t)
+	otherCA, _ := caSigned(t)
+	signedPin := routeros.Fingerprint(sha256.Sum256(signed.Certificate[0]))
+	for _, tc := range []struct {
+		name     string
+		cert     tls.Certificate
+		pin      routeros.Fingerprint
+		caFile   string
+		mismatch bool   // a CertificateMismatchError
+		wantErr  string // else an error containing this
+	}{
+		{name: "right pin, self-signed", cert: self, pin: selfPin},
+		{name: "wrong pin", cert: self, pin: signedPin, mismatch: true},
+		{name: "CA file", cert: signed, caFile: writePEM(t, ca)},
+		{name: "CA file and pin", cert: signed, caFile: writePEM(t, ca), pin: signedPin},
+		{name: "CA file, wrong pin", cert: signed, caFile: writePEM(t, ca), pin: selfPin, mismatch: true},
+		{name: "wrong CA", cert: signed, caFile: writePEM(t, otherCA), wantErr: "certificate signed by unknown authority"},
+		{name: "self-signed with a CA file", cert: self, caFile: writePEM(t, ca), wantErr: "certificate"},
+		{name: "CA file missing", cert: signed, caFile: filepath.Join(t.TempDir(), "none.pem"), wantErr: "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			emuCfg := routerostest.DefaultConfiguration()
+			emuCfg.TLS = &tls.Config{Certificates: []tls.Certificate{tc.cert}}
+			f := setup(t, emuCfg, func(c *routeros.Configuration) {
+				c.TLS, c.TLSCAFile, c.TLSFingerprint = true, tc.caFile, tc.pin
+				c.DialTimeout = 10 * time.Second
+			})
+			res, err := f.r.Resource(ctxT(t))
+			var mismatch *routeros.CertificateMismatchError
+			switch {
+			case tc.mismatch:
+				if !errors.As(err, &mismatch) || mismatch.Want != tc.pin || mismatch.Got != routeros.Fingerprint(sha256.Sum256(tc.cert.Certificate[0])) {
+					t.Fatalf("error %v (%T), want a CertificateMismatchError", err, err)
+				}
+				if !strings.Contains(err.Error(), mismatch.Got.String()) {
+					t.Fatalf("error %q does not name the router's fingerprint", err)
+				}
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.As(err, &mismatch) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+			default:
+				if err != nil || res["board-name"] != "CHR" {
+					t.Fatalf("resource over TLS: %v %v", res, err)
+				}
+				return
+			}
+			if f.emu.Logins() != 0 {
+				t.Fatalf("%d logins through an unverified connection", f.emu.Logins())
+			}
+		})
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	const hexLower = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	want, err := routeros.ParseFingerprint(hexLower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colons := want.String()
+	if colons != "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF" {
+		t.Fatalf("String %q", colons)
+	}
+	for _, ok := range []string{strings.ToUpper(hexLower), colons, strings.ToLower(colons), " " + hexLower + "\n"} {
+		if got, err := routeros.ParseFingerprint(ok); err != nil || got != want {
+			t.Errorf("%q: %v %v", ok, got, err)
+		}
+	}
+	for _, bad := range []string{"", hexLower[:62], hexLower + "00", "zz" + hexLower[2:], "0:123" + colons[5:], colons + ":", "sha256:" + hexLower} {
+		if _, err := routeros.ParseFingerprint(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -84,6 +84,13 @@ type request struct {
 	queries []string
 }
 
+// handshake says whether the command is part of logging in as flowshield
+// does it: /login, then the version read (a /system/resource print of
+// .proplist=version) that decides the syntax of what follows.
+func (r request) handshake() bool {
+	return r.command == "/login" || r.command == MenuResource+"/print" && r.attrs[".proplist"] == "version"
+}
+
 func parseRequest(words []string) request {
 	r := request{command: words[0], attrs: map[string]string{}}
 	for _, w := range words[1:] {
@@ -129,7 +136,7 @@ func (s *Server) handle(c *conn, words []string) bool {
 	}
 	var fault *Fault
 	if c.user != "" || req.command == "/login" {
-		fault = s.takeFaultLocked(req.command)
+		fault = s.takeFaultLocked(req.command, req.handshake())
 	}
 	s.mu.Unlock()
 

@@ -30,7 +30,8 @@ const (
 type Fault struct {
 	Kind FaultKind
 	// Match restricts the fault to commands containing it ("/add",
-	// "address-list/add"); empty matches every command but /login.
+	// "address-list/add"); empty matches every command but the login
+	// handshake (/login and the version read that follows it).
 	Match string
 	// Skip lets that many matching commands through first.
 	Skip int
@@ -71,9 +72,9 @@ func (s *Server) TrapNext(k int, message string) {
 	s.Inject(Fault{Kind: Trap, Times: k, Message: message})
 }
 
-func (s *Server) takeFaultLocked(command string) *Fault {
+func (s *Server) takeFaultLocked(command string, handshake bool) *Fault {
 	for i, f := range s.faults {
-		if f.Match == "" && command == "/login" {
+		if f.Match == "" && handshake {
 			continue
 		}
 		if !strings.Contains(command, f.Match) {

@@ -78,7 +78,8 @@ const (
 )
 
 // newSchemas builds the menus; legacy is RouterOS 6, whose routes say
-// type=blackhole where RouterOS 7 has blackhole=yes.
+// type=blackhole where RouterOS 7 has blackhole=yes (and whose IPv6
+// routes have no blackhole type, only unreachable).
 func newSchemas(legacy bool) map[string]*schema {
 	addressList := func(v6 bool) *schema {
 		return &schema{kind: kindAddressList, ipv6: v6,
@@ -107,6 +108,7 @@ func newSchemas(legacy bool) map[string]*schema {
 			required: []string{"dst-address"},
 			defaults: map[string]string{"distance": "1", "disabled": "false", "routing-table": "main", "scope": "30", "target-scope": "10"}}
 		if legacy {
+			sc.legacy = true
 			delete(sc.writable, "blackhole")
 			delete(sc.bools, "blackhole")
 			delete(sc.defaults, "routing-table")
@@ -430,7 +432,11 @@ func (sc *schema) normalize(key, val string) (string, error) {
 			break
 		}
 		switch val {
-		case "unicast", "blackhole", "prohibit", "unreachable":
+		case "unicast", "unreachable":
+		case "blackhole", "prohibit":
+			if sc.ipv6 { // RouterOS 6: "no blackhole or prohibit routes, only unreachable"
+				return "", fmt.Errorf("invalid value for argument type")
+			}
 		default:
 			return "", fmt.Errorf("invalid value for argument type")
 		}

@@ -38,7 +38,8 @@ type Configuration struct {
 	// one added later with Seed(MenuUserGroup, ...).
 	Group string
 	// Version is /system/resource's version; "6.x" makes routes take
-	// RouterOS 6's type=blackhole instead of blackhole=yes, traffic-flow
+	// RouterOS 6's type=blackhole instead of blackhole=yes (IPv6 routes
+	// only type=unreachable) and refuse blackhole=yes, traffic-flow
 	// targets take address=IP:port instead of dst-address and port,
 	// traffic-flow timeouts print as a clock ("00:30:00"), and switch chips
 	// have no l3-hw-offloading.
@@ -220,6 +221,10 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.restartLocked()
+}
+
+func (s *Server) restartLocked() {
 	for c := range s.conns {
 		c.close()
 	}
@@ -235,6 +240,29 @@ func (s *Server) Restart() {
 		t.objs = kept
 	}
 	s.boot = s.cfg.Now()
+}
+
+// Upgrade is a reboot into another RouterOS version ("7.18.2 (stable)"
+// after "6.49.18 (long-term)", or back): what Restart does, then every
+// menu takes the new version's syntax and its objects are converted as
+// the upgrade does (a type=blackhole route becomes blackhole=yes, an IPv6
+// type=unreachable one too; traffic-flow targets and timers change form).
+func (s *Server) Upgrade(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restartLocked()
+	s.cfg.Version = version
+	legacy := strings.HasPrefix(version, "6.")
+	for menu, sc := range newSchemas(legacy) {
+		t := s.tables[menu]
+		for _, o := range t.objs {
+			o.props = migrate(sc, o.props)
+		}
+		t.schema = sc
+	}
+	st := s.settings[MenuTrafficFlow]
+	st.schema = trafficFlowSchema(legacy, s.cfg.MinActiveFlowTimeout)
+	st.props = migrate(st.schema, st.props)
 }
 
 // Wipe empties every menu but the users, like a router reset to no

@@ -4,9 +4,14 @@
 package routerostest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowshield/flowshield/routeros/internal/rosfmt"
@@ -207,4 +212,50 @@ func (s *Server) setLocked(t *table, ids []string, attrs map[string]string, now 
 		}
 	}
 	return nil
+}
+
+// migrate converts an object's properties to another version's schema sc,
+// as an upgrade (or downgrade) between RouterOS 6 and 7 does: blackhole
+// routes and traffic-flow targets change form, timers are printed anew,
+// what the version lacks goes and what it adds takes its default.
+func migrate(sc *schema, props map[string]string) map[string]string {
+	out := maps.Clone(props)
+	switch sc.kind {
+	case kindRoute:
+		if sc.legacy {
+			if out["blackhole"] == "true" {
+				out["type"] = "blackhole"
+				if sc.ipv6 {
+					out["type"] = "unreachable"
+				}
+			}
+		} else if t := out["type"]; t != "" && t != "unicast" {
+			out["blackhole"] = "true"
+		}
+	case kindFlowTarget:
+		if sc.legacy && out["dst-address"] != "" {
+			out["address"] = net.JoinHostPort(out["dst-address"], cmp.Or(out["port"], "2055"))
+		} else if ap, err := netip.ParseAddrPort(out["address"]); !sc.legacy && err == nil {
+			out["dst-address"], out["port"] = ap.Addr().String(), strconv.Itoa(int(ap.Port()))
+		}
+	}
+	for k, v := range out {
+		if !sc.writable[k] && !sc.seedable[k] && !sc.bools[k] {
+			if _, ok := sc.defaults[k]; !ok {
+				delete(out, k)
+				continue
+			}
+		}
+		if (sc.kind == kindSettings || sc.kind == kindFlowTarget) && strings.HasSuffix(k, "-timeout") {
+			if d, err := rosfmt.ParseDuration(v); err == nil {
+				out[k] = formatFlowDuration(d, sc.legacy)
+			}
+		}
+	}
+	for k, v := range sc.defaults {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -155,7 +155,6 @@ func newRouter(t *testing.T, s *Server) *routeros.Router {
 	cfg := routeros.DefaultConfiguration()
 	cfg.Address, cfg.User, cfg.Password = s.Addr(), s.cfg.User, s.cfg.Password
 	cfg.CallTimeout, cfg.DialTimeout = 5*time.Second, 5*time.Second
-	cfg.LegacyBlackhole = strings.HasPrefix(s.cfg.Version, "6.")
 	r := routeros.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(r.Stop)
 	return r
@@ -302,7 +301,8 @@ func TestForwardBlackhole(t *testing.T) {
 		{"RouterOS 6 type=blackhole", "6.49.10 (long-term)", []route{{"203.0.113.0/24", "blackhole", ""}}, "203.0.113.8", 0},
 		{"RouterOS 6 unicast", "6.49.10 (long-term)", []route{{"203.0.113.0/24", "192.0.2.254", ""}}, "203.0.113.8", -1},
 		{"RouterOS 6 routing-mark", "6.49.10 (long-term)", []route{{"203.0.113.0/24", "blackhole", "routing-mark=isp2"}}, "203.0.113.8", -1},
-		{"RouterOS 6 v6 blackhole", "6.49.10 (long-term)", []route{{"2001:db8::66/128", "blackhole", ""}}, "2001:db8::66", 0},
+		// RouterOS 6 has no IPv6 blackhole routes, only unreachable (Manual:IPv6/Route)
+		{"RouterOS 6 v6 unreachable", "6.49.10 (long-term)", []route{{"2001:db8::66/128", "blackhole", ""}}, "2001:db8::66", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,6 +322,8 @@ func TestForwardBlackhole(t *testing.T) {
 				switch {
 				case r.kind != "blackhole":
 					words = append(words, "=gateway="+r.kind)
+				case tc.version != "" && menu == "/ipv6/route":
+					words = append(words, "=type=unreachable")
 				case tc.version != "":
 					words = append(words, "=type=blackhole")
 				default:

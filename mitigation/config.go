@@ -10,7 +10,21 @@ import (
 
 // Configuration of the manager.
 type Configuration struct {
-	Actions    []routeros.Action // ACTION; empty or "none": no router objects
+	Actions    []routeros.Action // ACTION, in the operator's order; empty or "none": no router objects
+	// EscalateAfter (ESCALATE_AFTER): 0 puts every action of a ban on the
+	// router at once. Otherwise Actions is a ladder: a ban starts with the
+	// first action and takes the next when, this long after its last step,
+	// the attack still holds (ladder.go).
+	EscalateAfter time.Duration
+	// AboveThreshold says whether what still reaches a host, as the
+	// detector's current windowed rates show it (after a filter: the
+	// traffic the filter lets pass), is above one of the host's
+	// thresholds. nil: never. Called without the manager's lock.
+	AboveThreshold func(ip netip.Addr, dir detect.Direction) bool
+	// UplinkSaturated says whether the uplink is full, when no local drop
+	// helps: a ban on a ladder with blackhole goes to it at once. nil:
+	// never. It must be cheap and must not call the manager.
+	UplinkSaturated func() bool
 	BanTime    time.Duration
 	Directions []detect.Direction // BAN_DIRECTIONS
 	MaxBans    int

@@ -10,7 +10,7 @@ import (
 
 // Configuration of the manager.
 type Configuration struct {
-	Actions    []routeros.Action // ACTION, in the operator's order; empty or "none": no router objects
+	Actions []routeros.Action // ACTION, in the operator's order; empty or "none": no router objects
 	// EscalateAfter (ESCALATE_AFTER): 0 puts every action of a ban on the
 	// router at once. Otherwise Actions is a ladder: a ban starts with the
 	// first action and takes the next when, this long after its last step,
@@ -25,12 +25,12 @@ type Configuration struct {
 	// helps: a ban on a ladder with blackhole goes to it at once. nil:
 	// never. It must be cheap and must not call the manager.
 	UplinkSaturated func() bool
-	BanTime    time.Duration
-	Directions []detect.Direction // BAN_DIRECTIONS
-	MaxBans    int
-	Whitelist  []netip.Prefix
-	ListIn     string // ROUTEROS_LIST_IN
-	ListOut    string // ROUTEROS_LIST_OUT
+	BanTime         time.Duration
+	Directions      []detect.Direction // BAN_DIRECTIONS
+	MaxBans         int
+	Whitelist       []netip.Prefix
+	ListIn          string // ROUTEROS_LIST_IN
+	ListOut         string // ROUTEROS_LIST_OUT
 	// Networks are where bans may go: NETWORKS and every hostgroup's
 	// prefixes. A ban outside all of them is refused (safety.go); none
 	// refuses every ban.

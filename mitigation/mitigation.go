@@ -140,10 +140,10 @@ type Event struct {
 type Stats struct {
 	Bans, Unbans, Skipped, Extensions, CounterExtensions uint64
 	// Escalations counts ladder steps taken after a ban's first.
-	Escalations                                          uint64
-	EventsDropped, PersistErrors, DecodeErrors           uint64
-	RouterCalls, RouterErrors, Reconciles                uint64
-	Added, Removed, TimeoutsSet                          uint64
+	Escalations                                uint64
+	EventsDropped, PersistErrors, DecodeErrors uint64
+	RouterCalls, RouterErrors, Reconciles      uint64
+	Added, Removed, TimeoutsSet                uint64
 	// Refused counts the bans a safety rule refused, automatic and
 	// manual, per rule (every Rule has an entry).
 	Refused map[Rule]uint64

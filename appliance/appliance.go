@@ -206,6 +206,7 @@ func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 	// rates (after a filter, the traffic it lets pass), against the
 	// host's thresholds (its hostgroup's, else the global ones).
 	c.EscalateAfter = a.cfg.EscalateAfter
+	c.RateWindow = a.detectConfiguration().Window
 	c.AboveThreshold = func(ip netip.Addr, dir detect.Direction) bool {
 		in, out, ok := a.engine.Host(ip)
 		if !ok {

@@ -21,6 +21,10 @@ type Configuration struct {
 	// traffic the filter lets pass), is above one of the host's
 	// thresholds. nil: never. Called without the manager's lock.
 	AboveThreshold func(ip netip.Addr, dir detect.Direction) bool
+	// RateWindow is the detector's averaging window (WINDOW): a step is
+	// judged no sooner than this plus 2 s after it was taken, when the
+	// rates hold nothing from before it.
+	RateWindow time.Duration
 	// UplinkSaturated says whether the uplink is full, when no local drop
 	// helps: a ban on a ladder with blackhole goes to it at once. nil:
 	// never. It must be cheap and must not call the manager.

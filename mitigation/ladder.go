@@ -28,15 +28,20 @@ import (
 //
 // Ladder (EscalateAfter > 0): a ban starts at the ladder's first action
 // and takes the next one, keeping the earlier ones in force, when at least
-// EscalateAfter after its last step the attack is still on and holds:
+// EscalateAfter after its last step (a filter's from when its fingerprint
+// came; and never before the detector's
+// window, RateWindow, plus 2 s: until then its rates still hold traffic
+// from before the step) the attack is still on and holds:
 //   - a filter step holds while its rules keep dropping (the summed rate
 //     of their counters above 0) and what still reaches the victim, the
 //     detector's current rates, is above one of the host's thresholds
 //     (AboveThreshold): the filter misses part of the flood;
 //   - an address-list or raw-drop step drops all of the victim's traffic,
-//     so nothing reaches it: the step holds while its drop counters grow at
-//     least at the host's pps threshold (the flood goes on at strength, and
-//     the next step, usually blackhole, moves the drop upstream). An
+//     so nothing reaches it: the step holds while the ban's drop counters
+//     (all its steps' together: the filter placed first drops its part)
+//     grow at least at the host's pps threshold (the flood goes on at
+//     strength, and the next step, usually blackhole, moves the drop
+//     upstream). An
 //     address-list entry sharing its list with another ban of its family
 //     has no counters of its own: such a step climbs on saturation only.
 //
@@ -105,6 +110,10 @@ func (m *Manager) applyFingerprint(b *ban, fp *detect.Fingerprint, now time.Time
 	if b.fpKnown && slices.Equal(matches, b.matches) {
 		return false
 	}
+	if !b.fpKnown && currentStep(b) == routeros.ActionFilter {
+		// The filter's time starts when it has rules.
+		b.stepAt = now
+	}
 	b.matches, b.fpKnown = matches, true
 	if len(matches) > 0 {
 		if slices.Contains(b.Actions, routeros.ActionFilter) {
@@ -170,20 +179,30 @@ func (m *Manager) toBlackholeLocked(b *ban, now time.Time) bool {
 	return true
 }
 
-// stepDropPPS is the summed drop rate of the current step's objects over
-// the routers, from readings taken after the step began; false when none.
-func stepDropPPS(b *ban) (float64, bool) {
+// dropPPS is the summed drop rate over the routers of the current step's
+// objects (all the ban's objects with all), from readings taken after the
+// step began; false when there is none.
+func dropPPS(b *ban, all bool) (float64, bool) {
 	step := currentStep(b)
 	sum, fresh := 0.0, false
 	for _, r := range b.drops {
 		if r.at.Before(b.stepAt) {
 			continue
 		}
-		if v, ok := r.pps[step]; ok {
-			sum, fresh = sum+v, true
+		for a, v := range r.pps {
+			if all || a == step {
+				sum, fresh = sum+v, true
+			}
 		}
 	}
 	return sum, fresh
+}
+
+// judgeAfter is how long a step stands before it is judged: ESCALATE_AFTER,
+// and at least until the detector's window (and the exports' second of
+// delay) holds nothing from before the step.
+func (m *Manager) judgeAfter() time.Duration {
+	return max(m.cfg.EscalateAfter, m.cfg.RateWindow+2*time.Second)
 }
 
 // climb moves up their ladder the bans whose step does not hold; true
@@ -209,7 +228,7 @@ func (m *Manager) climb(now time.Time) bool {
 			changed = true
 			continue
 		}
-		if b.attackActive && now.Sub(b.stepAt) >= m.cfg.EscalateAfter {
+		if b.attackActive && now.Sub(b.stepAt) >= m.judgeAfter() {
 			due = append(due, candidate{b.key, b.Prefix.Addr(), b.Direction})
 		}
 	}
@@ -225,7 +244,7 @@ func (m *Manager) climb(now time.Time) bool {
 	defer m.mu.Unlock()
 	for i, c := range due {
 		b := m.bans[c.key]
-		if b == nil || !b.attackActive || now.Sub(b.stepAt) < m.cfg.EscalateAfter {
+		if b == nil || !b.attackActive || now.Sub(b.stepAt) < m.judgeAfter() {
 			continue
 		}
 		next, ok := nextStep(b)
@@ -248,15 +267,13 @@ func (m *Manager) climb(now time.Time) bool {
 // attackHolds says whether the attack holds against the ban's current step (see
 // the file's comment); above is AboveThreshold's answer.
 func attackHolds(b *ban, above bool) bool {
-	pps, fresh := stepDropPPS(b)
-	if !fresh || pps <= 0 {
-		return false
-	}
 	switch currentStep(b) {
 	case routeros.ActionFilter:
-		return above
+		pps, fresh := dropPPS(b, false)
+		return fresh && pps > 0 && above
 	case routeros.ActionAddressList, routeros.ActionRawDrop:
-		return pps >= b.dropPPS
+		pps, fresh := dropPPS(b, true)
+		return fresh && pps > 0 && pps >= b.dropPPS
 	}
 	return false
 }

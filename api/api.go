@@ -135,6 +135,10 @@ type Ban struct {
 	Prefix    string            `json:"prefix"`
 	Direction string            `json:"direction"`
 	Actions   []routeros.Action `json:"actions"`
+	// Ladder is the ESCALATE_AFTER ladder the ban climbs, in order (its
+	// current step is the last of Actions); absent when every action is
+	// in force at once.
+	Ladder    []routeros.Action `json:"ladder,omitempty"`
 	Reason    string            `json:"reason"`
 	AttackID  string            `json:"attack_id"`
 	CreatedAt time.Time         `json:"created_at"`

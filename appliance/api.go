@@ -207,7 +207,7 @@ func (a *Appliance) getAttack(w http.ResponseWriter, r *http.Request) {
 // banOf is b as the API lists it.
 func banOf(b mitigation.Ban) api.Ban {
 	j := api.Ban{
-		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions,
+		Prefix: b.Prefix.String(), Direction: b.Direction.String(), Actions: b.Actions, Ladder: b.Ladder,
 		Reason: b.Reason, AttackID: b.AttackID,
 		CreatedAt: b.CreatedAt.UTC(), ExpiresAt: b.ExpiresAt.UTC(), Routers: make([]api.BanRouter, 0, len(b.Routers)),
 	}

@@ -84,6 +84,13 @@ type Options struct {
 	// Uplink overrides the uplink monitor's polling and thresholds (its
 	// List and LinkMbps come from the configuration).
 	Uplink uplink.Configuration
+	// CounterInterval overrides how often the ban manager reads drop
+	// counters (default 5s).
+	CounterInterval time.Duration
+	// UplinkSaturated overrides the uplink monitor's answer to whether
+	// the uplink is full (tests); nil: the monitor's. An ESCALATE_AFTER
+	// ladder with blackhole goes to it at once while it is.
+	UplinkSaturated func() bool
 }
 
 // Run starts the daemon and blocks until ctx is cancelled.
@@ -196,6 +203,33 @@ func (a *Appliance) mitigationConfiguration() mitigation.Configuration {
 	}
 	if a.options.ReconcileInterval > 0 {
 		c.ReconcileInterval = a.options.ReconcileInterval
+	}
+	if a.options.CounterInterval > 0 {
+		c.CounterInterval = a.options.CounterInterval
+	}
+	// The ladder: what still reaches the host is the detector's current
+	// rates (after a filter, the traffic it lets pass), against the
+	// host's thresholds (its hostgroup's, else the global ones).
+	c.EscalateAfter = a.cfg.EscalateAfter
+	c.RateWindow = a.detectConfiguration().Window
+	c.AboveThreshold = func(ip netip.Addr, dir detect.Direction) bool {
+		in, out, ok := a.engine.Host(ip)
+		if !ok {
+			return false
+		}
+		r := in.Rates
+		if dir == detect.Out {
+			r = out.Rates
+		}
+		t := a.cfg.Thresholds.Detect()
+		if g, ok := a.cfg.HostGroupOf(ip); ok {
+			t = g.Thresholds
+		}
+		return ratesAbove(r, t)
+	}
+	c.UplinkSaturated = a.UplinkSaturated
+	if a.options.UplinkSaturated != nil {
+		c.UplinkSaturated = a.options.UplinkSaturated
 	}
 	c.Now = a.options.Now
 	return c
@@ -372,4 +406,14 @@ func (a *Appliance) Health() error {
 		return fmt.Errorf("store file: %w", err)
 	}
 	return nil
+}
+
+// ratesAbove says whether a rate is above its threshold (0: not checked).
+func ratesAbove(r detect.Rates, t detect.Thresholds) bool {
+	above := func(v float64, limit uint64) bool { return limit > 0 && v > float64(limit) }
+	mbps := func(bps float64, limit uint64) bool { return above(bps/1e6, limit) }
+	return above(r.PPS, t.PPS) || mbps(r.Bps, t.Mbps) || above(r.Flows, t.Flows) ||
+		above(r.TCPPPS, t.TCPPPS) || mbps(r.TCPBps, t.TCPMbps) || above(r.UDPPPS, t.UDPPPS) || mbps(r.UDPBps, t.UDPMbps) ||
+		above(r.ICMPPPS, t.ICMPPPS) || mbps(r.ICMPBps, t.ICMPMbps) || above(r.SYNPPS, t.SYNPPS) || mbps(r.SYNBps, t.SYNMbps) ||
+		above(r.FragPPS, t.FragPPS) || mbps(r.FragBps, t.FragMbps)
 }

@@ -21,8 +21,8 @@ func TestBuildInfo(t *testing.T) {
 	}
 }
 
-// TestStartLogsWarnings: what the configuration warns about (here settings
-// this build parses but does not act on) is logged when the daemon starts.
+// TestStartLogsWarnings: what the configuration warns about (here an
+// unknown FLOWSHIELD_ variable) is logged when the daemon starts.
 func TestStartLogsWarnings(t *testing.T) {
 	cfg, err := config.FromEnv(map[string]string{
 		"FLOWSHIELD_NETWORKS":       "203.0.113.0/24",
@@ -31,7 +31,7 @@ func TestStartLogsWarnings(t *testing.T) {
 		"FLOWSHIELD_HTTP_LISTEN":    "",
 		"FLOWSHIELD_DATA_DIR":       t.TempDir(),
 		"FLOWSHIELD_EXPORTERS":      "192.0.2.1",
-		"FLOWSHIELD_ESCALATE_AFTER": "1m",
+		"FLOWSHIELD_ESCALATE_AFTR":  "1m",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestStartLogsWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`level=WARN msg="FLOWSHIELD_ESCALATE_AFTER is not acted on by this build"`,
+		`level=WARN msg="unknown variable FLOWSHIELD_ESCALATE_AFTR is ignored"`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the start does not log %s:\n%s", want, logs.String())

@@ -57,8 +57,8 @@ const (
 // FLOWSHIELD_* variables are not an error (a newer or older flowshield may
 // know them) but are listed in Warnings.
 //
-// EXPORTERS, ESCALATE_AFTER and the filter action are parsed but not acted
-// on by this build: setting them gives a warning, not silence.
+// ACTION keeps the operator's order (duplicates dropped): with
+// ESCALATE_AFTER it is the escalation ladder, taken in that order.
 type Configuration struct {
 	Networks []netip.Prefix `env:"NETWORKS"`
 
@@ -83,7 +83,8 @@ type Configuration struct {
 	LinkMbps         uint64         `env:"LINK_MBPS" envDefault:"0" expect:"the uplink capacity in megabits per second, a whole number from 0 (unknown) to 1000000000"`
 
 	// Actions is never empty: [routeros.ActionNone] when nothing is banned on the
-	// router; otherwise in a fixed order, no duplicates.
+	// router; otherwise in the operator's order (the ladder's with
+	// ESCALATE_AFTER), no duplicates.
 	Actions       []routeros.Action  `env:"ACTION" envDefault:"none" envSeparator:"," expect:"none, or a comma-separated list of address-list, raw-drop, blackhole, filter"`
 	EscalateAfter time.Duration      `env:"ESCALATE_AFTER" envDefault:"0" expect:"a Go duration such as 5s or 1m, in whole seconds, from 0s (every action at once) to 8760h"`
 	BanTime       time.Duration      `env:"BAN_TIME" envDefault:"10m" expect:"a Go duration such as 5s or 1m, in whole seconds, from 1s to 8760h"`

@@ -272,7 +272,7 @@ func TestVariables(t *testing.T) {
 		// ACTION, BAN_*
 		{"action list", merge(router, map[string]string{"FLOWSHIELD_ACTION": "blackhole, address-list,address-list"}),
 			func(c Configuration) bool {
-				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionAddressList, routeros.ActionBlackhole}) && c.Bans()
+				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionBlackhole, routeros.ActionAddressList}) && c.Bans()
 			}, ""},
 		{"action unknown", map[string]string{"FLOWSHIELD_ACTION": "drop"}, nil,
 			`FLOWSHIELD_ACTION="drop": expected none, or a comma-separated list of address-list, raw-drop, blackhole`},
@@ -284,7 +284,7 @@ func TestVariables(t *testing.T) {
 			func(c Configuration) bool { return c.BanTime == 90*time.Minute }, ""},
 		{"action filter", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop, FILTER"}),
 			func(c Configuration) bool {
-				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionFilter, routeros.ActionRawDrop}) && c.Bans()
+				return slices.Equal(c.Actions, []routeros.Action{routeros.ActionRawDrop, routeros.ActionFilter}) && c.Bans()
 			}, ""},
 		{"action empty item", merge(router, map[string]string{"FLOWSHIELD_ACTION": "raw-drop,"}), nil,
 			`FLOWSHIELD_ACTION="raw-drop,": expected none, or a comma-separated list of address-list, raw-drop, blackhole, filter with no empty item (a doubled or trailing comma)`},
@@ -586,31 +586,30 @@ func TestUnknownVariableWarns(t *testing.T) {
 	}
 }
 
-// TestNotActedOnWarns: what this build parses but does not act on yet
-// loads, and says so in Warnings (the daemon logs them at start).
-func TestNotActedOnWarns(t *testing.T) {
+// TestLadderSettingsLoadQuietly: ACTION=filter and ESCALATE_AFTER are
+// acted on: they load in the operator's order, with no warning.
+func TestLadderSettingsLoadQuietly(t *testing.T) {
 	c, err := FromEnv(withEnv(map[string]string{
 		"FLOWSHIELD_ROUTEROS_ADDRESS": "192.0.2.1", "FLOWSHIELD_ROUTEROS_USER": "api",
 		"FLOWSHIELD_EXPORTERS":      "192.0.2.1",
 		"FLOWSHIELD_ESCALATE_AFTER": "1m",
-		"FLOWSHIELD_ACTION":         "filter,address-list",
-		"FLOWSHIELD_HOSTGROUPS":     "web=203.0.113.0/25 action=filter; dns=203.0.113.53 action=raw-drop",
+		"FLOWSHIELD_ACTION":         "filter,address-list,blackhole,filter",
+		"FLOWSHIELD_HOSTGROUPS":     "web=203.0.113.0/25 action=blackhole,filter; dns=203.0.113.53 action=raw-drop",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"FLOWSHIELD_ESCALATE_AFTER is not acted on by this build",
-		"FLOWSHIELD_ACTION=filter is not acted on by this build",
-		`FLOWSHIELD_HOSTGROUPS action=filter (group "web") is not acted on by this build`,
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings %q", c.Warnings)
 	}
-	if !slices.Equal(c.Warnings, want) {
-		t.Errorf("warnings\n got %q\nwant %q", c.Warnings, want)
+	if want := []routeros.Action{routeros.ActionFilter, routeros.ActionAddressList, routeros.ActionBlackhole}; !slices.Equal(c.Actions, want) {
+		t.Errorf("ACTION %v, want %v", c.Actions, want)
 	}
-	// At their defaults they say nothing.
-	c, err = FromEnv(withEnv(map[string]string{"FLOWSHIELD_EXPORTERS": "192.0.2.1", "FLOWSHIELD_ESCALATE_AFTER": "0s"}))
-	if err != nil || len(c.Warnings) != 0 {
-		t.Errorf("defaults: warnings %q, err %v", c.Warnings, err)
+	if want := []routeros.Action{routeros.ActionBlackhole, routeros.ActionFilter}; !slices.Equal(c.GroupActions("web"), want) {
+		t.Errorf("web action %v, want %v", c.GroupActions("web"), want)
+	}
+	if c.EscalateAfter != time.Minute {
+		t.Errorf("ESCALATE_AFTER %v", c.EscalateAfter)
 	}
 }
 

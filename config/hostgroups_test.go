@@ -35,7 +35,7 @@ func TestHostGroups(t *testing.T) {
 			value: "big=10.0.0.0/8, 2001:db8::/32 pps=1 mbps=2 flows=3 tcp_pps=4 tcp_mbps=5 udp_pps=6 udp_mbps=7 icmp_pps=8 icmp_mbps=9 syn_pps=10 syn_mbps=11 frag_pps=12 frag_mbps=13 group_pps=14 group_mbps=15 group_flows=16 action=raw-drop,address-list ban_time=1h;",
 			want: []HostGroup{{Name: "big", Prefixes: prefixes("10.0.0.0/8", "2001:db8::/32"),
 				Thresholds: detect.Thresholds{PPS: 1, Mbps: 2, Flows: 3, TCPPPS: 4, TCPMbps: 5, UDPPPS: 6, UDPMbps: 7, ICMPPPS: 8, ICMPMbps: 9, SYNPPS: 10, SYNMbps: 11, FragPPS: 12, FragMbps: 13},
-				GroupPPS:   14, GroupMbps: 15, GroupFlows: 16, Actions: []routeros.Action{routeros.ActionAddressList, routeros.ActionRawDrop}, BanTime: time.Hour}}},
+				GroupPPS:   14, GroupMbps: 15, GroupFlows: 16, Actions: []routeros.Action{routeros.ActionRawDrop, routeros.ActionAddressList}, BanTime: time.Hour}}},
 		{name: "empty", value: " ; ;", want: nil},
 		{name: "unknown key", value: "web=203.0.113.0/25 ppss=5",
 			bad: []string{`FLOWSHIELD_HOSTGROUPS="ppss=5" in group "web": expected KEY=VALUE with KEY one of pps, mbps, flows,`}},

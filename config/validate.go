@@ -84,7 +84,7 @@ func (p *parser) validate(e *environment, requireNetworks bool) {
 			}
 		}
 	}
-	p.notActedOn(c)
+	p.warnUnsafe(c)
 }
 
 // secretFiles puts each secret's *_FILE content (env has read it) in its
@@ -190,23 +190,20 @@ func hostPortProblem(s string, listen bool) string {
 	return ""
 }
 
-// normalActions puts actions in a fixed order without duplicates; none
-// must be alone (ok false otherwise, and no actions).
+// normalActions keeps the operator's order (with ESCALATE_AFTER it is the
+// ladder's) without duplicates, the first of each kept; none must be alone
+// (ok false otherwise, and no actions).
 func normalActions(items []routeros.Action) (actions []routeros.Action, ok bool) {
-	seen := map[routeros.Action]bool{}
 	for _, a := range items {
-		seen[a] = true
+		if !slices.Contains(actions, a) {
+			actions = append(actions, a)
+		}
 	}
-	if seen[routeros.ActionNone] {
-		if len(seen) > 1 {
+	if slices.Contains(actions, routeros.ActionNone) {
+		if len(actions) > 1 {
 			return nil, false
 		}
 		return []routeros.Action{routeros.ActionNone}, true
-	}
-	for _, a := range []routeros.Action{routeros.ActionFilter, routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole} {
-		if seen[a] {
-			actions = append(actions, a)
-		}
 	}
 	return actions, true
 }
@@ -345,24 +342,11 @@ func (p *parser) outputs(c *Configuration) {
 
 const exportersUnsetWarning = EnvPrefix + "EXPORTERS is not set: flow datagrams are accepted from any source, and anyone who reaches the flow ports can claim a flood on a protected address; set it to the routers' export addresses"
 
-// notActedOn warns of the settings this build parses but does not act on:
-// they must not do nothing silently.
-func (p *parser) notActedOn(c *Configuration) {
-	warn := func(what string) { p.warnings = append(p.warnings, EnvPrefix+what+" is not acted on by this build") }
+// warnUnsafe warns of settings that load but leave a door open.
+func (p *parser) warnUnsafe(c *Configuration) {
 	if len(c.Exporters) == 0 && (c.NetflowListen != "" || c.SFlowListen != "") {
 		// Anyone who reaches the flow ports could claim a flood.
 		p.warnings = append(p.warnings, exportersUnsetWarning)
-	}
-	if c.EscalateAfter > 0 {
-		warn("ESCALATE_AFTER")
-	}
-	if slices.Contains(c.Actions, routeros.ActionFilter) {
-		warn("ACTION=filter")
-	}
-	for _, g := range c.HostGroups.List {
-		if slices.Contains(g.Actions, routeros.ActionFilter) {
-			warn(fmt.Sprintf("HOSTGROUPS action=filter (group %q)", g.Name))
-		}
 	}
 }
 

@@ -81,7 +81,7 @@ func TestScriptFromEnvironment(t *testing.T) {
 	base.APIPassword = ""
 	script, warnings, err := ScriptFromEnvironment(map[string]string{
 		"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_ACTION": "filter", "FLOWSHIELD_ROUTEROS_PASSWORD": "s3cret",
-		"FLOWSHIELD_EXPORTERS": "172.17.0.1",
+		"FLOWSHIELD_EXPORTERS": "172.17.0.1", "FLOWSHIELD_THRESHOLD_PSS": "1",
 	}, base)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestScriptFromEnvironment(t *testing.T) {
 			t.Errorf("the script lacks %s", want)
 		}
 	}
-	if len(warnings) != 1 || warnings[0] != "FLOWSHIELD_ACTION=filter is not acted on by this build" {
+	if len(warnings) != 1 || warnings[0] != "unknown variable FLOWSHIELD_THRESHOLD_PSS is ignored" {
 		t.Errorf("warnings %q", warnings)
 	}
 	script, _, err = ScriptFromEnvironment(map[string]string{"FLOWSHIELD_NETWORKS": "203.0.113.0/24", "FLOWSHIELD_WINDOW": "5x"}, base)

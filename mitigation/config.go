@@ -10,13 +10,31 @@ import (
 
 // Configuration of the manager.
 type Configuration struct {
-	Actions    []routeros.Action // ACTION; empty or "none": no router objects
-	BanTime    time.Duration
-	Directions []detect.Direction // BAN_DIRECTIONS
-	MaxBans    int
-	Whitelist  []netip.Prefix
-	ListIn     string // ROUTEROS_LIST_IN
-	ListOut    string // ROUTEROS_LIST_OUT
+	Actions []routeros.Action // ACTION, in the operator's order; empty or "none": no router objects
+	// EscalateAfter (ESCALATE_AFTER): 0 puts every action of a ban on the
+	// router at once. Otherwise Actions is a ladder: a ban starts with the
+	// first action and takes the next when, this long after its last step,
+	// the attack still holds (ladder.go).
+	EscalateAfter time.Duration
+	// AboveThreshold says whether what still reaches a host, as the
+	// detector's current windowed rates show it (after a filter: the
+	// traffic the filter lets pass), is above one of the host's
+	// thresholds. nil: never. Called without the manager's lock.
+	AboveThreshold func(ip netip.Addr, dir detect.Direction) bool
+	// RateWindow is the detector's averaging window (WINDOW): a step is
+	// judged no sooner than this plus 2 s after it was taken, when the
+	// rates hold nothing from before it.
+	RateWindow time.Duration
+	// UplinkSaturated says whether the uplink is full, when no local drop
+	// helps: a ban on a ladder with blackhole goes to it at once. nil:
+	// never. It must be cheap and must not call the manager.
+	UplinkSaturated func() bool
+	BanTime         time.Duration
+	Directions      []detect.Direction // BAN_DIRECTIONS
+	MaxBans         int
+	Whitelist       []netip.Prefix
+	ListIn          string // ROUTEROS_LIST_IN
+	ListOut         string // ROUTEROS_LIST_OUT
 	// Networks are where bans may go: NETWORKS and every hostgroup's
 	// prefixes. A ban outside all of them is refused (safety.go); none
 	// refuses every ban.

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/flowshield/flowshield/detect"
+	"github.com/flowshield/flowshield/routeros"
 )
 
 // The operator's side of the manager: the ban list, and manual bans and
@@ -33,6 +34,7 @@ func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.D
 	prefix = hostPrefix(prefix)
 	now := m.now()
 	actions, banTime, dropPPS := m.policy(prefix.Addr())
+	actions = manualActions(actions, m.cfg.EscalateAfter)
 	if ttl == 0 {
 		ttl = banTime
 	}
@@ -74,6 +76,18 @@ func (m *Manager) AddManual(ctx context.Context, prefix netip.Prefix, ttl time.D
 	}
 	m.kickRouters()
 	return pub, nil
+}
+
+// manualActions are what a manual ban puts on the router: it has no
+// attack, so no fingerprint to filter on and no attack to climb a ladder
+// against: the listed actions other than filter, or with a ladder its
+// first step that is not filter.
+func manualActions(actions []routeros.Action, escalateAfter time.Duration) []routeros.Action {
+	actions = slices.DeleteFunc(slices.Clone(actions), func(a routeros.Action) bool { return a == routeros.ActionFilter })
+	if escalateAfter > 0 && len(actions) > 1 {
+		actions = actions[:1]
+	}
+	return actions
 }
 
 // Unban lifts every ban of prefix (both directions), manual or made for
@@ -144,6 +158,7 @@ func (m *Manager) Bans() []Ban {
 func (m *Manager) publicBan(b *ban) Ban {
 	out := b.Ban
 	out.Actions = slices.Clone(b.Actions)
+	out.Ladder = slices.Clone(b.Ladder)
 	out.Routers = nil
 	if len(b.Actions) == 0 {
 		return out

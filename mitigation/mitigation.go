@@ -73,6 +73,10 @@ const (
 	ReasonManual    = "manual"
 	ReasonExpired   = "expired"
 	ReasonRestored  = "restored from router"
+	// Escalation reasons (ladder.go).
+	ReasonNoFingerprint   = "no_fingerprint"
+	ReasonNotHeld         = "not_held"
+	ReasonUplinkSaturated = "uplink_saturated"
 )
 
 var (
@@ -97,7 +101,12 @@ type Router interface {
 type Ban struct {
 	Prefix    netip.Prefix
 	Direction detect.Direction
-	Actions   []routeros.Action
+	// Actions are the actions in force, in the order taken: with a ladder
+	// (ESCALATE_AFTER), its steps so far, the last one the current step.
+	Actions []routeros.Action
+	// Ladder is the whole ladder, in order, when the ban climbs one; nil
+	// when every action is in force at once.
+	Ladder    []routeros.Action
 	Reason    string
 	AttackID  string
 	Manual    bool
@@ -112,7 +121,10 @@ type EventKind string
 const (
 	EventBan        EventKind = "ban"
 	EventBanSkipped EventKind = "ban_skipped"
-	EventUnban      EventKind = "unban"
+	// EventEscalate: a ban took the next step of its ladder (Ban.Actions
+	// ends with it; Reason says why).
+	EventEscalate EventKind = "escalate"
+	EventUnban    EventKind = "unban"
 )
 
 // Event goes to the notification stage.
@@ -127,9 +139,11 @@ type Event struct {
 // Stats count what the manager did.
 type Stats struct {
 	Bans, Unbans, Skipped, Extensions, CounterExtensions uint64
-	EventsDropped, PersistErrors, DecodeErrors           uint64
-	RouterCalls, RouterErrors, Reconciles                uint64
-	Added, Removed, TimeoutsSet                          uint64
+	// Escalations counts ladder steps taken after a ban's first.
+	Escalations                                uint64
+	EventsDropped, PersistErrors, DecodeErrors uint64
+	RouterCalls, RouterErrors, Reconciles      uint64
+	Added, Removed, TimeoutsSet                uint64
 	// Refused counts the bans a safety rule refused, automatic and
 	// manual, per rule (every Rule has an entry).
 	Refused map[Rule]uint64
@@ -141,6 +155,7 @@ type Stats struct {
 
 type counters struct {
 	bans, unbans, skipped, extensions, counterExtensions atomic.Uint64
+	escalations                                          atomic.Uint64
 	eventsDropped, persistErrors, decodeErrors           atomic.Uint64
 	routerCalls, routerErrors, reconciles                atomic.Uint64
 	added, removed, timeoutsSet                          atomic.Uint64
@@ -155,6 +170,15 @@ type ban struct {
 	dropPPS          float64
 	attackActive     bool
 	persistedExpires time.Time
+	// stepAt is when the ban took its current step (ladder.go).
+	stepAt time.Time
+	// matches are the filter rules' matchers, one per fingerprint vector
+	// RouterOS can match; fpKnown once a fingerprint (or the router's
+	// rules after a restart) gave them. A filter without them has no rule.
+	matches []routeros.Match
+	fpKnown bool
+	// drops is the last drop-rate reading of each router, per action.
+	drops map[*routerState]dropReading
 }
 
 type attackState struct {
@@ -223,7 +247,7 @@ func (m *Manager) Stats() Stats {
 	c := &m.stats
 	return Stats{
 		Bans: c.bans.Load(), Unbans: c.unbans.Load(), Skipped: c.skipped.Load(),
-		Extensions: c.extensions.Load(), CounterExtensions: c.counterExtensions.Load(),
+		Extensions: c.extensions.Load(), CounterExtensions: c.counterExtensions.Load(), Escalations: c.escalations.Load(),
 		EventsDropped: c.eventsDropped.Load(), PersistErrors: c.persistErrors.Load(), DecodeErrors: c.decodeErrors.Load(),
 		RouterCalls: c.routerCalls.Load(), RouterErrors: c.routerErrors.Load(), Reconciles: c.reconciles.Load(),
 		Added: c.added.Load(), Removed: c.removed.Load(), TimeoutsSet: c.timeoutsSet.Load(),
@@ -312,7 +336,7 @@ func cleanActions(in []routeros.Action) []routeros.Action {
 	var out []routeros.Action
 	for _, a := range in {
 		switch a {
-		case routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole:
+		case routeros.ActionFilter, routeros.ActionAddressList, routeros.ActionRawDrop, routeros.ActionBlackhole:
 			if !slices.Contains(out, a) {
 				out = append(out, a)
 			}
@@ -354,9 +378,7 @@ func (m *Manager) HandleEvent(ev detect.Event) {
 	case detect.AttackUpdate:
 		changed = m.onUpdate(ev)
 	case detect.AttackDetails:
-		if st := m.attacks[ev.Attack.ID]; st != nil {
-			st.attack = ev.Attack
-		}
+		changed = m.onDetails(ev)
 	case detect.AttackEnd:
 		changed = m.onEnd(ev)
 	}
@@ -417,6 +439,7 @@ func (m *Manager) tryBan(st *attackState, now time.Time) bool {
 		b.attackActive = true
 		if !b.Manual {
 			b.AttackID = a.ID
+			m.applyFingerprint(b, a.Fingerprint, now)
 		}
 		st.banned, st.skipped, st.key = true, false, key
 		m.extend(b, now)
@@ -435,14 +458,19 @@ func (m *Manager) tryBan(st *attackState, now time.Time) bool {
 	b := &ban{
 		Ban: Ban{Prefix: prefix, Direction: a.Direction, Actions: actions, Reason: a.Type, AttackID: a.ID,
 			CreatedAt: now, ExpiresAt: now.Add(banTime)},
-		key: key, banTime: banTime, dropPPS: dropPPS, attackActive: true,
+		key: key, banTime: banTime, dropPPS: dropPPS, attackActive: true, stepAt: now,
 	}
+	m.startLadder(b, actions)
 	m.bans[key] = b
 	m.dirty[key] = true
 	st.banned, st.skipped, st.key = true, false, key
 	m.stats.bans.Add(1)
 	m.emit(Event{Kind: EventBan, Ban: m.publicBan(b), Attack: a, Reason: a.Type, Time: now})
-	m.log.Info("ban", "prefix", prefix, "direction", a.Direction, "actions", actions, "attack_id", a.ID, "expires_at", b.ExpiresAt)
+	m.log.Info("ban", "prefix", prefix, "direction", a.Direction, "actions", b.Actions, "ladder", b.Ladder, "attack_id", a.ID, "expires_at", b.ExpiresAt)
+	m.applyFingerprint(b, a.Fingerprint, now)
+	if m.cfg.UplinkSaturated != nil && m.cfg.UplinkSaturated() {
+		m.toBlackholeLocked(b, now)
+	}
 	return true
 }
 
@@ -511,11 +539,15 @@ func (m *Manager) onEnd(ev detect.Event) bool {
 	return false
 }
 
-// tick expires bans, writes the batch of extended bans when due, and
-// retries a failed store write.
+// tick expires bans, climbs the ladders, writes the batch of extended
+// bans when due, and retries a failed store write.
 func (m *Manager) tick(ctx context.Context) {
 	now := m.now()
 	if m.expire(now) {
+		m.kickRouters()
+	}
+	if m.climb(now) {
+		m.flush(ctx)
 		m.kickRouters()
 	}
 	m.mu.Lock()

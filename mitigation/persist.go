@@ -3,6 +3,7 @@ package mitigation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/flowshield/flowshield/routeros"
@@ -57,7 +58,13 @@ func (m *Manager) restore(ctx context.Context) error {
 		if b.banTime <= 0 {
 			b.banTime = m.cfg.BanTime
 		}
-		_, _, b.dropPPS = m.policy(b.Prefix.Addr())
+		var ladder []routeros.Action
+		ladder, _, b.dropPPS = m.policy(b.Prefix.Addr())
+		if !b.Manual && m.cfg.EscalateAfter > 0 && len(ladder) > 1 && slices.Contains(ladder, currentStep(b)) {
+			// The store holds the steps taken; the ladder is the
+			// configuration's, and its clock starts again.
+			b.Ladder, b.stepAt = ladder, now
+		}
 		m.bans[b.key] = b
 	}
 	m.dropUnsafeLocked(now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -192,6 +193,7 @@ func (m *Manager) reconcile(ctx context.Context, rs *routerState) error {
 		m.adoptLocked(found, now)
 	}
 	rs.adopted = true
+	m.takeRouterMatchesLocked(found)
 	desired := m.desiredObjects(now)
 	old := rs.objs
 	rs.objs = make(map[objKey]*objState)
@@ -310,10 +312,35 @@ func (m *Manager) adoptLocked(found map[objKey][]routeros.Object, now time.Time)
 	}
 }
 
+// takeRouterMatchesLocked gives a filter ban whose fingerprint is not
+// known (restored from the store after a restart, or adopted) the
+// matchers of its rules on the router, so they stay. m.mu held.
+func (m *Manager) takeRouterMatchesLocked(found map[objKey][]routeros.Object) {
+	taken := map[*ban][]routeros.Match{}
+	for k, list := range found {
+		if k.action != routeros.ActionFilter {
+			continue
+		}
+		b := m.bans[banKey(k.prefix, list[0].Direction)]
+		if b == nil || b.fpKnown || !slices.Contains(b.Actions, routeros.ActionFilter) {
+			continue
+		}
+		if len(taken[b]) < detect.MaxVectors {
+			taken[b] = append(taken[b], list[0].Match)
+		}
+	}
+	for b, ms := range taken {
+		sort.Slice(ms, func(i, j int) bool { return ms[i].String() < ms[j].String() })
+		b.matches, b.fpKnown = ms, true
+		m.log.Info("filter rules taken from the router", "prefix", b.Prefix, "direction", b.Direction, "rules", len(ms))
+	}
+}
+
 // readCounters samples what the router dropped for each ban that can be
-// told apart (raw-drop rules; address-list entries alone in their list),
-// reports it (OnDropRate), and extends the bans whose attack the flows no
-// longer show but whose rule still drops a flood.
+// told apart (raw-drop and filter rules; address-list entries alone in
+// their list), reports each ban's sum (OnDropRate), keeps it per action
+// for the ladder, and extends the bans whose attack the flows no longer
+// show but whose rules still drop a flood.
 func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 	now := m.now()
 	type sample struct {
@@ -338,7 +365,7 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 			continue
 		}
 		switch k.action {
-		case routeros.ActionRawDrop:
+		case routeros.ActionRawDrop, routeros.ActionFilter:
 		case routeros.ActionAddressList:
 			if inList[listKey{st.obj.Prefix.Addr().Is4(), k.side}] != 1 {
 				// Shared counters: whose drops they are is not known, and a
@@ -353,7 +380,7 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 			continue
 		}
 		b := m.bans[banKey(k.prefix, st.obj.Direction)]
-		if b == nil || b.dropPPS <= 0 {
+		if b == nil || (b.dropPPS <= 0 && b.Ladder == nil) {
 			continue
 		}
 		due = append(due, sample{k, st.obj, b.key})
@@ -361,6 +388,7 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 	m.mu.Unlock()
 
 	var first error
+	rates := map[string]map[routeros.Action]float64{} // per ban, per action
 	for _, s := range due {
 		var packets uint64
 		err := m.call(ctx, func(ctx context.Context) (err error) {
@@ -374,25 +402,47 @@ func (m *Manager) readCounters(ctx context.Context, rs *routerState) error {
 			continue
 		}
 		m.mu.Lock()
-		st := rs.objs[s.k]
-		rate, report := 0.0, false
-		var dir detect.Direction
-		if st != nil && st.obj.ID == s.o.ID {
+		if st := rs.objs[s.k]; st != nil && st.obj.ID == s.o.ID {
 			if !st.packetsAt.IsZero() && packets >= st.packets && now.After(st.packetsAt) {
-				rate = float64(packets-st.packets) / now.Sub(st.packetsAt).Seconds()
-				if b := m.bans[s.banKey]; b != nil {
-					report, dir = true, b.Direction
-					if !b.attackActive && rate >= b.dropPPS {
-						m.extend(b, now)
-						m.stats.counterExtensions.Add(1)
-					}
+				if rates[s.banKey] == nil {
+					rates[s.banKey] = map[routeros.Action]float64{}
 				}
+				rates[s.banKey][s.k.action] += float64(packets-st.packets) / now.Sub(st.packetsAt).Seconds()
 			}
 			st.packets, st.packetsAt = packets, now
 		}
 		m.mu.Unlock()
-		if report && m.cfg.OnDropRate != nil {
-			m.cfg.OnDropRate(s.o.Prefix, dir, rate, now)
+	}
+	type report struct {
+		prefix netip.Prefix
+		dir    detect.Direction
+		pps    float64
+	}
+	var reports []report
+	m.mu.Lock()
+	for key, byAction := range rates {
+		b := m.bans[key]
+		if b == nil {
+			continue
+		}
+		sum := 0.0
+		for _, v := range byAction {
+			sum += v
+		}
+		if !b.attackActive && b.dropPPS > 0 && sum >= b.dropPPS {
+			m.extend(b, now)
+			m.stats.counterExtensions.Add(1)
+		}
+		if b.drops == nil {
+			b.drops = map[*routerState]dropReading{}
+		}
+		b.drops[rs] = dropReading{pps: byAction, at: now}
+		reports = append(reports, report{b.Prefix, b.Direction, sum})
+	}
+	m.mu.Unlock()
+	if m.cfg.OnDropRate != nil {
+		for _, r := range reports {
+			m.cfg.OnDropRate(r.prefix, r.dir, r.pps, now)
 		}
 	}
 	if len(due) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 type objKey struct {
 	action routeros.Action
 	prefix netip.Prefix
-	side   string // address-list: list name; raw-drop: direction; blackhole: ""
+	side   string // address-list: list name; raw-drop: direction; filter: direction and matchers; blackhole: ""
 }
 
 func keyOf(o routeros.Object) objKey {
@@ -27,6 +28,8 @@ func keyOf(o routeros.Object) objKey {
 		k.side = o.List
 	case routeros.ActionRawDrop:
 		k.side = o.Direction.String()
+	case routeros.ActionFilter:
+		k.side = o.Direction.String() + " " + o.Match.String()
 	}
 	return k
 }
@@ -129,6 +132,12 @@ func (m *Manager) objectsOf(b *ban, now time.Time) []routeros.Object {
 	for _, a := range b.Actions {
 		o := routeros.Object{Action: a, Prefix: b.Prefix, Direction: b.Direction, Comment: comment(b)}
 		switch a {
+		case routeros.ActionFilter:
+			for _, mt := range b.matches {
+				o.Match = mt
+				out = append(out, o)
+			}
+			continue
 		case routeros.ActionAddressList:
 			o.List = m.listFor(b.Direction)
 			o.Timeout = wholeSeconds(b.ExpiresAt.Sub(now))
@@ -169,6 +178,9 @@ func (m *Manager) routerBanState(rs *routerState, b *ban) RouterState {
 		if st := rs.objs[k]; st == nil || st.obj.ID == "" {
 			out.State = BanPending
 		}
+	}
+	if !b.fpKnown && slices.Contains(b.Actions, routeros.ActionFilter) {
+		out.State = BanPending // no fingerprint yet: no rule
 	}
 	if out.State == BanPending && rs.lastErr != "" {
 		out.State, out.Error = BanFailed, rs.lastErr

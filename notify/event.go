@@ -21,8 +21,12 @@ const (
 	KindAttackDetails Kind = "attack_details"
 	KindBan           Kind = "ban"
 	KindBanSkipped    Kind = "ban_skipped"
-	KindUnban         Kind = "unban"
-	KindAttackEnd     Kind = "attack_end"
+	// KindEscalate: a ban took the next step of its ESCALATE_AFTER
+	// ladder; actions are all the actions now in force, the last the new
+	// step; reason why (no_fingerprint, not_held, uplink_saturated).
+	KindEscalate  Kind = "escalate"
+	KindUnban     Kind = "unban"
+	KindAttackEnd Kind = "attack_end"
 )
 
 // Event is one notification, the contract's webhook event. Its JSON form
@@ -126,7 +130,8 @@ func FromDetect(ev detect.Event) (Event, bool) {
 }
 
 // FromMitigation converts a ban manager event. Reason is the manager's:
-// the attack type for a ban, "manual", "expired", "whitelist", "max_bans".
+// the attack type for a ban, "manual", "expired", "whitelist", "max_bans",
+// and for an escalate "no_fingerprint", "not_held", "uplink_saturated".
 func FromMitigation(ev mitigation.Event) Event {
 	b, a := ev.Ban, ev.Attack
 	e := fromAttack(a)

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -66,6 +67,8 @@ func TestFromMitigation(t *testing.T) {
 		Actions: []routeros.Action{"address-list"}, Reason: "dns_amplification", AttackID: "a1", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 	manual := mitigation.Ban{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Direction: detect.Out,
 		Actions: []routeros.Action{"raw-drop"}, Reason: "abuse report", Manual: true, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	escalated := hostBan
+	escalated.Actions = []routeros.Action{"filter", "address-list"}
 	tests := []struct {
 		name    string
 		ev      mitigation.Event
@@ -82,6 +85,8 @@ func TestFromMitigation(t *testing.T) {
 			KindUnban, "203.0.113.5", "203.0.113.5", "dns_amplification", "expired", "Prefix: 203.0.113.5/32\n"},
 		{"skipped", mitigation.Event{Kind: mitigation.EventBanSkipped, Ban: hostBan, Attack: a, Reason: mitigation.ReasonMaxBans, Time: t0},
 			KindBanSkipped, "203.0.113.5", "203.0.113.5", "dns_amplification", "max_bans", "IP: 203.0.113.5\n"},
+		{"escalate", mitigation.Event{Kind: mitigation.EventEscalate, Ban: escalated, Attack: a, Reason: mitigation.ReasonNotHeld, Time: t0},
+			KindEscalate, "203.0.113.5", "203.0.113.5", "dns_amplification", "not_held", "IP: 203.0.113.5\n"},
 		{"manual prefix ban", mitigation.Event{Kind: mitigation.EventBan, Ban: manual, Reason: "abuse report", Time: t0},
 			KindBan, nil, "198.51.100.0/24", "", "abuse report", "Prefix: 198.51.100.0/24\nDirection: outgoing\n"},
 	}
@@ -98,8 +103,11 @@ func TestFromMitigation(t *testing.T) {
 			if err := json.Unmarshal(mustJSON(t, e), &m); err != nil {
 				t.Fatal(err)
 			}
-			if m["ip"] != tt.ip {
-				t.Errorf("JSON ip %v, want %v", m["ip"], tt.ip)
+			if m["ip"] != tt.ip || m["event"] != string(tt.kind) {
+				t.Errorf("JSON ip %v event %v, want %v %s", m["ip"], m["event"], tt.ip, tt.kind)
+			}
+			if tt.kind == KindEscalate && fmt.Sprint(m["actions"]) != "[filter address-list]" {
+				t.Errorf("escalate actions %v, want every action in force, the new step last", m["actions"])
 			}
 		})
 	}

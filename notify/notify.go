@@ -15,13 +15,14 @@
 // password, API token, webhook URLs) or name secret files.
 //
 // What each sink gets:
-//   - script: ban, unban and attack_details of one host or prefix; group
+//   - script: ban, unban and attack_details of one host or prefix (not
+//     escalate: FastNetMon's contract has no such action); group
 //     scope events (ip null) are skipped and counted, the script contract
 //     needs an address. No retries: a ban script run twice could act
 //     twice.
 //   - webhook: every event; retried with backoff on network errors, 5xx
 //     and 429, not on other 4xx.
-//   - Slack: ban (danger, red), unban (good, green), attack_details
+//   - Slack: ban and escalate (danger, red), unban (good, green), attack_details
 //     (warning, yellow) and ban_skipped (grey: an attack left unmitigated)
 //     by default; attack_start and attack_end are skipped, their news is in
 //     attack_details and unban (Configuration.SlackEvents changes this).
@@ -66,7 +67,7 @@ type Configuration struct {
 }
 
 // DefaultSlackEvents are the events Slack gets by default.
-var DefaultSlackEvents = []Kind{KindBan, KindUnban, KindAttackDetails, KindBanSkipped}
+var DefaultSlackEvents = []Kind{KindBan, KindEscalate, KindUnban, KindAttackDetails, KindBanSkipped}
 
 // DefaultConfiguration has no sink enabled.
 func DefaultConfiguration() Configuration {
@@ -168,9 +169,12 @@ func droppedKindName(sink string, k Kind) string {
 }
 
 // allKinds are the kinds the webhook takes.
-var allKinds = []Kind{KindAttackStart, KindAttackDetails, KindBan, KindBanSkipped, KindUnban, KindAttackEnd}
+var allKinds = []Kind{KindAttackStart, KindAttackDetails, KindBan, KindBanSkipped, KindEscalate, KindUnban, KindAttackEnd}
 
-// scriptKinds are the kinds the script takes.
+// scriptKinds are the kinds the script takes: FastNetMon's contract has no
+// escalate action, and a second "ban" for a host already banned would make
+// a script that adds a ban add it twice, so an escalation is not sent to
+// it (the webhook and Slack carry it).
 var scriptKinds = []Kind{KindBan, KindUnban, KindAttackDetails}
 
 // Notifier queues events for the configured sinks.

@@ -199,7 +199,7 @@ func TestStormKeepsUnbansWebhook(t *testing.T) {
 	checkOrder(t, got, n, true)
 	want := SinkStats{
 		Sent: 1 + 2*n, Dropped: uint64(total) - (1 + 2*n), Superseded: n - 1,
-		DroppedByKind: map[Kind]uint64{KindAttackStart: n, KindAttackDetails: n, KindBan: n - 1, KindBanSkipped: 0, KindUnban: 0, KindAttackEnd: 0},
+		DroppedByKind: map[Kind]uint64{KindAttackStart: n, KindAttackDetails: n, KindBan: n - 1, KindBanSkipped: 0, KindEscalate: 0, KindUnban: 0, KindAttackEnd: 0},
 	}
 	st.Queued = 0
 	if !statsEqual(st, want) {

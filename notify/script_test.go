@@ -126,6 +126,7 @@ func TestScriptSkipsWhatItDoesNotGet(t *testing.T) {
 	n.Notify(hostEvent(KindAttackStart)) // not a script event
 	n.Notify(hostEvent(KindAttackEnd))   // not a script event
 	n.Notify(hostEvent(KindBanSkipped))  // not a script event
+	n.Notify(hostEvent(KindEscalate))    // FastNetMon's contract has no escalate
 	if st := n.Stats().Script; st.Skipped != 1 || st.Queued != 0 {
 		t.Fatalf("stats = %+v, want 1 skipped and nothing queued", st)
 	}

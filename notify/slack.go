@@ -51,7 +51,7 @@ const slackTextLimit = 3000
 // SlackColor is the attachment colour of an event kind.
 func SlackColor(k Kind) string {
 	switch k {
-	case KindBan:
+	case KindBan, KindEscalate:
 		return ColorBan
 	case KindAttackDetails:
 		return ColorDetails

@@ -26,7 +26,7 @@ func menuOf(o Object) string {
 	switch o.Action {
 	case ActionAddressList:
 		return family(o.Prefix) + "/firewall/address-list"
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 		return family(o.Prefix) + "/firewall/raw"
 	}
 	return family(o.Prefix) + "/route"
@@ -35,7 +35,7 @@ func menuOf(o Object) string {
 // Proplists: only what parsing needs, so a big table costs little.
 const (
 	propsAddressList = "=.proplist=.id,list,address,timeout,comment,disabled"
-	propsRaw         = "=.proplist=.id,chain,action,src-address,dst-address,comment,packets,bytes,disabled"
+	propsRaw         = "=.proplist=.id,chain,action,src-address,dst-address,protocol,src-port,dst-port,tcp-flags,fragment,packet-size,comment,packets,bytes,disabled"
 	propsRoute       = "=.proplist=.id,dst-address,blackhole,type,comment,disabled"
 )
 
@@ -56,15 +56,17 @@ func (r *Router) listQuery(a Action) []string {
 			return []string{propsAddressList, "?list=" + r.cfg.ListIn}
 		}
 		return []string{propsAddressList, "?list=" + r.cfg.ListIn, "?list=" + r.cfg.ListOut, "?#|"}
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 		return []string{propsRaw, "?chain=prerouting", "?action=drop"}
 	}
 	return []string{propsRoute, wordBlackholeQuery}
 }
 
 // List returns every object on the router whose comment starts with
-// "flowshield", for all three actions, IPv4 and IPv6. A router without
-// IPv6 (a trap on the /ipv6 menus) contributes no IPv6 objects.
+// "flowshield", for all the actions, IPv4 and IPv6: one print per menu, a
+// raw rule being a filter when it has matchers beyond its address, else a
+// raw-drop. A router without IPv6 (a trap on the /ipv6 menus) contributes
+// no IPv6 objects.
 func (r *Router) List(ctx context.Context) ([]Object, error) {
 	var out []Object
 	for _, a := range []Action{ActionAddressList, ActionRawDrop, ActionBlackhole} {
@@ -109,7 +111,8 @@ func (r *Router) printFamilies(ctx context.Context, sub string, query []string, 
 }
 
 // parse turns a printed object into an Object; false when it is not
-// flowshield's (or not of this action).
+// flowshield's (or not of this action). For a raw rule, a of ActionRawDrop
+// or ActionFilter is decided by its matchers.
 func (r *Router) parse(a Action, m map[string]string) (Object, bool, error) {
 	if !IsManaged(m["comment"]) {
 		return Object{}, false, nil
@@ -131,9 +134,17 @@ func (r *Router) parse(a Action, m map[string]string) (Object, bool, error) {
 			}
 			o.Timeout = d
 		}
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 		if m["chain"] != "prerouting" || m["action"] != "drop" {
 			return Object{}, false, nil
+		}
+		match, ok := matchOf(m)
+		if !ok {
+			return Object{}, false, fmt.Errorf("%s: raw rule matchers flowshield does not make", o.ID)
+		}
+		o.Action, o.Match = ActionRawDrop, match
+		if !match.IsZero() {
+			o.Action = ActionFilter
 		}
 		switch {
 		case m["dst-address"] != "" && m["src-address"] == "":
@@ -184,12 +195,17 @@ func (r *Router) Add(ctx context.Context, o Object) (string, error) {
 		if o.Timeout > 0 {
 			words = append(words, timeoutWord(o.Timeout))
 		}
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 		words = append(words, "=chain=prerouting", "=action=drop")
 		if o.Direction == detect.Out {
 			words = append(words, "=src-address="+formatAddress(o.Prefix))
 		} else {
 			words = append(words, "=dst-address="+formatAddress(o.Prefix))
+		}
+		if o.Action == ActionFilter {
+			for _, w := range o.Match.Words() {
+				words = append(words, "="+w)
+			}
 		}
 		first, err := r.firstRule(ctx, menu)
 		if err != nil {
@@ -238,7 +254,7 @@ func (r *Router) Find(ctx context.Context, o Object) (Object, error) {
 		}
 		words = append(words, propsAddressList, "?list="+list)
 		words = append(words, addressQuery("address", o.Prefix)...)
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 		side := "dst-address"
 		if o.Direction == detect.Out {
 			side = "src-address"
@@ -340,14 +356,14 @@ func (r *Router) SetTimeout(ctx context.Context, o Object, d time.Duration) erro
 
 // Counters reads what a ban has dropped, which flows no longer show
 // (traffic-flow exports after raw prerouting), to decide whether the
-// attack goes on: a raw-drop rule's packet and byte counters, or for an
+// attack goes on: a raw-drop or filter rule's packet and byte counters, or for an
 // address-list entry the counters of the raw drop rules that drop its list
 // (the setup script's; shared by every entry of the list, so the caller
 // attributes them only while the list holds one ban). Blackhole routes
 // count nothing.
 func (r *Router) Counters(ctx context.Context, o Object) (packets, bytes uint64, err error) {
 	switch o.Action {
-	case ActionRawDrop:
+	case ActionRawDrop, ActionFilter:
 	case ActionAddressList:
 		return r.listDropCounters(ctx, o)
 	default:

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/flowshield/flowshield/routeros/internal/rosfmt"
 )
 
 // negated splits a leading "!".
@@ -79,7 +81,7 @@ func matcher(key, val string, lists map[string]*addrList) (cond, error) {
 			return e.p.Proto == 6 && !e.p.Fragment && e.p.TCPFlags&on == on && e.p.TCPFlags&off == 0
 		}, nil
 	case "fragment":
-		want, err := strconv.ParseBool(val)
+		want, err := rosfmt.ParseBool(val) // RouterOS takes yes/no and true/false
 		if err != nil {
 			return nil, err
 		}

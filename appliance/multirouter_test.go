@@ -109,8 +109,10 @@ func TestTwoRoutersOneStalled(t *testing.T) {
 		checkLatencies(t, "two routers, one stalled, flood "+strconv.Itoa(i+1), floodAndMeasure(t, a, []*routerostest.Server{healthy}, netip.MustParseAddr(v)))
 	}
 	waitRouterMatches(t, healthy, "address-list", 5*time.Second, want)
-	if n := len(routerBans(stalled, "address-list")); n != 0 {
-		t.Fatalf("the stalled router holds %d bans", n)
+	// A stalled router acts on the one command it then holds the reply
+	// of (as a slow RouterOS does): that may be one ban's add, no more.
+	if n := len(routerBans(stalled, "address-list")); n > 1 {
+		t.Fatalf("the stalled router holds %d bans, want at most the one it acted on before stalling", n)
 	}
 
 	// the held replies stay held: the client gives up on them (its call

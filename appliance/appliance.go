@@ -412,8 +412,8 @@ func (a *Appliance) Health() error {
 func ratesAbove(r detect.Rates, t detect.Thresholds) bool {
 	above := func(v float64, limit uint64) bool { return limit > 0 && v > float64(limit) }
 	mbps := func(bps float64, limit uint64) bool { return above(bps/1e6, limit) }
-	return above(r.PPS, t.PPS) || mbps(r.Bps, t.Mbps) || above(r.Flows, t.Flows) ||
-		above(r.TCPPPS, t.TCPPPS) || mbps(r.TCPBps, t.TCPMbps) || above(r.UDPPPS, t.UDPPPS) || mbps(r.UDPBps, t.UDPMbps) ||
-		above(r.ICMPPPS, t.ICMPPPS) || mbps(r.ICMPBps, t.ICMPMbps) || above(r.SYNPPS, t.SYNPPS) || mbps(r.SYNBps, t.SYNMbps) ||
-		above(r.FragPPS, t.FragPPS) || mbps(r.FragBps, t.FragMbps)
+	return above(r.PPS, t.PPS) || mbps(r.BPS, t.Mbps) || above(r.Flows, t.Flows) ||
+		above(r.TCPPPS, t.TCPPPS) || mbps(r.TCPBPS, t.TCPMbps) || above(r.UDPPPS, t.UDPPPS) || mbps(r.UDPBPS, t.UDPMbps) ||
+		above(r.ICMPPPS, t.ICMPPPS) || mbps(r.ICMPBPS, t.ICMPMbps) || above(r.SYNPPS, t.SYNPPS) || mbps(r.SYNBPS, t.SYNMbps) ||
+		above(r.FragPPS, t.FragPPS) || mbps(r.FragBPS, t.FragMbps)
 }

@@ -284,7 +284,7 @@ func (a *Appliance) writeUplinkMetrics(w io.Writer) {
 		name string
 		v    func(i uplink.Interface) float64
 	}{
-		{"flowshield_uplink_rx_bps", func(i uplink.Interface) float64 { return i.RxBps }},
+		{"flowshield_uplink_rx_bps", func(i uplink.Interface) float64 { return i.RxBPS }},
 		{"flowshield_uplink_rx_pps", func(i uplink.Interface) float64 { return i.RxPPS }},
 	} {
 		metrics.WriteMetadataIfNeeded(w, g.name, "gauge")

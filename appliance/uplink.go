@@ -40,7 +40,7 @@ func (a *Appliance) UplinkSaturated() bool {
 // uplinkEvent logs a change of the uplink's state; neither is a webhook
 // event, and flow-blind never bans.
 func (a *Appliance) uplinkEvent(e uplink.Event) {
-	log := a.log.With("component", "uplink", "rx_mbps", e.RxBps/1e6, "rx_pps", e.RxPPS)
+	log := a.log.With("component", "uplink", "rx_mbps", e.RxBPS/1e6, "rx_pps", e.RxPPS)
 	switch {
 	case e.Kind == uplink.KindSaturated && e.On:
 		log.Warn("uplink saturated: the flood fills the link, only an upstream blackhole helps", "link_mbps", e.LinkMbps)
@@ -61,9 +61,9 @@ func (a *Appliance) uplinkStatus() api.Uplink {
 		return u
 	}
 	s := a.uplink.Status()
-	u.RxBPS, u.RxPPS, u.FlowPPS, u.Saturated, u.FlowBlind = s.RxBps, s.RxPPS, s.FlowPPS, s.Saturated, s.FlowBlind
+	u.RxBPS, u.RxPPS, u.FlowPPS, u.Saturated, u.FlowBlind = s.RxBPS, s.RxPPS, s.FlowPPS, s.Saturated, s.FlowBlind
 	for _, i := range s.Interfaces {
-		u.Interfaces = append(u.Interfaces, api.UplinkInterface{Router: i.Router, Name: i.Name, Running: i.Running, RxBPS: i.RxBps, RxPPS: i.RxPPS})
+		u.Interfaces = append(u.Interfaces, api.UplinkInterface{Router: i.Router, Name: i.Name, Running: i.Running, RxBPS: i.RxBPS, RxPPS: i.RxPPS})
 	}
 	return u
 }

@@ -151,7 +151,7 @@ func TestUplinkThroughRouter(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no poll saw the flood: %+v", a.uplink.Status())
 		}
-		if st := a.uplink.Status(); st.RxBps >= 0.9*linkMbps*1e6 {
+		if st := a.uplink.Status(); st.RxBPS >= 0.9*linkMbps*1e6 {
 			first = st.Poll
 			if st.Saturated {
 				t.Fatalf("saturated on the first poll that saw the flood: %+v", st)

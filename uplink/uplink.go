@@ -39,7 +39,7 @@ type Event struct {
 	At   time.Time
 	// The rates of the poll that changed it: received bits and packets
 	// per second over all interfaces, and the flows' packets per second.
-	RxBps, RxPPS, FlowPPS float64
+	RxBPS, RxPPS, FlowPPS float64
 	LinkMbps              uint64
 	// Stale: cleared because no router answered for StalePolls polls.
 	Stale bool
@@ -49,13 +49,13 @@ type Event struct {
 type Interface struct {
 	Router, Name string
 	Running      bool
-	RxBps, RxPPS float64
+	RxBPS, RxPPS float64
 }
 
 // Status is what the monitor knows now.
 type Status struct {
 	Interfaces            []Interface
-	RxBps, RxPPS, FlowPPS float64
+	RxBPS, RxPPS, FlowPPS float64
 	LinkMbps              uint64
 	Saturated, FlowBlind  bool
 	LastPoll              time.Time // zero: never polled
@@ -251,13 +251,13 @@ func (m *Monitor) Poll(ctx context.Context) {
 		st.Interfaces = append(st.Interfaces, s.rate)
 		if s.fresh {
 			fresh = true
-			st.RxBps += s.rate.RxBps
+			st.RxBPS += s.rate.RxBPS
 			st.RxPPS += s.rate.RxPPS
 		}
 	}
 	sortInterfaces(st.Interfaces)
 	ev := func(k Kind, on, stale bool) Event {
-		return Event{Kind: k, On: on, At: now, RxBps: st.RxBps, RxPPS: st.RxPPS, FlowPPS: flowPPS, LinkMbps: m.cfg.LinkMbps, Stale: stale}
+		return Event{Kind: k, On: on, At: now, RxBPS: st.RxBPS, RxPPS: st.RxPPS, FlowPPS: flowPPS, LinkMbps: m.cfg.LinkMbps, Stale: stale}
 	}
 	if m.sat.on {
 		m.stats.SaturatedSeconds += elapsed.Seconds()
@@ -281,7 +281,7 @@ func (m *Monitor) Poll(ctx context.Context) {
 	} else {
 		m.noData = 0
 		if link := float64(m.cfg.LinkMbps) * 1e6; link > 0 {
-			if m.sat.update(st.RxBps >= m.cfg.SaturatedShare*link, st.RxBps < m.cfg.ClearShare*link, m.cfg.SaturatedPolls, m.cfg.ClearPolls) {
+			if m.sat.update(st.RxBPS >= m.cfg.SaturatedShare*link, st.RxBPS < m.cfg.ClearShare*link, m.cfg.SaturatedPolls, m.cfg.ClearPolls) {
 				if m.sat.on {
 					m.stats.SaturatedEvents++
 				}
@@ -346,7 +346,7 @@ func (m *Monitor) update(router string, counters []routeros.InterfaceCounters, n
 		if dt <= 0 {
 			continue
 		}
-		s.rate.RxBps, s.rate.RxPPS = float64(db)*8/dt, float64(dp)/dt
+		s.rate.RxBPS, s.rate.RxPPS = float64(db)*8/dt, float64(dp)/dt
 		s.fresh = true
 	}
 	for k := range m.ifaces {

@@ -80,10 +80,10 @@ func TestRates(t *testing.T) {
 	if len(s.Interfaces) != 2 || s.Interfaces[0].Name != "ether1" || s.Interfaces[1].Name != "sfp-sfpplus1" {
 		t.Fatalf("interfaces: %+v", s.Interfaces)
 	}
-	if s.Interfaces[0].RxBps != 100e6 || s.Interfaces[0].RxPPS != 10_000 || s.Interfaces[1].RxBps != 1e6 || s.Interfaces[1].RxPPS != 250 {
+	if s.Interfaces[0].RxBPS != 100e6 || s.Interfaces[0].RxPPS != 10_000 || s.Interfaces[1].RxBPS != 1e6 || s.Interfaces[1].RxPPS != 250 {
 		t.Fatalf("rates: %+v", s.Interfaces)
 	}
-	if s.RxBps != 101e6 || s.RxPPS != 10_250 || s.Saturated || s.LinkMbps != 1000 || s.Interfaces[0].Router != "192.0.2.1:8728" {
+	if s.RxBPS != 101e6 || s.RxPPS != 10_250 || s.Saturated || s.LinkMbps != 1000 || s.Interfaces[0].Router != "192.0.2.1:8728" {
 		t.Fatalf("status: %+v", s)
 	}
 	if st := f.m.Stats(); st.Polls != 2 || st.Failures != 0 {
@@ -117,7 +117,7 @@ func TestSaturation(t *testing.T) {
 			for _, e := range f.events {
 				if e.Kind == KindSaturated && e.On {
 					ons++
-					if e.RxBps < 0.9*float64(tc.link)*1e6 || e.LinkMbps != tc.link {
+					if e.RxBPS < 0.9*float64(tc.link)*1e6 || e.LinkMbps != tc.link {
 						t.Fatalf("event: %+v", e)
 					}
 				}
@@ -176,7 +176,7 @@ func TestCounters(t *testing.T) {
 		}
 		set(after, pk)
 		f.poll(0, 0)
-		if s := f.m.Status(); s.Interfaces[0].RxBps != 950e6 || s.Interfaces[0].RxPPS != 1000 {
+		if s := f.m.Status(); s.Interfaces[0].RxBPS != 950e6 || s.Interfaces[0].RxPPS != 1000 {
 			t.Fatalf("%s wrap: %+v", tc.name, s.Interfaces[0])
 		}
 	}
@@ -189,11 +189,11 @@ func TestCounters(t *testing.T) {
 	if st := f.m.Stats(); st.Resets != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if s := f.m.Status(); !s.Saturated || s.RxBps != 0 {
+	if s := f.m.Status(); !s.Saturated || s.RxBPS != 0 {
 		t.Fatalf("after the reset poll: %+v", s) // sfp-sfpplus1 alone: fresh at 0
 	}
 	f.poll(950, 1000)
-	if !f.m.Saturated() || f.m.Status().Interfaces[0].RxBps != 950e6 {
+	if !f.m.Saturated() || f.m.Status().Interfaces[0].RxBPS != 950e6 {
 		t.Fatalf("after reboot: %+v", f.m.Status())
 	}
 }

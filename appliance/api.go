@@ -33,9 +33,9 @@ func (a *Appliance) registerRoutes() {
 func hostOf(h detect.HostRates) api.Host {
 	j := api.Host{
 		IP: h.IP.String(), Direction: h.Direction.String(),
-		PPS: h.PPS, BPS: h.Bps, Flows: h.Flows,
+		PPS: h.PPS, BPS: h.BPS, Flows: h.Flows,
 		TCPPPS: h.TCPPPS, UDPPPS: h.UDPPPS, ICMPPPS: h.ICMPPPS, SYNPPS: h.SYNPPS, FragPPS: h.FragPPS,
-		TCPBPS: h.TCPBps, UDPBPS: h.UDPBps, ICMPBPS: h.ICMPBps, SYNBPS: h.SYNBps, FragBPS: h.FragBps,
+		TCPBPS: h.TCPBPS, UDPBPS: h.UDPBPS, ICMPBPS: h.ICMPBPS, SYNBPS: h.SYNBPS, FragBPS: h.FragBPS,
 	}
 	if h.Group != "" {
 		g := h.Group
@@ -66,7 +66,7 @@ func (a *Appliance) listHosts(w http.ResponseWriter, r *http.Request) {
 	case "", "pps":
 		sortBy = detect.SortPPS
 	case "bps", "mbps":
-		sortBy = detect.SortBps
+		sortBy = detect.SortBPS
 	case "flows":
 		sortBy = detect.SortFlows
 	default:
@@ -113,7 +113,7 @@ func attackOf(at detect.Attack, banned, full bool) api.Attack {
 	j := api.Attack{
 		ID: at.ID, Scope: at.Scope, Direction: at.Direction.String(), Type: at.Type,
 		Protocol: at.Protocol, Threshold: at.Threshold, StartedAt: at.StartedAt.UTC(),
-		PeakPPS: at.PeakPPS, PeakBPS: at.PeakBps, Banned: banned,
+		PeakPPS: at.PeakPPS, PeakBPS: at.PeakBPS, Banned: banned,
 	}
 	if at.IP.IsValid() {
 		s := at.IP.String()

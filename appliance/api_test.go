@@ -233,7 +233,7 @@ func TestAPIJSONUnchanged(t *testing.T) {
 		ID: "b3", Scope: detect.ScopeHost, IP: netip.MustParseAddr("2001:db8::5"), Direction: detect.Out,
 		Type: "syn_flood", Protocol: "tcp",
 		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 123e6, time.FixedZone("x", 7200)),
-		PeakPPS:   70000, PeakBps: 3.5e7, Details: "IP: 2001:db8::5\n<&>\n",
+		PeakPPS:   70000, PeakBPS: 3.5e7, Details: "IP: 2001:db8::5\n<&>\n",
 		Sample: []flow.Record{{Exporter: netip.MustParseAddr("192.0.2.9"), SrcAddr: netip.MustParseAddr("2001:db8::5"),
 			DstAddr: netip.MustParseAddr("2001:db8:9::1"), SrcPort: 1234, DstPort: 443, Proto: 6, TCPFlags: 2, Packets: 10, Bytes: 600,
 			Start: time.Date(2026, 3, 1, 8, 0, 1, 0, time.UTC).UnixNano(), End: time.Date(2026, 3, 1, 8, 0, 2, 0, time.UTC).UnixNano()}},
@@ -251,7 +251,7 @@ func TestAPIJSONUnchanged(t *testing.T) {
 	}}
 	uncharacterised.Fingerprint = &detect.Fingerprint{Records: 30}
 	host := detect.HostRates{IP: netip.MustParseAddr("203.0.113.5"), Direction: detect.In, Group: "web",
-		Rates: detect.Rates{PPS: 1.5, Bps: 12, Flows: 2, TCPPPS: 1, UDPPPS: 0.5, SYNBps: 3}}
+		Rates: detect.Rates{PPS: 1.5, BPS: 12, Flows: 2, TCPPPS: 1, UDPPPS: 0.5, SYNBPS: 3}}
 	const summary = `{"id":"b3","scope":"host","ip":"2001:db8::5","group":null,"direction":"out","type":"syn_flood","protocol":"tcp","started_at":"2026-03-01T08:00:00.123Z","ended_at":null,"peak_pps":70000,"peak_bps":35000000,"banned":`
 	tests := []struct {
 		name string
@@ -297,7 +297,7 @@ func BenchmarkListAttacks(b *testing.B) {
 	for i := range attacks {
 		attacks[i] = detect.Attack{ID: fmt.Sprintf("a%06d", i), Scope: detect.ScopeHost, IP: netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}),
 			Direction: detect.In, Type: "udp_flood", Protocol: "udp", Threshold: "pps", StartedAt: time.Unix(1764050000+int64(i), 0),
-			EndedAt: time.Unix(1764050600+int64(i), 0), PeakPPS: 123456 + float64(i), PeakBps: 9.87e8}
+			EndedAt: time.Unix(1764050600+int64(i), 0), PeakPPS: 123456 + float64(i), PeakBPS: 9.87e8}
 	}
 	for b.Loop() {
 		out := make([]api.Attack, 0, len(attacks))

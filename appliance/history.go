@@ -48,7 +48,7 @@ func historyRecord(at *detect.Attack, details bool) storage.AttackRecord {
 	r := storage.AttackRecord{
 		ID: at.ID, Scope: at.Scope, IP: at.IP, Group: at.Group, Direction: at.Direction,
 		Type: at.Type, Protocol: at.Protocol, Threshold: at.Threshold,
-		StartedAt: at.StartedAt, EndedAt: at.EndedAt, PeakPPS: at.PeakPPS, PeakBps: at.PeakBps,
+		StartedAt: at.StartedAt, EndedAt: at.EndedAt, PeakPPS: at.PeakPPS, PeakBPS: at.PeakBPS,
 	}
 	if details {
 		r.Details = &storage.AttackDetails{Text: at.Details, Flows: at.Sample, Fingerprint: at.Fingerprint}
@@ -61,7 +61,7 @@ func attackOfRecord(r storage.AttackRecord) detect.Attack {
 	at := detect.Attack{
 		ID: r.ID, Scope: r.Scope, IP: r.IP, Group: r.Group, Direction: r.Direction,
 		Type: r.Type, Protocol: r.Protocol, Threshold: r.Threshold,
-		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakPPS: r.PeakPPS, PeakBps: r.PeakBps,
+		StartedAt: r.StartedAt, EndedAt: r.EndedAt, PeakPPS: r.PeakPPS, PeakBPS: r.PeakBPS,
 	}
 	if r.Details != nil {
 		at.Details, at.Sample, at.Fingerprint = r.Details.Text, r.Details.Flows, r.Details.Fingerprint

@@ -81,5 +81,5 @@ func (a *Appliance) Status() api.Status {
 }
 
 func ratesOf(r detect.Rates) api.Rates {
-	return api.Rates{PPS: r.PPS, BPS: r.Bps, Flows: r.Flows}
+	return api.Rates{PPS: r.PPS, BPS: r.BPS, Flows: r.Flows}
 }

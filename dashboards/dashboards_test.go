@@ -242,7 +242,7 @@ func applyTemplates(path string) (point, bool) {
 func emittedPoints(t *testing.T) []point {
 	t.Helper()
 	var s hostmetrics.Snapshot
-	r := detect.Rates{PPS: 10, Bps: 8000, Flows: 2}
+	r := detect.Rates{PPS: 10, BPS: 8000, Flows: 2}
 	s.In, s.Out = r, r
 	s.Top.Hosts[detect.In] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.5"), Rates: r}}
 	s.Top.Hosts[detect.Out] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.6"), Direction: detect.Out, Rates: r}}

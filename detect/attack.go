@@ -362,11 +362,11 @@ func dirWord(d Direction) string {
 // udpSize is the average UDP packet size in v, or, when the ring does not
 // keep UDP bits (no udp_mbps threshold), the average of all packets.
 func (e *Engine) udpSize(v *vec) float64 {
-	if e.lay.col[mBps+catUDP] >= 0 && v[mPPS+catUDP] > 0 {
-		return v[mBps+catUDP] / 8 / v[mPPS+catUDP]
+	if e.lay.col[mBPS+catUDP] >= 0 && v[mPPS+catUDP] > 0 {
+		return v[mBPS+catUDP] / 8 / v[mPPS+catUDP]
 	}
 	if v[mPPS] > 0 {
-		return v[mBps] / 8 / v[mPPS]
+		return v[mBPS] / 8 / v[mPPS]
 	}
 	return 0
 }
@@ -389,15 +389,15 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *sampler) string {
 	b = appendLine(b, "Attack type: ", a.Type)
 	b = appendRate(b, "Initial attack power: ", a.InitialPPS, " packets per second\n")
 	b = appendRate(b, "Peak attack power: ", a.PeakPPS, " packets per second\n")
-	b = appendRate(b, "Initial attack bandwidth: ", a.InitialBps/1e6, " mbps\n")
-	b = appendRate(b, "Peak attack bandwidth: ", a.PeakBps/1e6, " mbps\n")
+	b = appendRate(b, "Initial attack bandwidth: ", a.InitialBPS/1e6, " mbps\n")
+	b = appendRate(b, "Peak attack bandwidth: ", a.PeakBPS/1e6, " mbps\n")
 	b = appendLine(b, "Attack direction: ", dirWord(a.Direction))
 	b = appendLine(b, "Attack protocol: ", a.Protocol)
 	b = appendLine(b, "Threshold crossed: ", a.Threshold)
 	for d := In; d <= Out; d++ {
 		v := &rates[d]
 		w := dirWord(d)
-		b = appendRate(append(append(b, "Total "...), w...), " traffic: ", v[mBps]/1e6, " mbps\n")
+		b = appendRate(append(append(b, "Total "...), w...), " traffic: ", v[mBPS]/1e6, " mbps\n")
 		b = appendRate(append(append(b, "Total "...), w...), " pps: ", v[mPPS], " packets per second\n")
 		b = appendRate(append(append(b, "Total "...), w...), " flows: ", v[mFlows], " flows per second\n")
 	}
@@ -405,7 +405,7 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *sampler) string {
 		v := &rates[d]
 		avg := 0.0
 		if v[mPPS] > 0 {
-			avg = v[mBps] / 8 / v[mPPS]
+			avg = v[mBPS] / 8 / v[mPPS]
 		}
 		b = appendRate(append(append(b, "Average "...), dirWord(d)...), " packet size: ", avg, " bytes\n")
 	}
@@ -420,8 +420,8 @@ func (e *Engine) detailsText(a *Attack, rates *[2]vec, c *sampler) string {
 			w = "Outgoing "
 		}
 		for _, c := range cats {
-			if e.lay.col[mBps+c.c] >= 0 { // kept only when a threshold uses it
-				b = appendRate(append(append(b, w...), c.name...), " traffic: ", v[mBps+c.c]/1e6, " mbps\n")
+			if e.lay.col[mBPS+c.c] >= 0 { // kept only when a threshold uses it
+				b = appendRate(append(append(b, w...), c.name...), " traffic: ", v[mBPS+c.c]/1e6, " mbps\n")
 			}
 			b = appendRate(append(append(b, w...), c.name...), " pps: ", v[mPPS+c.c], " packets per second\n")
 		}

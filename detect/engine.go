@@ -70,12 +70,12 @@ type limits vec
 
 func limitsOf(t Thresholds) limits {
 	var l limits
-	l[mPPS+catAll], l[mBps+catAll], l[mFlows] = float64(t.PPS), float64(t.Mbps)*1e6, float64(t.Flows)
-	l[mPPS+catTCP], l[mBps+catTCP] = float64(t.TCPPPS), float64(t.TCPMbps)*1e6
-	l[mPPS+catUDP], l[mBps+catUDP] = float64(t.UDPPPS), float64(t.UDPMbps)*1e6
-	l[mPPS+catICMP], l[mBps+catICMP] = float64(t.ICMPPPS), float64(t.ICMPMbps)*1e6
-	l[mPPS+catSYN], l[mBps+catSYN] = float64(t.SYNPPS), float64(t.SYNMbps)*1e6
-	l[mPPS+catFrag], l[mBps+catFrag] = float64(t.FragPPS), float64(t.FragMbps)*1e6
+	l[mPPS+catAll], l[mBPS+catAll], l[mFlows] = float64(t.PPS), float64(t.Mbps)*1e6, float64(t.Flows)
+	l[mPPS+catTCP], l[mBPS+catTCP] = float64(t.TCPPPS), float64(t.TCPMbps)*1e6
+	l[mPPS+catUDP], l[mBPS+catUDP] = float64(t.UDPPPS), float64(t.UDPMbps)*1e6
+	l[mPPS+catICMP], l[mBPS+catICMP] = float64(t.ICMPPPS), float64(t.ICMPMbps)*1e6
+	l[mPPS+catSYN], l[mBPS+catSYN] = float64(t.SYNPPS), float64(t.SYNMbps)*1e6
+	l[mPPS+catFrag], l[mBPS+catFrag] = float64(t.FragPPS), float64(t.FragMbps)*1e6
 	return l
 }
 
@@ -224,14 +224,14 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 		}
 		e.limits = append(e.limits, limitsOf(g.Thresholds))
 		var gl limits
-		gl[mPPS], gl[mBps], gl[mFlows] = float64(g.GroupPPS), float64(g.GroupMbps)*1e6, float64(g.GroupFlows)
+		gl[mPPS], gl[mBPS], gl[mFlows] = float64(g.GroupPPS), float64(g.GroupMbps)*1e6, float64(g.GroupFlows)
 		e.groupLim = append(e.groupLim, gl)
 	}
 	e.limits = append(e.limits, limitsOf(cfg.Global))
 	var bitsNeeded [numCats]bool
 	for _, l := range e.limits {
 		for c := 0; c < numCats; c++ {
-			bitsNeeded[c] = bitsNeeded[c] || l[mBps+c] > 0
+			bitsNeeded[c] = bitsNeeded[c] || l[mBPS+c] > 0
 		}
 	}
 	e.lay = newLayout(ringSeconds(e.winSec), bitsNeeded)

@@ -152,11 +152,11 @@ func TestHostsAndTotals(t *testing.T) {
 	if len(hosts) != 2 || hosts[0].IP.String() != "10.0.0.2" || hosts[1].IP.String() != "10.0.0.1" {
 		t.Fatalf("hosts %+v", hosts)
 	}
-	if hosts[0].PPS != 3000 || hosts[0].UDPPPS != 3000 || hosts[0].Bps != 3000*800 || hosts[0].Flows != 2 {
+	if hosts[0].PPS != 3000 || hosts[0].UDPPPS != 3000 || hosts[0].BPS != 3000*800 || hosts[0].Flows != 2 {
 		t.Errorf("rates %+v", hosts[0].Rates)
 	}
-	out := s.e.Hosts(Out, SortBps, 0)
-	if len(out) != 1 || out[0].Bps != 2000*8000 {
+	out := s.e.Hosts(Out, SortBPS, 0)
+	if len(out) != 1 || out[0].BPS != 2000*8000 {
 		t.Errorf("out %+v", out)
 	}
 	in6, _, ok := s.e.Host(netip.MustParseAddr("2001:db8::9"))
@@ -311,9 +311,9 @@ func TestFlowLine(t *testing.T) {
 func TestClassify(t *testing.T) {
 	mk := func(pps, bytesPerPkt float64, cats ...int) vec {
 		var v vec
-		v[mPPS], v[mBps] = pps, pps*bytesPerPkt*8
+		v[mPPS], v[mBPS] = pps, pps*bytesPerPkt*8
 		for _, c := range cats {
-			v[mPPS+c], v[mBps+c] = pps, pps*bytesPerPkt*8
+			v[mPPS+c], v[mBPS+c] = pps, pps*bytesPerPkt*8
 		}
 		return v
 	}
@@ -339,7 +339,7 @@ func TestClassify(t *testing.T) {
 	} {
 		size := 0.0
 		if tc.v[mPPS] > 0 {
-			size = tc.v[mBps] / 8 / tc.v[mPPS]
+			size = tc.v[mBPS] / 8 / tc.v[mPPS]
 		}
 		if got, _ := classify(&tc.v, tc.port, size); got != tc.want {
 			t.Errorf("%s: got %s want %s", tc.name, got, tc.want)
@@ -404,7 +404,7 @@ func FuzzConsume(f *testing.F) {
 			now = now.Add(time.Second)
 		}
 		for _, h := range e.Hosts(In, SortPPS, 0) {
-			if h.PPS < 0 || h.Bps < 0 || math.IsNaN(h.PPS+h.Bps+h.Flows) || math.IsInf(h.PPS+h.Bps+h.Flows, 0) {
+			if h.PPS < 0 || h.BPS < 0 || math.IsNaN(h.PPS+h.BPS+h.Flows) || math.IsInf(h.PPS+h.BPS+h.Flows, 0) {
 				t.Fatalf("bad rates %+v", h)
 			}
 		}

@@ -160,7 +160,7 @@ func TestAddTrafficColumns(t *testing.T) {
 			for c := 0; c < numCats; c++ {
 				if mask&(1<<c) != 0 {
 					want[l.col[mPPS+c]] += 3
-					if k := l.col[mBps+c]; k >= 0 {
+					if k := l.col[mBPS+c]; k >= 0 {
 						want[k] += 7
 					}
 				}

@@ -94,15 +94,15 @@ func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *sampler) string {
 	fmt.Fprintf(&b, "Attack type: %s\n", a.Type)
 	fmt.Fprintf(&b, "Initial attack power: %.0f packets per second\n", a.InitialPPS)
 	fmt.Fprintf(&b, "Peak attack power: %.0f packets per second\n", a.PeakPPS)
-	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBps/1e6)
-	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBps/1e6)
+	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBPS/1e6)
+	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBPS/1e6)
 	fmt.Fprintf(&b, "Attack direction: %s\n", dirWord(a.Direction))
 	fmt.Fprintf(&b, "Attack protocol: %s\n", a.Protocol)
 	fmt.Fprintf(&b, "Threshold crossed: %s\n", a.Threshold)
 	for d := In; d <= Out; d++ {
 		v := &rates[d]
 		w := dirWord(d)
-		fmt.Fprintf(&b, "Total %s traffic: %.0f mbps\n", w, v[mBps]/1e6)
+		fmt.Fprintf(&b, "Total %s traffic: %.0f mbps\n", w, v[mBPS]/1e6)
 		fmt.Fprintf(&b, "Total %s pps: %.0f packets per second\n", w, v[mPPS])
 		fmt.Fprintf(&b, "Total %s flows: %.0f flows per second\n", w, v[mFlows])
 	}
@@ -110,7 +110,7 @@ func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *sampler) string {
 		v := &rates[d]
 		avg := 0.0
 		if v[mPPS] > 0 {
-			avg = v[mBps] / 8 / v[mPPS]
+			avg = v[mBPS] / 8 / v[mPPS]
 		}
 		fmt.Fprintf(&b, "Average %s packet size: %.0f bytes\n", dirWord(d), avg)
 	}
@@ -122,8 +122,8 @@ func (e *Engine) detailsTextFmt(a *Attack, rates *[2]vec, c *sampler) string {
 		v := &rates[d]
 		w := strings.ToUpper(dirWord(d)[:1]) + dirWord(d)[1:]
 		for _, c := range cats {
-			if e.lay.col[mBps+c.c] >= 0 {
-				fmt.Fprintf(&b, "%s %s traffic: %.0f mbps\n", w, c.name, v[mBps+c.c]/1e6)
+			if e.lay.col[mBPS+c.c] >= 0 {
+				fmt.Fprintf(&b, "%s %s traffic: %.0f mbps\n", w, c.name, v[mBPS+c.c]/1e6)
 			}
 			fmt.Fprintf(&b, "%s %s pps: %.0f packets per second\n", w, c.name, v[mPPS+c.c])
 		}
@@ -231,7 +231,7 @@ func TestDetailsTextMatchesFmt(t *testing.T) {
 				Scope: []string{ScopeHost, ScopeGroup}[rng.IntN(2)], IP: addrs[rng.IntN(len(addrs))],
 				Group: []string{"", "web", "dns <&>"}[rng.IntN(3)], Direction: Direction(rng.IntN(2)),
 				Type: "udp_flood", Protocol: "udp", Threshold: "pps",
-				InitialPPS: f(), PeakPPS: f(), InitialBps: f(), PeakBps: f(),
+				InitialPPS: f(), PeakPPS: f(), InitialBPS: f(), PeakBPS: f(),
 			}
 			var rates [2]vec
 			for d := range rates {

@@ -9,18 +9,18 @@ import (
 
 // Rates are per-second averages over the window; bps are bits per second.
 type Rates struct {
-	PPS, Bps, Flows                          float64
+	PPS, BPS, Flows                          float64
 	TCPPPS, UDPPPS, ICMPPPS, SYNPPS, FragPPS float64
-	TCPBps, UDPBps, ICMPBps, SYNBps, FragBps float64
+	TCPBPS, UDPBPS, ICMPBPS, SYNBPS, FragBPS float64
 }
 
 func ratesOf(v *vec) Rates {
 	return Rates{
-		PPS: v[mPPS], Bps: v[mBps], Flows: v[mFlows],
+		PPS: v[mPPS], BPS: v[mBPS], Flows: v[mFlows],
 		TCPPPS: v[mPPS+catTCP], UDPPPS: v[mPPS+catUDP], ICMPPPS: v[mPPS+catICMP],
 		SYNPPS: v[mPPS+catSYN], FragPPS: v[mPPS+catFrag],
-		TCPBps: v[mBps+catTCP], UDPBps: v[mBps+catUDP], ICMPBps: v[mBps+catICMP],
-		SYNBps: v[mBps+catSYN], FragBps: v[mBps+catFrag],
+		TCPBPS: v[mBPS+catTCP], UDPBPS: v[mBPS+catUDP], ICMPBPS: v[mBPS+catICMP],
+		SYNBPS: v[mBPS+catSYN], FragBPS: v[mBPS+catFrag],
 	}
 }
 
@@ -42,7 +42,7 @@ type NetworkRates struct {
 // Sort keys for Hosts.
 const (
 	SortPPS   = "pps"
-	SortBps   = "bps"
+	SortBPS   = "bps"
 	SortFlows = "flows"
 )
 
@@ -54,8 +54,8 @@ const (
 func (e *Engine) Hosts(dir Direction, sortBy string, limit int) []HostRates {
 	key := func(r *HostRates) float64 { return r.PPS }
 	switch sortBy {
-	case SortBps, "mbps":
-		key = func(r *HostRates) float64 { return r.Bps }
+	case SortBPS, "mbps":
+		key = func(r *HostRates) float64 { return r.BPS }
 	case SortFlows:
 		key = func(r *HostRates) float64 { return r.Flows }
 	}

@@ -378,7 +378,7 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 		basis = fast
 	}
 	typ, proto := classify(basis, ampPort, e.udpSize(basis))
-	pps, bps := max(win[mPPS], fast[mPPS]), max(win[mBps], fast[mBps])
+	pps, bps := max(win[mPPS], fast[mPPS]), max(win[mBPS], fast[mBPS])
 	e.seq++
 	limit, sampled := e.cfg.SampleFlows, true
 	if e.cfg.MaxSampledAttacks > 0 && e.sampled >= e.cfg.MaxSampledAttacks {
@@ -393,9 +393,9 @@ func (e *Engine) maybeStart(now time.Time, aboveSince *int64, lim *limits, win, 
 			Scope: scope, IP: ip, Group: group, Direction: dir,
 			Type: typ, Protocol: proto, Threshold: name,
 			StartedAt:  now,
-			InitialPPS: pps, InitialBps: bps,
-			PPS: win[mPPS], Bps: win[mBps], Flows: win[mFlows],
-			PeakPPS: pps, PeakBps: bps,
+			InitialPPS: pps, InitialBPS: bps,
+			PPS: win[mPPS], BPS: win[mBPS], Flows: win[mFlows],
+			PeakPPS: pps, PeakBPS: bps,
 		},
 		lastAbove:  now,
 		nextUpdate: now.Add(e.cfg.UpdateEvery),
@@ -415,13 +415,13 @@ func (e *Engine) progress(now time.Time, st *attackState, lim *limits, win, fast
 	if above {
 		st.lastAbove = now
 	}
-	a.PPS, a.Bps, a.Flows = win[mPPS], win[mBps], win[mFlows]
+	a.PPS, a.BPS, a.Flows = win[mPPS], win[mBPS], win[mFlows]
 	if !st.dropAt.IsZero() && now.Sub(st.dropAt) <= e.cfg.EndAfter {
 		// The ban blinds the flows: the router's drops are the flood.
 		a.PPS = max(a.PPS, st.dropPPS)
 	}
 	a.PeakPPS = max(a.PeakPPS, a.PPS, fast[mPPS])
-	a.PeakBps = max(a.PeakBps, win[mBps], fast[mBps])
+	a.PeakBPS = max(a.PeakBPS, win[mBPS], fast[mBPS])
 	if e.over(now, st) {
 		if st.sampled {
 			e.sampled--

@@ -90,9 +90,9 @@ type Attack struct {
 	StartedAt time.Time
 	EndedAt   time.Time // zero while active
 
-	InitialPPS, InitialBps float64
-	PPS, Bps, Flows        float64 // current windowed rates
-	PeakPPS, PeakBps       float64
+	InitialPPS, InitialBPS float64
+	PPS, BPS, Flows        float64 // current windowed rates
+	PeakPPS, PeakBPS       float64
 
 	Details string        // the contract's details text, once known
 	Sample  []flow.Record // a bounded sample of the attack's flow records

@@ -111,7 +111,7 @@ func TestVerdicts(t *testing.T) {
 				if st.Attack.InitialPPS >= 2*20000 && st.Attack.Scope == ScopeHost && st.Attack.Group == "" {
 					bound = time.Second
 				}
-				t.Logf("%s %s declared %v after first arrival (initial %.0f pps, %.0f Mbps)", st.Attack.Type, st.Attack.Threshold, lat, st.Attack.InitialPPS, st.Attack.InitialBps/1e6)
+				t.Logf("%s %s declared %v after first arrival (initial %.0f pps, %.0f Mbps)", st.Attack.Type, st.Attack.Threshold, lat, st.Attack.InitialPPS, st.Attack.InitialBPS/1e6)
 				if lat < 0 || lat > bound {
 					t.Errorf("declared %v after the first records arrived, want within %v", lat, bound)
 				}

@@ -18,7 +18,7 @@ const (
 // each category, then flows. Thresholds use the same layout (limits).
 const (
 	mPPS       = 0
-	mBps       = numCats
+	mBPS       = numCats
 	mFlows     = 2 * numCats
 	numMetrics = 2*numCats + 1
 )
@@ -85,7 +85,7 @@ func newLayout(nslots int, bitsNeeded [numCats]bool) layout {
 		l.metric[i] = -1
 	}
 	for i := 0; i < numMetrics; i++ {
-		if i >= mBps && i < mFlows && i != mBps+catAll && !bitsNeeded[i-mBps] {
+		if i >= mBPS && i < mFlows && i != mBPS+catAll && !bitsNeeded[i-mBPS] {
 			continue
 		}
 		l.col[i] = int8(l.width)
@@ -101,11 +101,11 @@ func newLayout(nslots int, bitsNeeded [numCats]bool) layout {
 // same order as a loop over all categories would give it.
 func (l *layout) addTraffic(s []float32, mask uint8, pkts, bits, flows float32) {
 	s[l.col[mPPS+catAll]] += pkts
-	s[l.col[mBps+catAll]] += bits
+	s[l.col[mBPS+catAll]] += bits
 	for m := mask &^ (1 << catAll); m != 0; m &= m - 1 {
 		c := mbits.TrailingZeros8(m)
 		s[l.col[mPPS+c]] += pkts
-		if k := l.col[mBps+c]; k >= 0 {
+		if k := l.col[mBPS+c]; k >= 0 {
 			s[k] += bits
 		}
 	}

@@ -36,10 +36,10 @@ type Event struct {
 	Direction detect.Direction
 	Type      string // attack type, e.g. "udp_flood"; "" when not known
 	Protocol  string
-	PPS, Bps  float64
+	PPS, BPS  float64
 	Flows     float64
 	PeakPPS   float64
-	PeakBps   float64
+	PeakBPS   float64
 	Actions   []routeros.Action // the ban's router actions
 	Details   string            // the contract's details text
 
@@ -60,10 +60,10 @@ type wireEvent struct {
 	Type      string            `json:"type"`
 	Protocol  string            `json:"protocol"`
 	PPS       float64           `json:"pps"`
-	Bps       float64           `json:"bps"`
+	BPS       float64           `json:"bps"`
 	Flows     float64           `json:"flows"`
 	PeakPPS   float64           `json:"peak_pps"`
-	PeakBps   float64           `json:"peak_bps"`
+	PeakBPS   float64           `json:"peak_bps"`
 	Actions   []routeros.Action `json:"actions"`
 	Details   string            `json:"details"`
 }
@@ -74,7 +74,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	w := wireEvent{
 		Event: e.Kind, Reason: e.Reason, Time: e.Time.UTC(), AttackID: e.AttackID,
 		Direction: e.Direction.String(), Type: e.Type, Protocol: e.Protocol,
-		PPS: e.PPS, Bps: e.Bps, Flows: e.Flows, PeakPPS: e.PeakPPS, PeakBps: e.PeakBps,
+		PPS: e.PPS, BPS: e.BPS, Flows: e.Flows, PeakPPS: e.PeakPPS, PeakBPS: e.PeakBPS,
 		Actions: e.Actions, Details: e.Details,
 	}
 	if e.IP.IsValid() {
@@ -161,7 +161,7 @@ func FromMitigation(ev mitigation.Event) Event {
 func fromAttack(a detect.Attack) Event {
 	e := Event{
 		AttackID: a.ID, Direction: a.Direction, Type: a.Type, Protocol: a.Protocol,
-		PPS: a.PPS, Bps: a.Bps, Flows: a.Flows, PeakPPS: a.PeakPPS, PeakBps: a.PeakBps,
+		PPS: a.PPS, BPS: a.BPS, Flows: a.Flows, PeakPPS: a.PeakPPS, PeakBPS: a.PeakBPS,
 	}
 	if a.Scope != detect.ScopeGroup && a.IP.IsValid() {
 		e.IP = a.IP.Unmap()
@@ -195,8 +195,8 @@ func summary(a detect.Attack) string {
 	fmt.Fprintf(&b, "Attack type: %s\n", a.Type)
 	fmt.Fprintf(&b, "Initial attack power: %.0f packets per second\n", a.InitialPPS)
 	fmt.Fprintf(&b, "Peak attack power: %.0f packets per second\n", a.PeakPPS)
-	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBps/1e6)
-	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBps/1e6)
+	fmt.Fprintf(&b, "Initial attack bandwidth: %.0f mbps\n", a.InitialBPS/1e6)
+	fmt.Fprintf(&b, "Peak attack bandwidth: %.0f mbps\n", a.PeakBPS/1e6)
 	fmt.Fprintf(&b, "Attack direction: %s\n", dirWord(a.Direction))
 	fmt.Fprintf(&b, "Attack protocol: %s\n", a.Protocol)
 	fmt.Fprintf(&b, "Threshold crossed: %s\n", a.Threshold)

@@ -18,7 +18,7 @@ func testAttack() detect.Attack {
 	return detect.Attack{
 		ID: "a1", Scope: detect.ScopeHost, IP: netip.MustParseAddr("203.0.113.5"), Direction: detect.In,
 		Type: "dns_amplification", Protocol: "udp", Threshold: "pps", StartedAt: t0,
-		InitialPPS: 50000, PPS: 60000, Bps: 6e8, Flows: 300, PeakPPS: 70000, PeakBps: 7e8,
+		InitialPPS: 50000, PPS: 60000, BPS: 6e8, Flows: 300, PeakPPS: 70000, PeakBPS: 7e8,
 	}
 }
 
@@ -53,7 +53,7 @@ func TestFromDetect(t *testing.T) {
 			if e.Kind != tt.kind || e.Target() != tt.ip || !strings.HasPrefix(e.Details, tt.details) {
 				t.Errorf("got %s %q %q", e.Kind, e.Target(), e.Details)
 			}
-			if e.AttackID != "a1" || e.Type != "dns_amplification" || e.PPS != 60000 || e.PeakBps != 7e8 || e.Reason != tt.ev.Attack.Threshold || !e.Time.Equal(t0) {
+			if e.AttackID != "a1" || e.Type != "dns_amplification" || e.PPS != 60000 || e.PeakBPS != 7e8 || e.Reason != tt.ev.Attack.Threshold || !e.Time.Equal(t0) {
 				t.Errorf("fields not carried: %+v", e)
 			}
 		})

@@ -74,7 +74,7 @@ func hostEvent(k Kind) Event {
 	return Event{
 		Kind: k, Time: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC), AttackID: "a1",
 		IP: netip.MustParseAddr("203.0.113.5"), Direction: detect.In, Type: "udp_flood",
-		Protocol: "udp", PPS: 123455.6, Bps: 1.2e9, Details: testDetails,
+		Protocol: "udp", PPS: 123455.6, BPS: 1.2e9, Details: testDetails,
 	}
 }
 

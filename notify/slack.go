@@ -81,11 +81,11 @@ func Slack(e Event) SlackMessage {
 	add("Direction", dirWord(e.Direction))
 	add("Attack type", e.Type)
 	add("Protocol", e.Protocol)
-	if e.PPS > 0 || e.Bps > 0 {
-		add("Power", fmt.Sprintf("%.0f pps, %.1f Mbps", e.PPS, e.Bps/1e6))
+	if e.PPS > 0 || e.BPS > 0 {
+		add("Power", fmt.Sprintf("%.0f pps, %.1f Mbps", e.PPS, e.BPS/1e6))
 	}
-	if e.PeakPPS > 0 || e.PeakBps > 0 {
-		add("Peak", fmt.Sprintf("%.0f pps, %.1f Mbps", e.PeakPPS, e.PeakBps/1e6))
+	if e.PeakPPS > 0 || e.PeakBPS > 0 {
+		add("Peak", fmt.Sprintf("%.0f pps, %.1f Mbps", e.PeakPPS, e.PeakBPS/1e6))
 	}
 	if len(e.Actions) > 0 {
 		add("Actions", routeros.JoinActions(e.Actions, ", "))

@@ -24,7 +24,7 @@ type AttackRecord struct {
 	StartedAt time.Time
 	EndedAt   time.Time // zero while active: never pruned
 	PeakPPS   float64
-	PeakBps   float64
+	PeakBPS   float64
 	// Details is the attack's heavy part, kept apart and written once:
 	// saving a record with nil Details leaves the stored ones as they are,
 	// so the updates at the start and the end rewrite a few hundred bytes,
@@ -62,7 +62,7 @@ type summaryJSON struct {
 	Protocol  string  `json:"protocol,omitempty"`
 	Threshold string  `json:"threshold,omitempty"`
 	PeakPPS   float64 `json:"peak_pps"`
-	PeakBps   float64 `json:"peak_bps"`
+	PeakBPS   float64 `json:"peak_bps"`
 }
 
 // detailsJSON is the stored form of AttackDetails.
@@ -121,7 +121,7 @@ type flowJSON struct {
 func encodeAttack(b []byte, r AttackRecord) ([]byte, error) {
 	v, err := json.Marshal(summaryJSON{
 		Format: historyFormat, Scope: r.Scope, IP: addrText(r.IP), Group: r.Group, Direction: r.Direction.String(),
-		Type: r.Type, Protocol: r.Protocol, Threshold: r.Threshold, PeakPPS: r.PeakPPS, PeakBps: r.PeakBps,
+		Type: r.Type, Protocol: r.Protocol, Threshold: r.Threshold, PeakPPS: r.PeakPPS, PeakBPS: r.PeakBPS,
 	})
 	if err != nil {
 		return nil, err
@@ -140,7 +140,7 @@ func decodeSummary(v []byte) (AttackRecord, error) {
 	}
 	r := AttackRecord{
 		Scope: j.Scope, Group: j.Group, Direction: d, Type: j.Type, Protocol: j.Protocol,
-		Threshold: j.Threshold, PeakPPS: j.PeakPPS, PeakBps: j.PeakBps,
+		Threshold: j.Threshold, PeakPPS: j.PeakPPS, PeakBPS: j.PeakBPS,
 	}
 	if j.IP != "" {
 		if r.IP, err = netip.ParseAddr(j.IP); err != nil {

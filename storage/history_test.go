@@ -18,7 +18,7 @@ func testAttack() AttackRecord {
 		ID: "a7", Scope: "host", IP: netip.MustParseAddr("203.0.113.66"), Group: "web", Direction: detect.In,
 		Type: "dns_amplification", Protocol: "udp", Threshold: "udp_pps",
 		StartedAt: time.Date(2026, 11, 25, 5, 53, 30, 0, time.UTC), EndedAt: time.Date(2026, 11, 25, 6, 1, 2, 0, time.UTC),
-		PeakPPS: 123456.5, PeakBps: 9.87e8,
+		PeakPPS: 123456.5, PeakBPS: 9.87e8,
 	}
 }
 
@@ -50,7 +50,7 @@ func TestAttackHistoryRoundTrip(t *testing.T) {
 	})
 	host.Details.Fingerprint = testFingerprint()
 	group := AttackRecord{ID: "g1", Scope: "group", Group: "customers", Direction: detect.Out, Type: "udp_flood",
-		Protocol: "udp", Threshold: "group_mbps", StartedAt: host.StartedAt.Add(time.Hour), PeakPPS: 5, PeakBps: 1e-7,
+		Protocol: "udp", Threshold: "group_mbps", StartedAt: host.StartedAt.Add(time.Hour), PeakPPS: 5, PeakBPS: 1e-7,
 		Details: &AttackDetails{Text: "Group: customers\n", Fingerprint: &detect.Fingerprint{Records: 12}}} // nothing characterised it
 	if err := s.SaveAttacks(ctx, []AttackRecord{host, group}); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestAttackHistoryOldRecords(t *testing.T) {
 	s, _ := openTemp(t, quietOptions())
 	host, group := testAttack(), AttackRecord{ID: "g1", Scope: "group", Group: "customers", Direction: detect.Out,
 		Type: "udp_flood", Protocol: "udp", Threshold: "group_mbps", StartedAt: time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC),
-		PeakPPS: 5, PeakBps: 1e-7}
+		PeakPPS: 5, PeakBPS: 1e-7}
 	value := func(ended time.Time, data string) []byte { return append(attackHeader(ended), data...) }
 	hostKey, groupKey := string(attackKey(host.StartedAt, host.ID)), string(attackKey(group.StartedAt, group.ID))
 	if err := s.saveBatch(ctx, bucketAttacks, "test", map[string][]byte{

@@ -42,7 +42,7 @@ func (f *fixedSnapshots) Sample() *hostmetrics.Snapshot {
 }
 
 func host(ip string, d detect.Direction, pps, bps, flows float64) detect.HostRates {
-	return detect.HostRates{IP: netip.MustParseAddr(ip), Direction: d, Rates: detect.Rates{PPS: pps, Bps: bps, Flows: flows}}
+	return detect.HostRates{IP: netip.MustParseAddr(ip), Direction: d, Rates: detect.Rates{PPS: pps, BPS: bps, Flows: flows}}
 }
 
 // testSnapshot has what FastNetMon's capture has (IPv4 hosts both ways, a
@@ -50,8 +50,8 @@ func host(ip string, d detect.Direction, pps, bps, flows float64) detect.HostRat
 func testSnapshot() hostmetrics.Snapshot {
 	var s hostmetrics.Snapshot
 	s.At = t0
-	s.In = detect.Rates{PPS: 1500.4, Bps: 12e6, Flows: 30}
-	s.Out = detect.Rates{PPS: 700, Bps: 5.6e6, Flows: 12}
+	s.In = detect.Rates{PPS: 1500.4, BPS: 12e6, Flows: 30}
+	s.Out = detect.Rates{PPS: 700, BPS: 5.6e6, Flows: 12}
 	s.Top.Hosts[detect.In] = []detect.HostRates{
 		host("203.0.113.10", detect.In, 1000, 8e6, 20),
 		host("203.0.113.11", detect.In, 500.4, 4e6, 0), // no flows: left out, as FastNetMon does
@@ -59,7 +59,7 @@ func testSnapshot() hostmetrics.Snapshot {
 	}
 	s.Top.Hosts[detect.Out] = []detect.HostRates{host("203.0.113.12", detect.Out, 700, 5.6e6, 12)}
 	s.Networks = []detect.NetworkRates{
-		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), In: detect.Rates{PPS: 1500, Bps: 12e6}, Out: detect.Rates{PPS: 700, Bps: 5.6e6}},
+		{Prefix: netip.MustParsePrefix("203.0.113.0/24"), In: detect.Rates{PPS: 1500, BPS: 12e6}, Out: detect.Rates{PPS: 700, BPS: 5.6e6}},
 		{Prefix: netip.MustParsePrefix("2001:db8::/48")},
 	}
 	return s

@@ -42,15 +42,15 @@ func AppendLines(b []byte, prefix string, snap *hostmetrics.Snapshot, ts int64) 
 		base := prefix + ".total." + directionName(detect.Direction(d))
 		b = appendLine(b, base, ".flows", r.Flows, ts)
 		b = appendLine(b, base, ".pps", r.PPS, ts)
-		b = appendLine(b, base, ".bps", r.Bps, ts)
+		b = appendLine(b, base, ".bps", r.BPS, ts)
 	}
 	for i := range snap.Networks {
 		n := &snap.Networks[i]
 		base := prefix + ".networks." + pathSafe(n.Prefix.Addr()) + "_" + strconv.Itoa(n.Prefix.Bits())
 		b = appendLine(b, base, ".incoming.pps", n.In.PPS, ts)
 		b = appendLine(b, base, ".outgoing.pps", n.Out.PPS, ts)
-		b = appendLine(b, base, ".incoming.bps", n.In.Bps, ts)
-		b = appendLine(b, base, ".outgoing.bps", n.Out.Bps, ts)
+		b = appendLine(b, base, ".incoming.bps", n.In.BPS, ts)
+		b = appendLine(b, base, ".outgoing.bps", n.Out.BPS, ts)
 	}
 	for d := range snap.Top.Hosts {
 		for i := range snap.Top.Hosts[d] {
@@ -59,7 +59,7 @@ func AppendLines(b []byte, prefix string, snap *hostmetrics.Snapshot, ts int64) 
 			for _, m := range []struct {
 				suffix string
 				v      float64
-			}{{".pps", h.PPS}, {".bps", h.Bps}, {".flows", h.Flows}} {
+			}{{".pps", h.PPS}, {".bps", h.BPS}, {".flows", h.Flows}} {
 				if whole(m.v) != 0 {
 					b = appendLine(b, base, m.suffix, m.v, ts)
 				}

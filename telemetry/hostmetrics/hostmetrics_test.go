@@ -66,9 +66,9 @@ func randomSource(n int, seed uint64) *fakeSource {
 			if i%10 == 9 {
 				ip = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
 			}
-			rt := detect.Rates{PPS: float64(r.IntN(100000)), Bps: float64(r.IntN(1e9)), Flows: float64(r.IntN(5000))}
+			rt := detect.Rates{PPS: float64(r.IntN(100000)), BPS: float64(r.IntN(1e9)), Flows: float64(r.IntN(5000))}
 			rt.UDPPPS, rt.TCPPPS, rt.SYNPPS = rt.PPS/2, rt.PPS/2, rt.PPS/7
-			rt.UDPBps, rt.TCPBps = rt.Bps/2, rt.Bps/2
+			rt.UDPBPS, rt.TCPBPS = rt.BPS/2, rt.BPS/2
 			f.hosts[d][i] = detect.HostRates{IP: ip, Direction: detect.Direction(d), Rates: rt}
 			f.in.PPS += rt.PPS
 		}
@@ -119,7 +119,7 @@ func TestSelectTop(t *testing.T) {
 			if tc.seed == 0 { // all equal: the tie order (lowest address) decides
 				for d := range src.hosts {
 					for i := range src.hosts[d] {
-						src.hosts[d][i].Rates = detect.Rates{PPS: 5, Bps: 5, Flows: 5}
+						src.hosts[d][i].Rates = detect.Rates{PPS: 5, BPS: 5, Flows: 5}
 					}
 				}
 			}
@@ -158,9 +158,9 @@ func TestSelectTop(t *testing.T) {
 func TestSelectTopSkipsZeroKeys(t *testing.T) {
 	src := &fakeSource{}
 	src.hosts[detect.In] = []detect.HostRates{
-		{IP: netip.MustParseAddr("203.0.113.1"), Rates: detect.Rates{PPS: 10, Bps: 8000}},
+		{IP: netip.MustParseAddr("203.0.113.1"), Rates: detect.Rates{PPS: 10, BPS: 8000}},
 		{IP: netip.MustParseAddr("203.0.113.2"), Rates: detect.Rates{Flows: 3}},
-		{IP: netip.MustParseAddr("203.0.113.3"), Rates: detect.Rates{PPS: 1, Bps: 800}},
+		{IP: netip.MustParseAddr("203.0.113.3"), Rates: detect.Rates{PPS: 1, BPS: 800}},
 	}
 	top := SelectTop(src, 1)
 	var got []string
@@ -253,8 +253,8 @@ func TestWritePrometheus(t *testing.T) {
 }
 
 func TestWriteValues(t *testing.T) {
-	src := &fakeSource{in: detect.Rates{PPS: 1500, Bps: 1.2e7, Flows: 3, UDPPPS: 1000}}
-	src.hosts[detect.In] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.5"), Rates: detect.Rates{PPS: 1500.5, Bps: 1.2e7, Flows: 3, UDPPPS: 1000, SYNBps: 7}}}
+	src := &fakeSource{in: detect.Rates{PPS: 1500, BPS: 1.2e7, Flows: 3, UDPPPS: 1000}}
+	src.hosts[detect.In] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.5"), Rates: detect.Rates{PPS: 1500.5, BPS: 1.2e7, Flows: 3, UDPPPS: 1000, SYNBPS: 7}}}
 	src.hosts[detect.Out] = []detect.HostRates{{IP: netip.MustParseAddr("2001:db8::5"), Direction: detect.Out, Rates: detect.Rates{PPS: 2}}}
 	var buf bytes.Buffer
 	New(DefaultConfiguration(), NewSampler(src, 20, 0, nil)).WritePrometheus(&buf)
@@ -317,7 +317,7 @@ func cpuTime() time.Duration {
 
 func ExampleWriter() {
 	src := &fakeSource{}
-	src.hosts[detect.In] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.5"), Rates: detect.Rates{PPS: 100, Bps: 80000, Flows: 2}}}
+	src.hosts[detect.In] = []detect.HostRates{{IP: netip.MustParseAddr("203.0.113.5"), Rates: detect.Rates{PPS: 100, BPS: 80000, Flows: 2}}}
 	var buf bytes.Buffer
 	New(Configuration{TopN: 1}, NewSampler(src, 1, 0, nil)).WritePrometheus(&buf)
 	for line := range strings.SplitSeq(buf.String(), "\n") {

@@ -42,7 +42,7 @@ type NetworkSource interface {
 // SortKeys are the keys the top lists are taken by: a host that is busy by
 // any one of them (a flood of small packets, a few fat flows, a scan of many
 // flows) gets its series.
-var SortKeys = []string{detect.SortPPS, detect.SortBps, detect.SortFlows}
+var SortKeys = []string{detect.SortPPS, detect.SortBPS, detect.SortFlows}
 
 // Top is the result of one selection: the union of the top n hosts by each
 // sort key, per direction, and how many hosts had traffic.
@@ -75,8 +75,8 @@ func SelectTop(src Source, n int) Top {
 
 func keyOf(sortBy string) func(*detect.HostRates) float64 {
 	switch sortBy {
-	case detect.SortBps:
-		return func(r *detect.HostRates) float64 { return r.Bps }
+	case detect.SortBPS:
+		return func(r *detect.HostRates) float64 { return r.BPS }
 	case detect.SortFlows:
 		return func(r *detect.HostRates) float64 { return r.Flows }
 	}

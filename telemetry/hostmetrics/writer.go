@@ -73,23 +73,23 @@ func (w *Writer) Register(set *metrics.Set) {
 // The series written; SeriesNames lists them for the dashboards' tests.
 const (
 	hostPPS       = "flowshield_host_pps"
-	hostBps       = "flowshield_host_bps"
+	hostBPS       = "flowshield_host_bps"
 	hostFlows     = "flowshield_host_flows"
 	hostProtoPPS  = "flowshield_host_protocol_pps"
-	hostProtoBps  = "flowshield_host_protocol_bps"
+	hostProtoBPS  = "flowshield_host_protocol_bps"
 	hostsActive   = "flowshield_hosts_active"
 	hostsExported = "flowshield_hosts_exported"
 	totalPPS      = "flowshield_traffic_pps"
-	totalBps      = "flowshield_traffic_bps"
+	totalBPS      = "flowshield_traffic_bps"
 	totalFlows    = "flowshield_traffic_flows"
 	totalProtoPPS = "flowshield_traffic_protocol_pps"
-	totalProtoBps = "flowshield_traffic_protocol_bps"
+	totalProtoBPS = "flowshield_traffic_protocol_bps"
 )
 
 // SeriesNames are the metric names this package writes (totals included).
 func SeriesNames() []string {
-	return []string{hostPPS, hostBps, hostFlows, hostProtoPPS, hostProtoBps, hostsActive, hostsExported,
-		totalPPS, totalBps, totalFlows, totalProtoPPS, totalProtoBps,
+	return []string{hostPPS, hostBPS, hostFlows, hostProtoPPS, hostProtoBPS, hostsActive, hostsExported,
+		totalPPS, totalBPS, totalFlows, totalProtoPPS, totalProtoBPS,
 		"flowshield_hostmetrics_renders_total", "flowshield_hostmetrics_render_seconds_total"}
 }
 
@@ -97,17 +97,17 @@ func SeriesNames() []string {
 // for promtext (which fills the library's HELP of the two counters).
 var help = map[string]string{
 	hostPPS:       "Packets per second of a top host (the top TopN per direction by pps, bps and flows), windowed, times the sampling rate.",
-	hostBps:       "Bits per second of a top host, windowed, times the sampling rate.",
+	hostBPS:       "Bits per second of a top host, windowed, times the sampling rate.",
 	hostFlows:     "Flows per second of a top host, windowed.",
 	hostProtoPPS:  "Packets per second of a top host by protocol (tcp, udp, icmp, syn: TCP SYN without ACK, frag: IP fragments).",
-	hostProtoBps:  "Bits per second of a top host by protocol (tcp, udp, icmp, syn, frag).",
+	hostProtoBPS:  "Bits per second of a top host by protocol (tcp, udp, icmp, syn, frag).",
 	hostsActive:   "Hosts with traffic in the window, by direction.",
 	hostsExported: "Hosts that have per-host series now, by direction.",
 	totalPPS:      "Packets per second over all protected hosts, windowed, times the sampling rate.",
-	totalBps:      "Bits per second over all protected hosts, windowed, times the sampling rate.",
+	totalBPS:      "Bits per second over all protected hosts, windowed, times the sampling rate.",
 	totalFlows:    "Flows per second over all protected hosts, windowed.",
 	totalProtoPPS: "Packets per second over all protected hosts by protocol (tcp, udp, icmp, syn, frag).",
-	totalProtoBps: "Bits per second over all protected hosts by protocol (tcp, udp, icmp, syn, frag).",
+	totalProtoBPS: "Bits per second over all protected hosts by protocol (tcp, udp, icmp, syn, frag).",
 
 	"flowshield_hostmetrics_renders_total":        "Renders of the per-host series (scrapes and pushes).",
 	"flowshield_hostmetrics_render_seconds_total": "Time spent rendering the per-host series.",
@@ -121,11 +121,11 @@ type protoRate struct {
 }
 
 var protocols = []protoRate{
-	{"tcp", func(r *detect.Rates) float64 { return r.TCPPPS }, func(r *detect.Rates) float64 { return r.TCPBps }},
-	{"udp", func(r *detect.Rates) float64 { return r.UDPPPS }, func(r *detect.Rates) float64 { return r.UDPBps }},
-	{"icmp", func(r *detect.Rates) float64 { return r.ICMPPPS }, func(r *detect.Rates) float64 { return r.ICMPBps }},
-	{"syn", func(r *detect.Rates) float64 { return r.SYNPPS }, func(r *detect.Rates) float64 { return r.SYNBps }},
-	{"frag", func(r *detect.Rates) float64 { return r.FragPPS }, func(r *detect.Rates) float64 { return r.FragBps }},
+	{"tcp", func(r *detect.Rates) float64 { return r.TCPPPS }, func(r *detect.Rates) float64 { return r.TCPBPS }},
+	{"udp", func(r *detect.Rates) float64 { return r.UDPPPS }, func(r *detect.Rates) float64 { return r.UDPBPS }},
+	{"icmp", func(r *detect.Rates) float64 { return r.ICMPPPS }, func(r *detect.Rates) float64 { return r.ICMPBPS }},
+	{"syn", func(r *detect.Rates) float64 { return r.SYNPPS }, func(r *detect.Rates) float64 { return r.SYNBPS }},
+	{"frag", func(r *detect.Rates) float64 { return r.FragPPS }, func(r *detect.Rates) float64 { return r.FragBPS }},
 }
 
 // WritePrometheus writes the current series to out. It holds no lock of
@@ -166,7 +166,7 @@ func AppendHosts(b []byte, top *Top) []byte {
 		v    func(*detect.Rates) float64
 	}{
 		{hostPPS, func(r *detect.Rates) float64 { return r.PPS }},
-		{hostBps, func(r *detect.Rates) float64 { return r.Bps }},
+		{hostBPS, func(r *detect.Rates) float64 { return r.BPS }},
 		{hostFlows, func(r *detect.Rates) float64 { return r.Flows }},
 	}
 	for _, s := range simple {
@@ -178,7 +178,7 @@ func AppendHosts(b []byte, top *Top) []byte {
 			}
 		}
 	}
-	for _, fam := range []string{hostProtoPPS, hostProtoBps} {
+	for _, fam := range []string{hostProtoPPS, hostProtoBPS} {
 		b = appendType(b, fam)
 		for _, d := range dirs {
 			for i := range top.Hosts[d] {
@@ -186,7 +186,7 @@ func AppendHosts(b []byte, top *Top) []byte {
 				ip := h.IP.String()
 				for _, p := range protocols {
 					v := p.pps(&h.Rates)
-					if fam == hostProtoBps {
+					if fam == hostProtoBPS {
 						v = p.bps(&h.Rates)
 					}
 					b = appendSample(b, fam, ip, d, p.name, v)
@@ -205,7 +205,7 @@ func AppendTotals(b []byte, in, out *detect.Rates) []byte {
 		v    func(*detect.Rates) float64
 	}{
 		{totalPPS, func(r *detect.Rates) float64 { return r.PPS }},
-		{totalBps, func(r *detect.Rates) float64 { return r.Bps }},
+		{totalBPS, func(r *detect.Rates) float64 { return r.BPS }},
 		{totalFlows, func(r *detect.Rates) float64 { return r.Flows }},
 	}
 	for _, s := range simple {
@@ -214,12 +214,12 @@ func AppendTotals(b []byte, in, out *detect.Rates) []byte {
 			b = appendSample(b, s.name, "", detect.Direction(d), "", s.v(r))
 		}
 	}
-	for _, fam := range []string{totalProtoPPS, totalProtoBps} {
+	for _, fam := range []string{totalProtoPPS, totalProtoBPS} {
 		b = appendType(b, fam)
 		for d, r := range both {
 			for _, p := range protocols {
 				v := p.pps(r)
-				if fam == totalProtoBps {
+				if fam == totalProtoBPS {
 					v = p.bps(r)
 				}
 				b = appendSample(b, fam, "", detect.Direction(d), p.name, v)

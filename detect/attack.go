@@ -72,6 +72,11 @@ type sampler struct {
 	dsts     top[netip.Addr]
 	srcPorts top[uint16]
 	dstPorts top[uint16]
+	// udpSrcPorts are the source ports of the non-fragment UDP packets
+	// alone, the reflector vote: an amplification is UDP, and the
+	// victim's own TCP (a large download from 443, one long record whose
+	// packets may outweigh the flood's in the sample) must not win it.
+	udpSrcPorts top[uint16]
 }
 
 // closedSampler stands for the sampler of every host attack whose
@@ -122,6 +127,7 @@ func (c *sampler) addLocked(r *flow.Record, n *norm) {
 	}
 	if n.udpPort != 0 {
 		c.udpPkts += w
+		c.udpSrcPorts.add(n.udpPort, w)
 	}
 	if r.Proto == flow.ProtoUDP {
 		c.udpAll += w
@@ -194,7 +200,7 @@ func (c *sampler) reflectorPort() uint16 {
 	if c.udpPkts <= 0 {
 		return 0
 	}
-	p, w := c.srcPorts.best()
+	p, w := c.udpSrcPorts.best()
 	if p != 0 && w >= 0.5*c.udpPkts {
 		return p
 	}

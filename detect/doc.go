@@ -11,7 +11,7 @@
 // are multiplied by their sampling rate (0: DefaultSamplingRate). A record
 // of at most one second goes whole into the second it ends in; a longer one
 // is spread evenly over the seconds it spans, and the part before the ring
-// (WINDOW + 2 seconds) is dropped, never piled into the present. So the
+// (WINDOW + 4 seconds) is dropped, never piled into the present. So the
 // RouterOS long flow (480,000 packets over 60 s, exported once) counts 8,000
 // pps, not 480,000.
 //
@@ -51,6 +51,14 @@
 // Windowed rates are the average over the last WINDOW complete seconds. As
 // records for a second arrive during the next one, the window is taken both
 // ending at the last second and one second earlier, and the larger counts.
+// A host whose records came later than that (up to 3 s: RouterOS's 1 s
+// timers and scan, and NetFlow v9's header clock in whole seconds, which
+// puts the decoded times up to a second early) has its window also taken
+// ending as many seconds earlier, so a second is counted whole once its
+// records are in: with WINDOW 1s, a flood in 500-packet records arriving
+// two seconds after the second they end in, later in the second than the
+// Tick, was otherwise never declared. Its end and its rates' fall come as
+// many seconds later. Records 4 s late or more are moved (Export timers).
 //
 // Decision. A host (or a hostgroup's sum, for the group_* thresholds) is
 // under attack when a windowed rate is above its threshold for
@@ -115,15 +123,15 @@
 // hostgroup's group_* sums are.
 //
 // Memory: a host is ~176 bytes plus, per direction with traffic, a ring of
-// WINDOW+2 seconds x 32 bytes (8 float32: packets of the six categories,
+// WINDOW+4 seconds x 32 bytes (8 float32: packets of the six categories,
 // bits, flows; 4 more bytes per protocol whose Mbps threshold is set).
-// Measured with WINDOW 5s (BenchmarkHostMemory): 424 bytes per host seen
-// one way, 648 both ways, including the host table: 100,000 hosts active
-// both ways in 62 MiB.
+// Measured with WINDOW 5s (BenchmarkHostMemory): 488 bytes per host seen
+// one way, 776 both ways, including the host table: 100,000 hosts active
+// both ways in 74 MiB.
 //
 // Bounds. Every table network input can grow has a bound, and what the
 // bound turns away is counted (Stats):
-//   - Hosts: MaxHosts (250,000; at 648 bytes, 155 MiB). A new host past it
+//   - Hosts: MaxHosts (250,000; at 776 bytes, 185 MiB). A new host past it
 //     takes the place of the quietest (fewest packets in its ring) of 8
 //     hosts of its shard sampled where a map iteration starts, never one
 //     under attack or above a threshold: bounded work per new host, never

@@ -239,7 +239,7 @@ func New(cfg Configuration, now func() time.Time) (*Engine, error) {
 			bitsNeeded[c] = bitsNeeded[c] || l[mBPS+c] > 0
 		}
 	}
-	e.lay = newLayout(int(e.winSec)+2, bitsNeeded)
+	e.lay = newLayout(ringSeconds(e.winSec), bitsNeeded)
 	e.colLimits = make([]cvec, len(e.limits))
 	for i := range e.limits {
 		for c := 0; c < e.lay.width; c++ {

@@ -66,14 +66,17 @@ func TestPrefixTableLinear(t *testing.T) {
 // refRates is the reference the column-space rates are held to: every
 // slot expanded to a full vec, visited newest first.
 func refRates(d *dirState, S, W int64, l *layout) (win, fast, prev vec) {
-	if d.slots == nil || d.head < S-W-1 {
+	// the windows wait as long as the ring's records came late
+	late := max(int64(d.late), 1)
+	oldest := S - W - late
+	if d.slots == nil || d.head < oldest {
 		return
 	}
-	var lead, lag vec
+	var sums [winAligns]vec
 	n := int64(l.nslots)
 	for k := int64(0); k < n; k++ {
 		sec := d.head - k
-		if sec > S || sec < S-W-1 {
+		if sec > S || sec < oldest {
 			continue
 		}
 		var v vec
@@ -84,18 +87,22 @@ func refRates(d *dirState, S, W int64, l *layout) (win, fast, prev vec) {
 			}
 		}
 		fast.max(&v)
-		if sec < S && sec >= S-W {
-			lead.add(&v)
-		}
-		if sec < S-1 {
-			lag.add(&v)
+		// the window ending j seconds before the last second
+		for j := int64(0); j <= late; j++ {
+			if sec < S-j && sec >= S-j-W {
+				sums[j].add(&v)
+			}
 		}
 		if sec == S-1 {
 			prev = v
 		}
 	}
 	for i := range win {
-		win[i] = max(lead[i], lag[i]) / float64(W)
+		m := sums[0][i]
+		for j := int64(1); j <= late; j++ {
+			m = max(m, sums[j][i])
+		}
+		win[i] = m / float64(W)
 	}
 	return
 }
@@ -112,7 +119,7 @@ func TestRatesAgainstReference(t *testing.T) {
 		for c := range bitsNeeded {
 			bitsNeeded[c] = rng.Intn(3) == 0
 		}
-		l := newLayout(int(W)+2, bitsNeeded)
+		l := newLayout(ringSeconds(W), bitsNeeded)
 		var d dirState
 		base := int64(1_700_000_000 + rng.Intn(1000))
 		if rng.Intn(5) != 0 {

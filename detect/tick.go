@@ -63,7 +63,7 @@ func (e *Engine) Tick(now time.Time) []Event {
 		}
 		sh.mu.Unlock()
 	}
-	secs := make([]vec, W+2)
+	secs := make([]vec, ringSeconds(W))
 	for g := 0; g < ng; g++ {
 		win, fast, prev := t.gSecs[g].rates(W, &e.lay, secs)
 		shown := win
@@ -153,7 +153,7 @@ func (e *Engine) tickUntracked(t *tickPass, u *untracked) {
 			}
 		}
 		for g := range u.groups {
-			u.groups[g][d].addSeconds(t.S, t.W, t.gSecs[g][d], &e.lay)
+			t.gSecs[g].addRing(d, &u.groups[g][d], t.S, t.W, &e.lay)
 		}
 	}
 	t.hosts.merge(&u.hosts)
@@ -161,19 +161,30 @@ func (e *Engine) tickUntracked(t *tickPass, u *untracked) {
 }
 
 // secSums are per-second sums over rings, per direction, in column
-// space: second S-k at k.
-type secSums [2][]cvec
+// space: second S-k at k; late is the largest lateSecs of the rings.
+type secSums struct {
+	secs [2][]cvec
+	late [2]int64
+}
 
-func newSecSums(W int64) secSums { return secSums{make([]cvec, W+2), make([]cvec, W+2)} }
+func newSecSums(W int64) secSums {
+	return secSums{secs: [2][]cvec{make([]cvec, ringSeconds(W)), make([]cvec, ringSeconds(W))}, late: [2]int64{1, 1}}
+}
 
-// rates are ratesOfSeconds of the sums, per direction; secs (W+2 long) is
+// addRing adds ring ds, of direction d, to the sums.
+func (s *secSums) addRing(d Direction, ds *dirState, S, W int64, l *layout) {
+	ds.addSeconds(S, W, s.secs[d], l)
+	s.late[d] = max(s.late[d], ds.lateSecs())
+}
+
+// rates are ratesOfSeconds of the sums, per direction; secs (ringSeconds long) is
 // scratch.
 func (s *secSums) rates(W int64, l *layout, secs []vec) (win, fast, prev [2]vec) {
-	for d := range s {
-		for k := range s[d] {
-			l.expand(&s[d][k], &secs[k])
+	for d := range s.secs {
+		for k := range s.secs[d] {
+			l.expand(&s.secs[d][k], &secs[k])
 		}
-		win[d], fast[d], prev[d] = ratesOfSeconds(secs, W)
+		win[d], fast[d], prev[d] = ratesOfSeconds(secs, W, s.late[d])
 	}
 	return win, fast, prev
 }
@@ -214,7 +225,7 @@ func (e *Engine) tickHost(t *tickPass, h *host, k4 uint32, k6 *[16]byte) bool {
 			sums.rate(t.W, w, &win[d])
 			t.nets[h.network+1][d].add(&sums, w)
 			if h.group >= 0 {
-				ds.addSeconds(t.S, t.W, t.gSecs[h.group][d], &e.lay)
+				t.gSecs[h.group].addRing(d, ds, t.S, t.W, &e.lay)
 			}
 		}
 		if ds.att != nil || crossedCols(lim, w, &win[d], &fast[d], e.cfg.FastFactor) {

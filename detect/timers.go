@@ -28,7 +28,7 @@ import (
 //     is moved forward by it (one within a second below it, to its
 //     arrival: whole-second lags are up to a second off): it lands where the
 //     exporter's usual lag puts it, at or just before its arrival, so it
-//     counts in the per-host ring (WINDOW + 2 s) with its real length, and
+//     counts in the per-host ring (WINDOW + 4 s) with its real length, and
 //     every record moved by the same amount keeps its spacing to the
 //     others: a burst of records that ended over a minute (softflowd's
 //     expiry interval) is never piled into one second. A record not as late

@@ -69,6 +69,7 @@ func (d *dirState) fold(src *dirState, l *layout) {
 		return
 	}
 	d.advance(src.head, l)
+	d.late = max(d.late, src.late)
 	for k := 0; k < l.nslots; k++ {
 		back := d.head - (src.head - int64(k))
 		if back >= int64(l.nslots) {

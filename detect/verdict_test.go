@@ -139,3 +139,52 @@ func TestVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// TestReflectorPortIgnoresTCP: an NTP amplification on a victim with a
+// large download of its own (one long record from TCP port 443 that
+// arrives while the attack's sampler runs: its 600,000 packets outweigh
+// the flood's in the sampler's port counts) is an ntp_amplification whose fingerprint
+// names src-port 123, from the flow sample or, without one, from the
+// counters. The reflector vote counted TCP source ports too: 443 won it,
+// the attack was typed udp_flood and the counters' fingerprint named no
+// port.
+func TestReflectorPortIgnoresTCP(t *testing.T) {
+	const victim = "10.0.0.10"
+	for _, c := range []struct {
+		name        string
+		sampleFlows int
+	}{{"sample", DefaultConfiguration().SampleFlows}, {"counters", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Global.PPS = 10000
+			cfg.SampleFlows = c.sampleFlows
+			ntp := &source{from: 28 * time.Second, to: 60 * time.Second, pps: 60000, size: 468, flows: 10,
+				record: udpTo(victim, 123)}
+			// 20,000 pps for 30 s, reported once at its end
+			download := &source{from: 0, to: 30 * time.Second, pps: 20000, size: 1400, exportEvery: 30 * time.Second,
+				record: tcpBetween("198.51.100.80", victim)}
+			s := newSim(t, cfg, ntp, download)
+			s.run(40 * time.Second)
+			var details []Event
+			for _, ev := range s.events {
+				if ev.Kind == AttackDetails {
+					details = append(details, ev)
+				}
+			}
+			if len(details) != 1 || details[0].Attack.IP != netip.MustParseAddr(victim) {
+				t.Fatalf("details %+v, want one, of %s", details, victim)
+			}
+			a := details[0].Attack
+			if a.Type != "ntp_amplification" {
+				t.Errorf("typed %s, want ntp_amplification", a.Type)
+			}
+			if a.Fingerprint == nil || len(a.Fingerprint.Vectors) == 0 ||
+				a.Fingerprint.Vectors[0].Protocol != flow.ProtoUDP || a.Fingerprint.Vectors[0].SrcPort != 123 {
+				t.Errorf("fingerprint %+v, want its first vector udp src-port 123", a.Fingerprint)
+			}
+			if !strings.Contains(a.Details, "Attack type: ntp_amplification") {
+				t.Errorf("details text:\n%s", a.Details)
+			}
+		})
+	}
+}

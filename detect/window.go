@@ -55,8 +55,28 @@ type layout struct {
 	col    [numMetrics]int8 // column of each metric in a slot, -1 if not stored
 	metric [numMetrics]int8 // metric of each column (the inverse of col), for width columns
 	width  int              // columns per slot
-	nslots int              // seconds in the ring: the window, one second late, and the second being filled
+	nslots int              // seconds in the ring: the window, winLate seconds late, and the second being filled
 }
+
+// A second's records arrive up to winLate whole seconds after it without
+// being moved (shiftLate moves only those lateSec or more late): the
+// exporter's inactive timeout and scan (RouterOS with 1 s timers: a second
+// or two), and NetFlow v9's header clock in whole seconds, which the
+// decoder's sysUpTime times are counted from, put a record's times up to a
+// second early. So the rates take the larger of the window ending at the
+// last second, S-1, and of those ending at each of the L seconds before,
+// L being how late a ring's records came (dirState.late: 1 for most, so
+// Tick costs what it did). A window that waited only one second saw a
+// later exporter's seconds only partly, or (WINDOW 1s, and a Tick earlier
+// in the second than the records' arrival) never: a flood of 500-packet
+// records, seen in the host table at its full rate, was never declared.
+const (
+	winLate   = lateSec - 1
+	winAligns = winLate + 1
+)
+
+// ringSeconds is the length of the ring for a window of W seconds.
+func ringSeconds(W int64) int { return int(W) + winAligns }
 
 func newLayout(nslots int, bitsNeeded [numCats]bool) layout {
 	l := layout{nslots: nslots}
@@ -114,6 +134,11 @@ type dirState struct {
 	holdCut           uint8
 	bmWeight, bmTotal float32
 	holdLate          uint8
+	// late is how many whole seconds after the last second it added to a
+	// record arrived, at most winLate, since the ring last emptied (0:
+	// none yet, taken as 1): how long the windows wait (see winLate). In
+	// what would be padding.
+	late uint8
 
 	aboveSince int64 // Unix ns of the first evaluation above a threshold, 0 if below
 	att        *attackState
@@ -181,7 +206,7 @@ func (d *dirState) advance(sec int64, l *layout) {
 	if gap >= int64(l.nslots) {
 		clear(d.slots)
 		d.bmWeight, d.bmTotal = 0, 0
-		d.holdCut, d.holdLate = 0, 0
+		d.holdCut, d.holdLate, d.late = 0, 0, 0
 	} else {
 		for s := d.head + 1; s <= sec; s++ {
 			clear(d.slotFor(s, l))
@@ -221,6 +246,9 @@ func (d *dirState) add(n *norm, l *layout) {
 			f := float32(float64(hi-lo) / fdur)
 			l.addTraffic(d.recent(int(d.head-s), l), n.mask, n.pkts*f, n.bits*f, 1)
 		}
+	}
+	if lag := n.recvSec - endSec; lag > int64(d.late) {
+		d.late = uint8(min(lag, winLate))
 	}
 	if n.hold&holdCutFlag != 0 {
 		d.holdCut = max(d.holdCut, n.hold&^holdCutFlag)
@@ -264,12 +292,19 @@ func (c *cvec) addCols(o *cvec, width int) {
 	}
 }
 
-// rates returns, at second S:
-//   - win: the window average per metric, the larger of the W complete
-//     seconds S-W..S-1 and S-W-1..S-2. Records arrive up to a second after
-//     the second they end in, so early in a second S-1 is still filling;
-//     the lagging window is then the complete one.
-//   - fast: the largest single second per metric from S-W-1 to S. No second
+// lateSecs is d.late, at least 1.
+func (d *dirState) lateSecs() int64 { return max(int64(d.late), 1) }
+
+// oldestSec is the oldest second the rates at S read for records late
+// seconds late: that of the window ending late seconds before S-1.
+func oldestSec(S, W, late int64) int64 { return S - W - late }
+
+// rates returns, at second S, with L the ring's lateSecs:
+//   - win: the window average per metric, the largest of the W seconds
+//     S-W..S-1, S-W-1..S-2, and so on to S-W-L..S-L-1. Records arrive up
+//     to L seconds after the second they end in, so the last seconds may
+//     still be filling; a lagging window is then the complete one.
+//   - fast: the largest single second per metric from S-W-L to S. No second
 //     of steady traffic at rate r holds more than 2r (a record of at most a
 //     second lands in the second it ends in, so each flow puts at most two
 //     seconds' worth into one), which is what makes FastFactor 2 safe.
@@ -285,7 +320,7 @@ func (d *dirState) rates(S, W int64, l *layout) (win, fast, prev vec) {
 }
 
 // colRates is rates in column space; it reports whether the ring holds
-// any second from S-W-1 on (else it leaves win, fast and prev alone).
+// any second from S-W-L on (else it leaves win, fast and prev alone).
 // win, fast and prev must be zero; prev may be nil when not wanted.
 func (d *dirState) colRates(S, W int64, l *layout, win, fast, prev *cvec) bool {
 	var s winSums
@@ -296,72 +331,89 @@ func (d *dirState) colRates(S, W int64, l *layout, win, fast, prev *cvec) bool {
 	return true
 }
 
-// winSums are the sums over the window's seconds, S-W..S-1 (lead) and
-// S-W-1..S-2 (lag), in column space. Summed over rings, their rate is the
-// windowed rate of the rings' per-second sums.
-type winSums struct{ lead, lag cvec }
-
-func (s *winSums) add(o *winSums, width int) {
-	s.lead.addCols(&o.lead, width)
-	s.lag.addCols(&o.lag, width)
+// winSums are the sums over the window's seconds in the alignments up to
+// late, in column space: at j, S-W-j..S-1-j. Summed over rings, their
+// rate is the windowed rate of the rings' per-second sums; a ring whose
+// records come less late counts at every later alignment with its last
+// (a complete window).
+type winSums struct {
+	a    [winAligns]cvec
+	late int64
 }
 
-// rate writes the windowed rate, the larger window's average, to win.
+func (s *winSums) add(o *winSums, width int) {
+	// The rings summed so far count at the alignments o adds with their
+	// last: the same additions, in the same order, as if each had been.
+	for ; s.late < o.late; s.late++ {
+		s.a[s.late+1] = s.a[s.late]
+	}
+	for j := int64(0); j <= s.late; j++ {
+		s.a[j].addCols(&o.a[min(j, o.late)], width)
+	}
+}
+
+// rate writes the windowed rate, the largest alignment's average, to win.
 func (s *winSums) rate(W int64, width int, win *cvec) {
 	fw := float64(W)
 	for c := 0; c < width; c++ {
-		win[c] = max(s.lead[c], s.lag[c]) / fw
+		m := s.a[0][c]
+		for j := int64(1); j <= s.late; j++ {
+			m = max(m, s.a[j][c])
+		}
+		win[c] = m / fw
 	}
 }
 
-// colSums is colRates before the window's average: it adds the seconds to
-// sums (zero, or a sum over rings so far) instead. Seconds are visited
+// aligns are the alignments up to late whose window holds the second back
+// seconds before S: from lo to hi, none when lo > hi.
+func aligns(back, W, late int64) (lo, hi int) {
+	return int(max(back-W, 0)), int(min(back-1, late))
+}
+
+// colSums is colRates before the window's average: it writes the sums
+// (zero before) instead. Seconds are visited
 // newest first, reading only the stored columns.
 func (d *dirState) colSums(S, W int64, l *layout, sums *winSums, fast, prev *cvec) bool {
-	if d.slots == nil || d.head < S-W-1 {
+	late := d.lateSecs()
+	oldest := oldestSec(S, W, late)
+	if d.slots == nil || d.head < oldest {
 		return false
 	}
-	lead, lag := &sums.lead, &sums.lag
 	w := l.width
+	sums.late = late
 	for k := 0; k < l.nslots; k++ {
 		sec := d.head - int64(k)
 		if sec > S {
 			continue
 		}
-		if sec < S-W-1 {
+		if sec < oldest {
 			break // older seconds are older still
 		}
 		s := d.recent(k, l)[:w]
-		switch inLead, inLag := sec < S && sec >= S-W, sec < S-1; {
-		case inLead && inLag:
+		// A second is in one or two alignments, or more for a ring
+		// whose records come late: the usual cases in one pass.
+		switch lo, hi := aligns(S-sec, W, late); {
+		case hi == lo:
+			a := &sums.a[lo]
 			for c, f := range s {
 				v := float64(f)
-				if v > fast[c] {
-					fast[c] = v
-				}
-				lead[c] += v
-				lag[c] += v
+				fast[c] = max(fast[c], v)
+				a[c] += v
 			}
-		case inLead:
+		case hi == lo+1:
+			a, b := &sums.a[lo], &sums.a[hi]
 			for c, f := range s {
 				v := float64(f)
-				if v > fast[c] {
-					fast[c] = v
-				}
-				lead[c] += v
-			}
-		case inLag:
-			for c, f := range s {
-				v := float64(f)
-				if v > fast[c] {
-					fast[c] = v
-				}
-				lag[c] += v
+				fast[c] = max(fast[c], v)
+				a[c] += v
+				b[c] += v
 			}
 		default:
 			for c, f := range s {
-				if v := float64(f); v > fast[c] {
-					fast[c] = v
+				v := float64(f)
+				fast[c] = max(fast[c], v)
+				for j := lo; j <= hi; j++ {
+					sums.a[j][c] += v
 				}
 			}
 		}
@@ -378,7 +430,7 @@ func (d *dirState) colSums(S, W int64, l *layout, sums *winSums, fast, prev *cve
 // zero.
 func (d *dirState) prevCols(S, W int64, l *layout, prev *cvec) {
 	back := d.head - (S - 1)
-	if d.slots == nil || d.head < S-W-1 || back < 0 || back >= int64(l.nslots) {
+	if d.slots == nil || d.head < oldestSec(S, W, d.lateSecs()) || back < 0 || back >= int64(l.nslots) {
 		return
 	}
 	for c, f := range d.recent(int(back), l)[:l.width] {
@@ -386,8 +438,9 @@ func (d *dirState) prevCols(S, W int64, l *layout, prev *cvec) {
 	}
 }
 
-// addSeconds adds each second S-k (k = 0..W+1) into secs[k], in column
-// space, so a hostgroup's per-second sums can be evaluated like a host's.
+// addSeconds adds each second S-k (k = 0..W+winLate, whatever the ring's
+// own lateness: the sums' may be larger) into secs[k], in column space, so
+// a hostgroup's per-second sums can be evaluated like a host's.
 func (d *dirState) addSeconds(S, W int64, secs []cvec, l *layout) {
 	if d.slots == nil {
 		return
@@ -397,7 +450,7 @@ func (d *dirState) addSeconds(S, W int64, secs []cvec, l *layout) {
 		if sec > S {
 			continue
 		}
-		if sec < S-W-1 {
+		if sec < oldestSec(S, W, winLate) {
 			break
 		}
 		dst := &secs[S-sec]
@@ -407,24 +460,25 @@ func (d *dirState) addSeconds(S, W int64, secs []cvec, l *layout) {
 	}
 }
 
-// ratesOfSeconds is rates over per-second sums secs[k] = second S-k.
-func ratesOfSeconds(secs []vec, W int64) (win, fast, prev vec) {
-	var lead, lag vec
-	for k := int64(0); k < int64(len(secs)); k++ {
+// ratesOfSeconds is rates over per-second sums secs[k] = second S-k, k
+// from 0 to W+winLate, for records late seconds late (lateSecs).
+func ratesOfSeconds(secs []vec, W, late int64) (win, fast, prev vec) {
+	var sums [winAligns]vec
+	for k := int64(0); k <= W+late && k < int64(len(secs)); k++ {
 		s := &secs[k]
-		for i := range fast {
-			fast[i] = max(fast[i], s[i])
-			if k >= 1 && k <= W {
-				lead[i] += s[i]
-			}
-			if k >= 2 {
-				lag[i] += s[i]
-			}
+		fast.max(s)
+		lo, hi := aligns(k, W, late)
+		for j := lo; j <= hi; j++ {
+			sums[j].add(s)
 		}
 	}
 	prev = secs[1]
 	for i := range win {
-		win[i] = max(lead[i], lag[i]) / float64(W)
+		m := sums[0][i]
+		for j := int64(1); j <= late; j++ {
+			m = max(m, sums[j][i])
+		}
+		win[i] = m / float64(W)
 	}
 	return
 }

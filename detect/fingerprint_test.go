@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/flowshield/flowshield/flow"
 	"github.com/flowshield/flowshield/flow/flowgen"
@@ -522,7 +523,7 @@ func TestFingerprintWithoutSample(t *testing.T) {
 	with, without := attackBytes(&a), 0
 	a.Fingerprint = nil
 	without = attackBytes(&a)
-	if with-without != fingerprintBytes(f) || fingerprintBytes(f) < 40+48 {
+	if with-without != fingerprintBytes(f) || fingerprintBytes(f) < int(unsafe.Sizeof(Fingerprint{})+unsafe.Sizeof(Vector{})) {
 		t.Errorf("attackBytes %d with the fingerprint, %d without; fingerprintBytes %d", with, without, fingerprintBytes(f))
 	}
 }

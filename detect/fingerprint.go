@@ -118,17 +118,15 @@ func (v *Vector) Matches(r *flow.Record) bool {
 	return true
 }
 
-// laterFragment reports whether r is non-first fragments: flagged as
-// fragments, and for TCP and UDP without ports (a first fragment has its
-// ports).
+// laterFragment reports whether r is non-first fragments. For TCP and UDP
+// that is a record without ports (a first fragment has its ports), flagged
+// or not: NetFlow v9 and RouterOS do not flag fragments, and port 0 on both
+// sides is no real TCP or UDP traffic. Other protocols need the flag.
 func laterFragment(r *flow.Record) bool {
-	if !r.Fragment {
-		return false
-	}
 	if r.Proto == flow.ProtoTCP || r.Proto == flow.ProtoUDP {
 		return r.SrcPort == 0 && r.DstPort == 0
 	}
-	return true
+	return r.Fragment
 }
 
 // recordSize is the record's average IP packet size in bytes.

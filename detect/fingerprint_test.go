@@ -595,3 +595,30 @@ func TestGroupFingerprint(t *testing.T) {
 		t.Errorf("the group attack's fingerprints %q: want the DNS amplification's, then the SYN flood's", lines)
 	}
 }
+
+// TestPortlessRecordsAreFragments: NetFlow v9 (RouterOS's export) does not
+// flag fragments, so a TCP or UDP record with no ports is non-first
+// fragments, flagged or not, and a fragment vector matches it; other
+// protocols need the flag.
+func TestPortlessRecordsAreFragments(t *testing.T) {
+	frag := Vector{Protocol: flow.ProtoUDP, Fragment: true}
+	tests := []struct {
+		name string
+		r    flow.Record
+		want bool
+	}{
+		{"udp unflagged, no ports", flow.Record{Proto: flow.ProtoUDP}, true},
+		{"udp flagged, no ports", flow.Record{Proto: flow.ProtoUDP, Fragment: true}, true},
+		{"udp first fragment (ports)", flow.Record{Proto: flow.ProtoUDP, Fragment: true, SrcPort: 53, DstPort: 4444}, false},
+		{"udp with a port", flow.Record{Proto: flow.ProtoUDP, DstPort: 53}, false},
+		{"icmp unflagged", flow.Record{Proto: flow.ProtoICMP}, false},
+	}
+	for _, tt := range tests {
+		if got := laterFragment(&tt.r); got != tt.want {
+			t.Errorf("%s: laterFragment %v, want %v", tt.name, got, tt.want)
+		}
+		if tt.r.Proto == flow.ProtoUDP && frag.Matches(&tt.r) != tt.want {
+			t.Errorf("%s: the fragment vector matches %v, want %v", tt.name, !tt.want, tt.want)
+		}
+	}
+}

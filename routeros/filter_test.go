@@ -32,8 +32,6 @@ func TestMatchOf(t *testing.T) {
 		{"udp fragments", detect.Vector{Protocol: flow.ProtoUDP, Fragment: true, SizeMin: 1480, SizeMax: 1500}, false,
 			"protocol=udp fragment=yes packet-size=1480-1500"},
 		{"protocol only", detect.Vector{Protocol: flow.ProtoICMP}, false, "protocol=icmp"},
-		{"port 0: unflagged fragments", detect.Vector{Protocol: flow.ProtoUDP, DstPorts: []uint16{0}, SizeMin: 1300, SizeMax: 1500}, false,
-			"protocol=udp fragment=yes packet-size=1300-1500"},
 		{"port 0 among others", detect.Vector{Protocol: flow.ProtoUDP, DstPorts: []uint16{0, 53}}, false, "protocol=udp dst-port=53"},
 		{"icmpv6", detect.Vector{Protocol: flow.ProtoICMPv6}, true, "protocol=icmpv6"},
 		{"ipv6 fragments: no matcher", detect.Vector{Fragment: true}, true, ""},

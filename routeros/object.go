@@ -242,11 +242,8 @@ func (m Match) String() string { return strings.Join(m.Words(), " ") }
 // a vector that matches any packet (a filter would be a raw-drop), or an
 // IPv6 fragment vector (/ipv6/firewall/raw has no fragment matcher).
 //
-// Port 0 is no port: a TCP or UDP flow record shows non-first fragments,
-// which carry none, with ports 0 when the exporter does not flag them
-// (RouterOS's v9 export). A rule's dst-port=0 would match none of them, so
-// a vector whose only destination port is 0 is taken as fragments
-// (fragment=yes), and 0 among other ports is left out.
+// Port 0 is no port (the detector makes portless TCP and UDP records a
+// fragment vector): a dst-port=0 would match nothing, so it is left out.
 func MatchOf(v *detect.Vector, ipv6 bool) (Match, bool) {
 	m := Match{Protocol: v.ProtocolName(), SrcPort: v.SrcPort, TCPFlags: v.TCPFlagsText(), Fragment: v.Fragment}
 	var ports []string
@@ -256,9 +253,6 @@ func MatchOf(v *detect.Vector, ipv6 bool) (Match, bool) {
 		}
 	}
 	m.DstPorts = strings.Join(ports, ",")
-	if len(v.DstPorts) > 0 && len(ports) == 0 && v.SrcPort == 0 && v.TCPMask == 0 && (v.Protocol == 6 || v.Protocol == 17) {
-		m.Fragment = true
-	}
 	if v.SizeMax != 0 {
 		m.SizeMin, m.SizeMax = v.SizeMin, v.SizeMax
 	}
